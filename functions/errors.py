@@ -1,0 +1,94 @@
+"""Errors with meaning. Each carries a stable `code`; the HTTP edge maps them to status codes."""
+
+from __future__ import annotations
+
+
+class BioauthError(Exception):
+    """Base class: `code` is stable and machine-readable, the message is for people."""
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+
+    def to_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidRequest(BioauthError):
+    code = "invalid_request"
+    http_status = 400
+
+
+class MissingField(InvalidRequest):
+    code = "missing_field"
+
+
+class InvalidBase64(InvalidRequest):
+    code = "invalid_base64"
+
+
+class InvalidImage(BioauthError):
+    """Bytes that are not a decodable image."""
+
+    code = "not_an_image"
+    http_status = 422
+
+
+class UnsupportedImageFormat(BioauthError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class ImageTooLarge(BioauthError):
+    """Too many bytes (`image_too_large`) or too many pixels (`too_many_pixels`)."""
+
+    code = "image_too_large"
+    http_status = 413
+
+
+class BodyTooLarge(BioauthError):
+    code = "body_too_large"
+    http_status = 413
+
+
+class SubjectNotEnrolled(BioauthError):
+    code = "unknown_subject"
+    http_status = 404
+
+
+class VerificationNotFound(BioauthError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(BioauthError):
+    code = "conflict"
+    http_status = 409
+
+
+class Unauthorized(BioauthError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class ModelNotInstalled(BioauthError):
+    """A step's model is not in the models folder: the request fails with this reason, never a made-up score."""
+
+    code = "model_not_installed"
+    http_status = 503
+
+
+class StepFailed(BioauthError):
+    """A permanent failure of one step for one request: no retry will change it."""
+
+    code = "step_failed"
+    http_status = 500

@@ -1,0 +1,235 @@
+"""ONNX models as the steps see them: a manifest, a verified file, one session per process.
+
+A model lives in `<models_dir>/<name>/` as `model.onnx` beside `manifest.json`.
+The manifest says what the network expects (input spec), which thresholds were
+calibrated and how, and what was measured. Serving code reads sizes,
+normalisation and thresholds from here, never from constants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import ModelNotInstalled
+
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How an image becomes the network's input tensor.
+
+    `mean` and `std` are in 0..255 pixel units per channel, in the model's
+    colour order: tensor = (pixel - mean) / std.
+    """
+
+    name: str
+    height: int
+    width: int
+    color: str = "RGB"  # "RGB", "BGR" or "GRAY"
+    layout: str = "NCHW"
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (255.0, 255.0, 255.0)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color == "GRAY" else 3
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "InputSpec":
+        return cls(
+            name=d["name"],
+            height=int(d["height"]),
+            width=int(d["width"]),
+            color=d.get("color", "RGB"),
+            layout=d.get("layout", "NCHW"),
+            mean=tuple(float(v) for v in d.get("mean", (0.0,) * 3)),
+            std=tuple(float(v) for v in d.get("std", (255.0,) * 3)),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "height": self.height,
+            "width": self.width,
+            "color": self.color,
+            "layout": self.layout,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+    def to_tensor(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Batch of images already at (height, width), in the model's colour order, to a float32 tensor."""
+        batch = []
+        for img in images:
+            if img.shape[0] != self.height or img.shape[1] != self.width:
+                raise ValueError(f"image is {img.shape[1]}x{img.shape[0]}, model expects {self.width}x{self.height}")
+            arr = img.astype(np.float32)
+            if arr.ndim == 2:
+                arr = arr[:, :, None]
+            mean = np.asarray(self.mean[: arr.shape[2]], dtype=np.float32)
+            std = np.asarray(self.std[: arr.shape[2]], dtype=np.float32)
+            arr = (arr - mean) / std
+            batch.append(arr)
+        tensor = np.stack(batch)
+        if self.layout == "NCHW":
+            tensor = tensor.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(tensor, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    name: str
+    version: str
+    file: str
+    sha256: str
+    input: InputSpec
+    outputs: tuple[str, ...]
+    thresholds: dict[str, float]
+    calibration: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelManifest":
+        known = {"name", "version", "file", "sha256", "input", "outputs", "thresholds", "calibration", "metrics"}
+        return cls(
+            name=d["name"],
+            version=str(d["version"]),
+            file=d.get("file", "model.onnx"),
+            sha256=d["sha256"],
+            input=InputSpec.from_dict(d["input"]),
+            outputs=tuple(d.get("outputs", ())),
+            thresholds={k: float(v) for k, v in d.get("thresholds", {}).items()},
+            calibration=d.get("calibration", {}),
+            metrics=d.get("metrics", {}),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict:
+        d = {
+            "name": self.name,
+            "version": self.version,
+            "file": self.file,
+            "sha256": self.sha256,
+            "input": self.input.to_dict(),
+            "outputs": list(self.outputs),
+            "thresholds": dict(self.thresholds),
+            "calibration": self.calibration,
+            "metrics": self.metrics,
+        }
+        d.update(self.extra)
+        return d
+
+    def summary(self) -> dict:
+        """What /api/health and step results show of a model."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(model_dir: Path) -> ModelManifest:
+    path = Path(model_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise ModelNotInstalled(f"model {Path(model_dir).name!r} is not installed ({path} is missing)")
+    return ModelManifest.from_dict(json.loads(path.read_text()))
+
+
+def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:
+    path = Path(model_dir) / MANIFEST_FILE
+    path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def available_providers() -> list[str]:
+    """CUDA where onnxruntime-gpu finds a GPU, the CPU otherwise."""
+    import onnxruntime as ort
+
+    have = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
+
+
+class OnnxModel:
+    """One ONNX Runtime session and the manifest that describes it."""
+
+    def __init__(self, model_dir: Path, *, verify_sha256: bool = True, intra_op_threads: int | None = None):
+        import onnxruntime as ort
+
+        self.dir = Path(model_dir)
+        self.manifest = read_manifest(self.dir)
+        path = self.dir / self.manifest.file
+        if not path.is_file():
+            raise ModelNotInstalled(f"model {self.manifest.name!r}: file {path} is missing")
+        if verify_sha256:
+            actual = sha256_file(path)
+            if actual != self.manifest.sha256:
+                raise ModelNotInstalled(
+                    f"model {self.manifest.name!r}: sha256 of {path.name} is {actual}, manifest says {self.manifest.sha256}",
+                    code="model_checksum_mismatch",
+                )
+        options = ort.SessionOptions()
+        if intra_op_threads:
+            options.intra_op_num_threads = intra_op_threads
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=available_providers())
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run a prepared batch; returns every output in manifest/graph order."""
+        return self.session.run(self.output_names, {self.input_name: tensor})
+
+    def run_images(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return self.run(self.manifest.input.to_tensor(images))
+
+
+_models: dict[Path, OnnxModel] = {}
+_lock = threading.Lock()
+
+
+def load_model(name: str, models_dir: Path | None = None) -> OnnxModel:
+    """The process-wide session for a model, created on first use.
+
+    Raises ModelNotInstalled when the folder or its manifest is missing.
+    """
+    if models_dir is None:
+        from .settings import get_settings
+
+        models_dir = get_settings().models_dir
+    key = (Path(models_dir) / name).resolve()
+    with _lock:
+        model = _models.get(key)
+        if model is None:
+            model = OnnxModel(key)
+            _models[key] = model
+        return model
+
+
+def installed_models(models_dir: Path) -> list[dict]:
+    """Manifests found in the models folder, for /api/health (sessions are not created here)."""
+    found = []
+    for d in sorted(Path(models_dir).iterdir()) if Path(models_dir).is_dir() else []:
+        if (d / MANIFEST_FILE).is_file():
+            found.append(read_manifest(d).summary())
+    return found
+
+
+def clear_model_cache() -> None:
+    with _lock:
+        _models.clear()

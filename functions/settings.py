@@ -1,0 +1,172 @@
+"""Every setting the service reads, read in one place.
+
+Settings come from environment variables (Azure App Settings in the cloud,
+`local.settings.json` or the shell locally). `SETTINGS` is the single list of
+names: the infrastructure tests check that the Bicep app settings name every
+one marked `azure=True`, so a setting added here without the Bicep fails a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+    azure: bool = True  # must appear in the Function App's settings in Azure
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("BIOAUTH_STORAGE", "embedded", "Blob and queue backend: 'embedded' (files + SQLite queue) or 'azure' (Blob + Storage queues, Azurite locally)."),
+    Setting("BIOAUTH_RECORDS", "sqlite", "Records backend: 'sqlite' (embedded) or 'cosmos' (Cosmos DB NoSQL)."),
+    Setting("BIOAUTH_DATA_DIR", ".bioauth", "Folder of the embedded default: images, SQLite records and queue, the local key file.", azure=False),
+    Setting("BIOAUTH_MODELS_DIR", "models", "Folder holding one sub-folder per model (model.onnx + manifest.json)."),
+    Setting("AzureWebJobsStorage", None, "Storage connection string (Azurite locally); in Azure use the identity-based __blobServiceUri/__queueServiceUri form.", azure=False),
+    Setting("AzureWebJobsStorage__blobServiceUri", None, "Blob endpoint for identity-based access (Azure)."),
+    Setting("AzureWebJobsStorage__queueServiceUri", None, "Queue endpoint for identity-based access (Azure)."),
+    Setting("AzureWebJobsStorage__credential", None, "'managedidentity' in Azure."),
+    Setting("AzureWebJobsStorage__clientId", None, "Client id of the user-assigned identity used for storage."),
+    Setting("AZURE_CLIENT_ID", None, "Client id of the user-assigned identity, for DefaultAzureCredential."),
+    Setting("BIOAUTH_COSMOS_ENDPOINT", None, "Cosmos DB account endpoint (records backend 'cosmos')."),
+    Setting("BIOAUTH_COSMOS_DATABASE", "bioauth", "Cosmos DB database name."),
+    Setting("BIOAUTH_KEY_VAULT_URL", None, "Key Vault holding the template key and signing secrets; empty = local key file."),
+    Setting("BIOAUTH_REVIEW_WEBHOOK_URL", None, "Where cases in doubt are POSTed for human review; empty = record only."),
+    Setting("BIOAUTH_REVIEW_LINK_TTL_SECONDS", "900", "Lifetime of the image links sent to reviewers."),
+    Setting("BIOAUTH_PUBLIC_BASE_URL", None, "Public base URL of the API (Front Door endpoint), for links in webhooks; empty = the request's own host."),
+    Setting("BIOAUTH_MAX_BODY_BYTES", "20000000", "Largest accepted request body."),
+    Setting("BIOAUTH_MAX_IMAGE_BYTES", "8000000", "Largest accepted decoded image."),
+    Setting("BIOAUTH_MAX_IMAGE_PIXELS", "25000000", "Largest accepted image area (width x height), checked before decoding."),
+    Setting("BIOAUTH_MULTIPLE_FACES", "reject", "With several faces in the photo: 'reject' or 'largest'."),
+    Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
+    Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
+    Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop."),
+    Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
+)
+
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+
+
+def azure_setting_names() -> list[str]:
+    """Names the Function App must define in Azure (checked against infra/)."""
+    return [s.name for s in SETTINGS if s.azure]
+
+
+def _host_json_queues() -> dict:
+    try:
+        host = json.loads((REPO_ROOT / "host.json").read_text())
+    except FileNotFoundError:
+        return {}
+    return host.get("extensions", {}).get("queues", {})
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: str
+    records: str
+    data_dir: Path
+    models_dir: Path
+    storage_connection: str | None
+    blob_service_uri: str | None
+    queue_service_uri: str | None
+    cosmos_endpoint: str | None
+    cosmos_database: str
+    key_vault_url: str | None
+    review_webhook_url: str | None
+    review_link_ttl_seconds: int
+    public_base_url: str | None
+    max_body_bytes: int
+    max_image_bytes: int
+    max_image_pixels: int
+    multiple_faces: str
+    min_face_score: float
+    min_eye_distance_px: float
+    context_scale: float
+    retain_enrolment_images: bool
+    max_dequeue_count: int = 5
+    visibility_timeout_seconds: float = 30.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, _DEFAULTS[name])
+            return value if value not in ("",) else _DEFAULTS[name]
+
+        def path(name: str) -> Path:
+            p = Path(get(name) or "")
+            return p if p.is_absolute() else (REPO_ROOT / p)
+
+        queues = _host_json_queues()
+        storage = (get("BIOAUTH_STORAGE") or "embedded").lower()
+        records = (get("BIOAUTH_RECORDS") or "sqlite").lower()
+        multiple = (get("BIOAUTH_MULTIPLE_FACES") or "reject").lower()
+        if storage not in ("embedded", "azure"):
+            raise ValueError(f"BIOAUTH_STORAGE must be 'embedded' or 'azure', not {storage!r}")
+        if records not in ("sqlite", "cosmos"):
+            raise ValueError(f"BIOAUTH_RECORDS must be 'sqlite' or 'cosmos', not {records!r}")
+        if multiple not in ("reject", "largest"):
+            raise ValueError(f"BIOAUTH_MULTIPLE_FACES must be 'reject' or 'largest', not {multiple!r}")
+        return cls(
+            storage=storage,
+            records=records,
+            data_dir=path("BIOAUTH_DATA_DIR"),
+            models_dir=path("BIOAUTH_MODELS_DIR"),
+            storage_connection=get("AzureWebJobsStorage"),
+            blob_service_uri=get("AzureWebJobsStorage__blobServiceUri"),
+            queue_service_uri=get("AzureWebJobsStorage__queueServiceUri"),
+            cosmos_endpoint=get("BIOAUTH_COSMOS_ENDPOINT"),
+            cosmos_database=get("BIOAUTH_COSMOS_DATABASE") or "bioauth",
+            key_vault_url=get("BIOAUTH_KEY_VAULT_URL"),
+            review_webhook_url=get("BIOAUTH_REVIEW_WEBHOOK_URL"),
+            review_link_ttl_seconds=int(get("BIOAUTH_REVIEW_LINK_TTL_SECONDS") or 900),
+            public_base_url=get("BIOAUTH_PUBLIC_BASE_URL"),
+            max_body_bytes=int(get("BIOAUTH_MAX_BODY_BYTES") or 0),
+            max_image_bytes=int(get("BIOAUTH_MAX_IMAGE_BYTES") or 0),
+            max_image_pixels=int(get("BIOAUTH_MAX_IMAGE_PIXELS") or 0),
+            multiple_faces=multiple,
+            min_face_score=float(get("BIOAUTH_MIN_FACE_SCORE") or 0),
+            min_eye_distance_px=float(get("BIOAUTH_MIN_EYE_DISTANCE_PX") or 0),
+            context_scale=float(get("BIOAUTH_CONTEXT_SCALE") or 2.0),
+            retain_enrolment_images=(get("BIOAUTH_RETAIN_ENROLMENT_IMAGES") or "true").lower() in ("1", "true", "yes"),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            visibility_timeout_seconds=_timespan_seconds(queues.get("visibilityTimeout", "00:00:30")),
+        )
+
+
+def _timespan_seconds(value: str | int | float) -> float:
+    """host.json writes time spans as 'hh:mm:ss'."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    parts = [float(p) for p in str(value).split(":")]
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + p
+    return seconds
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    global _cached
+    if _cached is None:
+        _cached = Settings.from_env()
+    return _cached
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local host change the environment)."""
+    global _cached
+    _cached = None
