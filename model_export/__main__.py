@@ -1,0 +1,26 @@
+"""`python -m model_export <command> [options]`: one entry for every training, export and evaluation job."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
+COMMANDS: dict[str, str] = {
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: python -m model_export <command> [options]\n\ncommands:")
+        for name in sorted(COMMANDS):
+            print(f"  {name}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module_name, func_name = COMMANDS[argv[0]].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
