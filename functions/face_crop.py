@@ -126,3 +126,83 @@ def context_crop(
         crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
     interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interp)
+
+
+@dataclass
+class FaceCropResult:
+    """What the crop step found. `reason` is None when the crops are usable, else a reason code."""
+
+    reason: str | None
+    faces_found: int
+    detection: FaceDetection | None = None
+    chip: np.ndarray | None = None
+    context: np.ndarray | None = None
+
+    def to_record(self) -> dict:
+        return {
+            "reason": self.reason,
+            "faces_found": self.faces_found,
+            "detection": self.detection.to_dict() if self.detection else None,
+        }
+
+
+def crop_face(
+    image_rgb: np.ndarray,
+    *,
+    min_score: float,
+    min_eye_distance_px: float,
+    multiple_faces: str,
+    context_scale: float,
+) -> FaceCropResult:
+    faces = detect_faces(image_rgb, min_score=min(0.5, min_score))
+    if not faces:
+        return FaceCropResult("no_face", 0)
+    if len(faces) > 1 and multiple_faces == "reject":
+        return FaceCropResult("multiple_faces", len(faces))
+    face = faces[0]
+    if face.score < min_score:
+        return FaceCropResult("low_face_score", len(faces), face)
+    if face.inter_eye_px < min_eye_distance_px:
+        return FaceCropResult("face_too_small", len(faces), face)
+    context = context_crop(image_rgb, face.box, scale=context_scale)
+    return FaceCropResult(None, len(faces), face, None, context)
+
+
+# --- the queue step -------------------------------------------------------------------------
+
+import azure.functions as func  # noqa: E402
+
+from .images import encode_png, load_rgb  # noqa: E402
+from .pipeline import StepContext, StepOutcome  # noqa: E402
+from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
+
+
+def face_crop_step(ctx: StepContext) -> StepOutcome:
+    s = ctx.services.settings
+    found = crop_face(
+        load_rgb(ctx.image("face")),
+        min_score=s.min_face_score,
+        min_eye_distance_px=s.min_eye_distance_px,
+        multiple_faces=s.multiple_faces,
+        context_scale=s.context_scale,
+    )
+    result = found.to_record()
+    if found.reason:
+        return StepOutcome(result=result, next_step="decide")
+    vid = ctx.message.verification_id
+    crops = {}
+    for name, pixels in (("chip", found.chip), ("context", found.context)):
+        if pixels is not None:
+            crops[name] = ctx.services.blobs.put("crops", f"{vid}/{name}.png", encode_png(pixels), "image/png")
+    result["crops"] = crops
+    return StepOutcome(result=result, next_step="antispoof")
+
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="face-crop", connection=STORAGE_CONNECTION)
+@bp.queue_output(arg_name="to_antispoof", queue_name="antispoof", connection=STORAGE_CONNECTION)
+@bp.queue_output(arg_name="to_decide", queue_name="decide", connection=STORAGE_CONNECTION)
+def face_crop_trigger(msg: func.QueueMessage, to_antispoof: func.Out[str], to_decide: func.Out[str]) -> None:
+    handle_queue_message("face-crop", face_crop_step, msg, {"antispoof": to_antispoof, "decide": to_decide})

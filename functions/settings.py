@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
     Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop."),
+    Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.03", "Face distances this close to the model's threshold go to human review."),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )
 
@@ -90,6 +91,7 @@ class Settings:
     min_face_score: float
     min_eye_distance_px: float
     context_scale: float
+    face_review_margin: float
     retain_enrolment_images: bool
     max_dequeue_count: int = 5
     visibility_timeout_seconds: float = 30.0
@@ -138,6 +140,7 @@ class Settings:
             min_face_score=float(get("BIOAUTH_MIN_FACE_SCORE") or 0),
             min_eye_distance_px=float(get("BIOAUTH_MIN_EYE_DISTANCE_PX") or 0),
             context_scale=float(get("BIOAUTH_CONTEXT_SCALE") or 2.0),
+            face_review_margin=float(get("BIOAUTH_FACE_REVIEW_MARGIN") or 0.0),
             retain_enrolment_images=(get("BIOAUTH_RETAIN_ENROLMENT_IMAGES") or "true").lower() in ("1", "true", "yes"),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
             visibility_timeout_seconds=_timespan_seconds(queues.get("visibilityTimeout", "00:00:30")),

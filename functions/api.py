@@ -1,0 +1,178 @@
+"""The HTTP API besides the device's POST (see decode.py): status, enrolment, erasure, review verdicts, health."""
+
+from __future__ import annotations
+
+import mimetypes
+from urllib.parse import unquote
+
+import azure.functions as func
+
+from .decode import check_subject_id, error_response, json_response, read_json_body, verification_view
+from .enrolment import SUBJECTS, enrol_subject, erase_subject
+from .errors import BioauthError, Conflict, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
+from .images import decode_image_field
+from .model_runtime import installed_models
+from .pipeline import STEP_QUEUES, VERIFICATIONS, now_iso
+from .review import check_link, image_link
+from .services import get_services
+from .storage import update_record
+
+REVIEWS = "reviews"
+VERDICTS = {"accept": "accepted", "reject": "rejected"}
+
+bp = func.Blueprint()
+
+
+@bp.route(route="v1/verifications/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_verification(req: func.HttpRequest) -> func.HttpResponse:
+    services = get_services()
+    record = services.records.get(VERIFICATIONS, req.route_params.get("id", ""))
+    if record is None:
+        return error_response(VerificationNotFound("no verification with this id"))
+    return json_response(verification_view(record))
+
+
+def _image_list(data: dict, name: str, settings) -> list:
+    values = data.get(name)
+    if values is None:
+        raise MissingField(f"'{name}' is required", details={"field": name})
+    if not isinstance(values, list):
+        raise InvalidRequest(f"'{name}' must be a list of base64 images", code="invalid_field", details={"field": name})
+    return [
+        decode_image_field(v, field=f"{name}[{i}]", max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+        for i, v in enumerate(values)
+    ]
+
+
+@bp.route(route="v1/subjects/{subject_id}/enrolment", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def enrol(req: func.HttpRequest) -> func.HttpResponse:
+    services = get_services()
+    try:
+        subject_id = check_subject_id(req.route_params.get("subject_id", ""))
+        data = read_json_body(req, services.settings)
+        faces = _image_list(data, "face_images", services.settings)
+        signatures = _image_list(data, "signature_images", services.settings)
+        summary = enrol_subject(subject_id, faces, signatures, services)
+    except BioauthError as exc:
+        return error_response(exc)
+    return json_response(summary, 201, {"Location": f"/api/v1/subjects/{subject_id}"})
+
+
+@bp.route(route="v1/subjects/{subject_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+def delete_subject(req: func.HttpRequest) -> func.HttpResponse:
+    services = get_services()
+    try:
+        subject_id = check_subject_id(req.route_params.get("subject_id", ""))
+        if not erase_subject(subject_id, services):
+            raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
+    except BioauthError as exc:
+        return error_response(exc)
+    return func.HttpResponse(status_code=204)
+
+
+def _case_view(record: dict, services) -> dict:
+    """What a reviewer sees: the record, with short-lived links to every image."""
+    view = verification_view(record)
+    base = (services.settings.public_base_url or record.get("api_base") or "").rstrip("/")
+    refs = dict(record.get("images", {}))
+    refs.update({f"face_{k}": v for k, v in ((record.get("steps", {}).get("face-crop") or {}).get("result", {}).get("crops") or {}).items()})
+    view["images"] = {name: image_link(services, ref, base) for name, ref in refs.items()}
+    return view
+
+
+@bp.route(route="v1/reviews/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def get_review_case(req: func.HttpRequest) -> func.HttpResponse:
+    services = get_services()
+    record = services.records.get(VERIFICATIONS, req.route_params.get("id", ""))
+    if record is None:
+        return error_response(VerificationNotFound("no verification with this id"))
+    return json_response(_case_view(record, services))
+
+
+@bp.route(route="v1/reviews/{id}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
+    """A reviewer's verdict closes the case and keeps it, with its images, as a labelled pair for retraining."""
+    services = get_services()
+    vid = req.route_params.get("id", "")
+    try:
+        data = read_json_body(req, services.settings)
+        verdict = data.get("verdict")
+        if verdict not in VERDICTS:
+            raise InvalidRequest("'verdict' must be 'accept' or 'reject'", code="invalid_field", details={"field": "verdict"})
+        note = data.get("note") or ""
+        reviewer = data.get("reviewer") or ""
+        if not isinstance(note, str) or not isinstance(reviewer, str) or len(note) > 2000 or len(reviewer) > 200:
+            raise InvalidRequest("'note' and 'reviewer' must be short strings", code="invalid_field")
+        record = services.records.get(VERIFICATIONS, vid)
+        if record is None:
+            raise VerificationNotFound("no verification with this id")
+        if record.get("status") != "review":
+            raise Conflict(f"verification is '{record.get('status')}', not waiting for review", code="not_in_review")
+        closed = close_review(record, verdict, note, reviewer, services)
+    except BioauthError as exc:
+        return error_response(exc)
+    return json_response(verification_view(closed))
+
+
+def close_review(record: dict, verdict: str, note: str, reviewer: str, services) -> dict:
+    vid = record["id"]
+    crops = ((record.get("steps", {}).get("face-crop") or {}).get("result") or {}).get("crops") or {}
+    sources = {**record.get("images", {}), **{f"face_{k}": v for k, v in crops.items()}}
+    pair_images = {}
+    for name, ref in sources.items():
+        extension = ref.rsplit(".", 1)[-1]
+        pair_images[name] = services.blobs.put(REVIEWS, f"{vid}/{name}.{extension}", services.blobs.get(ref),
+                                               mimetypes.guess_type(ref)[0] or "application/octet-stream")
+    reviewed_at = now_iso()
+    review = {"verdict": verdict, "note": note, "reviewer": reviewer, "reviewed_at": reviewed_at}
+    results = {step: (entry or {}).get("result") for step, entry in record.get("steps", {}).items()}
+    services.records.upsert(REVIEWS, {
+        "id": vid,
+        "subject_id": record["subject_id"],
+        "label": "genuine" if verdict == "accept" else "impostor",
+        "service_reasons": (record.get("decision") or {}).get("reasons", []),
+        "step_results": results,
+        "images": pair_images,
+        **review,
+    })
+
+    def mutate(doc: dict) -> dict | None:
+        if doc.get("status") != "review":
+            raise Conflict("the case was closed meanwhile", code="not_in_review")
+        previous = doc.get("decision") or {}
+        doc["status"] = VERDICTS[verdict]
+        doc["decision"] = {"outcome": VERDICTS[verdict], "reasons": previous.get("reasons", []) + [f"reviewer_{verdict}"],
+                           "by": "reviewer", "decided_at": reviewed_at, "service_outcome": previous.get("outcome")}
+        doc["review"] = review
+        doc["updated_at"] = reviewed_at
+        return doc
+
+    return update_record(services.records, VERIFICATIONS, vid, mutate)
+
+
+@bp.route(route="v1/blobs/{*ref}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def get_linked_blob(req: func.HttpRequest) -> func.HttpResponse:
+    """Images behind the short-lived links given to reviewers (embedded storage; Azure links are SAS URLs)."""
+    services = get_services()
+    ref = unquote(req.route_params.get("ref", ""))
+    try:
+        if not check_link(ref, req.params.get("expires", ""), req.params.get("sig", ""), services.secrets.link_signing_key):
+            raise Unauthorized("link is invalid or expired", code="invalid_link")
+        data = services.blobs.get(ref)
+    except KeyError:
+        return error_response(VerificationNotFound("no such image", code="not_found"))
+    except BioauthError as exc:
+        return error_response(exc)
+    return func.HttpResponse(data, status_code=200, mimetype=mimetypes.guess_type(ref)[0] or "application/octet-stream",
+                             headers={"Cache-Control": "private, no-store"})
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    services = get_services()
+    return json_response({
+        "status": "ok",
+        "storage": services.describe(),
+        "models": installed_models(services.settings.models_dir),
+        "queues": list(STEP_QUEUES),
+    })

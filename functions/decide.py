@@ -1,0 +1,79 @@
+"""Decide step: accepted, rejected or review, with reason codes, from the steps' calibrated results.
+
+Policy, strictest first:
+- the face could not be used (no face, several faces, too small, cut off) -> rejected;
+- a spoof -> rejected; an uncertain liveness score -> review;
+- a face that does not match -> rejected; a distance within the review margin of the threshold -> review;
+- a signature that cannot be read -> rejected; a forged signature with a matching face -> review
+  (the evidence conflicts, so a person decides); an uncertain signature -> review;
+- otherwise accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import azure.functions as func
+
+from .pipeline import StepContext, StepOutcome, now_iso
+from .triggers import STORAGE_CONNECTION, handle_queue_message
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # "accepted" | "rejected" | "review"
+    reasons: list[str] = field(default_factory=list)
+
+
+def decide(results: dict[str, dict | None], *, face_review_margin: float) -> Decision:
+    """The decision from each step's recorded result (a missing step means it did not run)."""
+    crop = results.get("face-crop") or {}
+    if crop.get("reason"):
+        return Decision("rejected", [crop["reason"]])
+
+    spoof = results.get("antispoof") or {}
+    if spoof.get("label") == "spoof":
+        return Decision("rejected", ["spoof_detected"])
+    review: list[str] = []
+    if spoof.get("label") == "uncertain":
+        review.append("liveness_uncertain")
+
+    face = results.get("face-match") or {}
+    if face:
+        distance, threshold = float(face["distance"]), float(face["threshold"])
+        if distance > threshold + face_review_margin:
+            return Decision("rejected", ["face_mismatch"])
+        if distance > threshold - face_review_margin:
+            review.append("face_uncertain")
+
+    sig = results.get("signature") or {}
+    if sig.get("reason"):
+        return Decision("rejected", [sig["reason"]])
+    if sig.get("label") == "forged":
+        review.append("signature_forged")
+    elif sig.get("label") == "uncertain":
+        review.append("signature_uncertain")
+
+    if review:
+        return Decision("review", review)
+    return Decision("accepted", ["face_match", "signature_genuine", "live_face"])
+
+
+def decide_step(ctx: StepContext) -> StepOutcome:
+    results = {s: ctx.result_of(s) for s in ("face-crop", "antispoof", "face-match", "signature")}
+    decision = decide(results, face_review_margin=ctx.services.settings.face_review_margin)
+    record = {"outcome": decision.outcome, "reasons": decision.reasons, "by": "service", "decided_at": now_iso()}
+    return StepOutcome(
+        result=asdict(decision),
+        next_step="review" if decision.outcome == "review" else None,
+        record_updates={"status": decision.outcome, "decision": record},
+    )
+
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="decide", connection=STORAGE_CONNECTION)
+@bp.queue_output(arg_name="to_review", queue_name="review", connection=STORAGE_CONNECTION)
+def decide_trigger(msg: func.QueueMessage, to_review: func.Out[str]) -> None:
+    handle_queue_message("decide", decide_step, msg, {"review": to_review})

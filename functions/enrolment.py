@@ -1,0 +1,143 @@
+"""Enrolment: what each step needs as reference for a subject, protected at rest.
+
+Face: one embedding per enrolment photo, made cancelable with a fresh
+per-subject token and encrypted. Signature: the references in processed form
+(model-independent, so they survive a model upgrade), encrypted. Raw
+enrolment images are kept only where the retention setting allows, encrypted,
+so templates can be renewed without asking the person again.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InvalidImage, InvalidRequest
+from .images import DecodedImage, load_gray, load_rgb
+from .model_runtime import load_model
+from .pipeline import now_iso
+from .services import Services
+from .templates import decrypt, encrypt, new_subject_token, pack_arrays, protect_embedding, protected_to_vector, unpack_arrays
+
+SUBJECTS = "subjects"
+MIN_FACES, MAX_FACES = 1, 10
+MIN_SIGNATURES, MAX_SIGNATURES = 3, 10
+
+
+@dataclass(frozen=True)
+class FaceTemplate:
+    token: bytes
+    references: list[np.ndarray]  # protected vectors, compared in the protected space
+    model_version: str
+
+
+def _aad(kind: str, subject_id: str) -> str:
+    return f"bioauth:{kind}:{subject_id}"
+
+
+def check_counts(faces: list, signatures: list) -> None:
+    if not (MIN_FACES <= len(faces) <= MAX_FACES):
+        raise InvalidRequest(f"enrolment needs {MIN_FACES} to {MAX_FACES} face images, got {len(faces)}",
+                             code="invalid_field", details={"field": "face_images"})
+    if not (MIN_SIGNATURES <= len(signatures) <= MAX_SIGNATURES):
+        raise InvalidRequest(f"enrolment needs {MIN_SIGNATURES} to {MAX_SIGNATURES} signature images, got {len(signatures)}",
+                             code="invalid_field", details={"field": "signature_images"})
+
+
+def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[list[np.ndarray], str]:
+    from .face_crop import crop_face
+    from .face_match import embed_face
+
+    s = services.settings
+    model = load_model("face_embedding", s.models_dir)
+    embeddings = []
+    for i, image in enumerate(images):
+        found = crop_face(
+            load_rgb(image.data),
+            min_score=s.min_face_score,
+            min_eye_distance_px=s.min_eye_distance_px,
+            multiple_faces=s.multiple_faces,
+            context_scale=s.context_scale,
+        )
+        if found.reason:
+            raise InvalidImage(f"face_images[{i}]: {found.reason.replace('_', ' ')}", code=found.reason,
+                               details={"field": f"face_images[{i}]"})
+        embeddings.append(embed_face(found.chip, model))
+    return embeddings, model.version
+
+
+def signature_references(images: list[DecodedImage]) -> list[np.ndarray]:
+    from .signature import prepare_reference
+
+    return [prepare_reference(load_gray(image.data)) for image in images]
+
+
+def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[DecodedImage], services: Services) -> dict:
+    """Create or replace a subject's enrolment. Re-enrolment issues a new token: the old template is cancelled."""
+    check_counts(faces, signatures)
+    embeddings, model_version = face_embeddings(faces, services)
+    references = signature_references(signatures)
+
+    key = services.secrets.template_key
+    token = new_subject_token()
+    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
+    refs_blob = services.blobs.put(
+        "images", f"subjects/{subject_id}/signature-references.bin", encrypt(pack_arrays(references), key, _aad("signatures", subject_id))
+    )
+    retained = []
+    if services.settings.retain_enrolment_images:
+        for kind, items in (("face", faces), ("signature", signatures)):
+            for i, image in enumerate(items):
+                retained.append(
+                    services.blobs.put(
+                        "images",
+                        f"subjects/{subject_id}/enrolment/{kind}-{i}.{image.extension}.enc",
+                        encrypt(image.data, key, _aad(f"{kind}-image", subject_id)),
+                    )
+                )
+    doc = {
+        "id": subject_id,
+        "token": base64.b64encode(encrypt(token, key, _aad("token", subject_id))).decode(),
+        "face": {
+            "model_version": model_version,
+            "count": len(protected),
+            "templates": base64.b64encode(encrypt(pack_arrays(protected), key, _aad("face", subject_id))).decode(),
+        },
+        "signature": {"count": len(references), "references": refs_blob},
+        "retained_images": retained,
+        "enrolled_at": now_iso(),
+    }
+    services.records.upsert(SUBJECTS, doc)
+    return {
+        "subject_id": subject_id,
+        "faces": len(protected),
+        "signatures": len(references),
+        "face_model_version": model_version,
+        "images_retained": bool(retained),
+        "enrolled_at": doc["enrolled_at"],
+    }
+
+
+def load_face_template(subject: dict, services: Services) -> FaceTemplate:
+    key, sid = services.secrets.template_key, subject["id"]
+    token = decrypt(base64.b64decode(subject["token"]), key, _aad("token", sid))
+    packed = decrypt(base64.b64decode(subject["face"]["templates"]), key, _aad("face", sid))
+    return FaceTemplate(token, [protected_to_vector(p) for p in unpack_arrays(packed)], subject["face"]["model_version"])
+
+
+def protect_probe(embedding: np.ndarray, template: FaceTemplate, services: Services) -> np.ndarray:
+    return protected_to_vector(protect_embedding(embedding, template.token, services.secrets.template_secret))
+
+
+def load_signature_references(subject: dict, services: Services) -> list[np.ndarray]:
+    blob = services.blobs.get(subject["signature"]["references"])
+    return unpack_arrays(decrypt(blob, services.secrets.template_key, _aad("signatures", subject["id"])))
+
+
+def erase_subject(subject_id: str, services: Services) -> bool:
+    """Erase templates, references and enrolment images. Verifications keep their own images until retention ends."""
+    existed = services.records.delete(SUBJECTS, subject_id)
+    deleted = services.blobs.delete_prefix("images", f"subjects/{subject_id}/")
+    return existed or deleted > 0

@@ -1,0 +1,157 @@
+"""Base64 images from devices: decode, check limits, and read pixels safely.
+
+The pixel limit is checked from the file header before any pixel is decoded,
+so a small file that expands to gigabytes (a decompression bomb) is refused
+without being expanded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ImageTooLarge, InvalidBase64, InvalidImage, UnsupportedImageFormat
+
+SUPPORTED_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp"}
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[\w.-]+)*);base64,", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An accepted image: its original bytes and what its header says."""
+
+    data: bytes
+    format: str  # a key of SUPPORTED_FORMATS
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return SUPPORTED_FORMATS[self.format]
+
+    @property
+    def extension(self) -> str:
+        return "jpg" if self.format == "jpeg" else self.format
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format from the magic bytes, whatever the device claimed."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data.startswith(b"BM"):
+        return "bmp"
+    if data[:4] in (b"GIF8",):
+        return "gif"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypavif", b"ftypmif1"):
+        return "heif"
+    return None
+
+
+def decode_base64(value: object, *, field: str, max_bytes: int) -> bytes:
+    """Plain base64 or a data URL to bytes; refuses oversized payloads before decoding them."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidBase64(f"{field} must be a non-empty base64 string", details={"field": field})
+    text = value.strip()
+    match = _DATA_URL.match(text)
+    if match:
+        text = text[match.end():]
+    elif text.startswith("data:"):
+        raise InvalidBase64(f"{field} is a data URL without ';base64,'", details={"field": field})
+    text = _WHITESPACE.sub("", text)
+    # 4 base64 characters carry 3 bytes: refuse before allocating the decoded copy.
+    if len(text) // 4 * 3 > max_bytes + 3:
+        raise ImageTooLarge(
+            f"{field} is larger than the {max_bytes} byte limit",
+            details={"field": field, "limit_bytes": max_bytes},
+        )
+    if "-" in text or "_" in text:
+        text = text.replace("-", "+").replace("_", "/")  # URL-safe alphabet
+    text += "=" * (-len(text) % 4)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidBase64(f"{field} is not valid base64: {exc}", details={"field": field}) from None
+    if len(data) > max_bytes:
+        raise ImageTooLarge(
+            f"{field} is {len(data)} bytes, over the {max_bytes} byte limit",
+            details={"field": field, "limit_bytes": max_bytes},
+        )
+    return data
+
+
+def check_image(data: bytes, *, field: str, max_pixels: int) -> DecodedImage:
+    """Accept the bytes only if they are a supported image within the pixel limit."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise InvalidImage(f"{field} is not an image", details={"field": field})
+    if fmt not in SUPPORTED_FORMATS:
+        raise UnsupportedImageFormat(
+            f"{field} is {fmt.upper()}; supported: {', '.join(sorted(SUPPORTED_FORMATS))}",
+            details={"field": field, "format": fmt},
+        )
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:  # reads the header only
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"{field}: {exc}", code="too_many_pixels", details={"field": field}) from None
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise InvalidImage(f"{field} could not be read as {fmt}: {exc}", details={"field": field}) from None
+    if width < 1 or height < 1:
+        raise InvalidImage(f"{field} has no pixels", details={"field": field})
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"{field} is {width}x{height} pixels, over the {max_pixels} pixel limit",
+            code="too_many_pixels",
+            details={"field": field, "width": width, "height": height, "limit_pixels": max_pixels},
+        )
+    return DecodedImage(data=data, format=fmt, width=width, height=height)
+
+
+def decode_image_field(value: object, *, field: str, max_bytes: int, max_pixels: int) -> DecodedImage:
+    return check_image(decode_base64(value, field=field, max_bytes=max_bytes), field=field, max_pixels=max_pixels)
+
+
+def load_rgb(data: bytes) -> np.ndarray:
+    """Pixels as an RGB uint8 array, with the EXIF orientation applied (phones rotate by tag)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except Exception as exc:
+        raise InvalidImage(f"image could not be decoded: {exc}") from None
+
+
+def load_gray(data: bytes) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    except Exception as exc:
+        raise InvalidImage(f"image could not be decoded: {exc}") from None
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless storage of crops, so review shows exactly what the model saw."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()

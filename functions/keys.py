@@ -1,0 +1,61 @@
+"""Secrets the service needs: the template encryption key, the template projection secret,
+the review webhook signing secret and the link signing key.
+
+In Azure they live in Key Vault and are read with the app's managed identity;
+on one machine they live in a key file created on first run (mode 0600).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+SECRET_NAMES = ("template-key", "template-secret", "review-webhook-secret", "link-signing-key")
+KEY_FILE = "keys.json"
+
+
+@dataclass(frozen=True, repr=False)
+class Secrets:
+    template_key: bytes  # AES-256-GCM key for templates and enrolment images at rest
+    template_secret: bytes  # system secret mixed with each subject's token for cancelable templates
+    review_webhook_secret: bytes  # HMAC-SHA256 key of the review webhook
+    link_signing_key: bytes  # HMAC key for short-lived image links served by the API
+
+    def __repr__(self) -> str:  # never print key material
+        return "Secrets(<hidden>)"
+
+    @classmethod
+    def from_values(cls, values: dict[str, str]) -> "Secrets":
+        b = {name: base64.b64decode(values[name]) for name in SECRET_NAMES}
+        return cls(b["template-key"], b["template-secret"], b["review-webhook-secret"], b["link-signing-key"])
+
+
+def _new_values() -> dict[str, str]:
+    return {name: base64.b64encode(secrets.token_bytes(32)).decode() for name in SECRET_NAMES}
+
+
+def load_local_secrets(data_dir: Path) -> Secrets:
+    """The local key file, created with fresh random keys the first time."""
+    path = Path(data_dir) / KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        values = _new_values()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(values, f)
+        except FileExistsError:
+            pass
+    return Secrets.from_values(json.loads(path.read_text()))
+
+
+def load_key_vault_secrets(vault_url: str) -> Secrets:
+    from azure.identity import DefaultAzureCredential
+    from azure.keyvault.secrets import SecretClient
+
+    client = SecretClient(vault_url=vault_url, credential=DefaultAzureCredential())
+    return Secrets.from_values({name: client.get_secret(name).value for name in SECRET_NAMES})

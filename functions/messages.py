@@ -1,0 +1,23 @@
+"""What travels on the step queues: ids and Blob references, never images (64 KiB limit)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class StepMessage:
+    verification_id: str
+    subject_id: str
+    images: dict[str, str] = field(default_factory=dict)  # "face"/"signature" -> "container/name"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "StepMessage":
+        d = json.loads(text)
+        if not isinstance(d, dict) or not isinstance(d.get("verification_id"), str):
+            raise ValueError("step message without verification_id")
+        return cls(verification_id=d["verification_id"], subject_id=d.get("subject_id", ""), images=dict(d.get("images", {})))

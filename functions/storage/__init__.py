@@ -1,0 +1,113 @@
+"""Storage behind one interface, with two homes: Azure (Blob, Storage queues, Cosmos DB) and the embedded default.
+
+The embedded default keeps everything on one machine without an account:
+files under a data folder, SQLite for records, and a durable SQLite queue with
+visibility timeout, dequeue count and poison queue. Settings choose the home.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from ..errors import Conflict
+
+# Names shared with infra/ (the Bicep tests import these).
+CONTAINERS = ("images", "crops", "models", "reviews")
+COSMOS_CONTAINERS = {"verifications": "/id", "subjects": "/id", "reviews": "/id"}
+
+
+class PreconditionFailed(Conflict):
+    """The document changed since it was read (optimistic concurrency)."""
+
+    code = "precondition_failed"
+
+
+class BlobStore(Protocol):
+    def put(self, container: str, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Store bytes; returns the reference 'container/name'."""
+
+    def get(self, ref: str) -> bytes:
+        """Raises KeyError when absent."""
+
+    def delete_prefix(self, container: str, prefix: str) -> int:
+        """Delete every blob whose name starts with prefix; returns how many."""
+
+    def link(self, ref: str, ttl_seconds: int) -> str | None:
+        """A short-lived read URL (SAS) where the store can issue one, else None."""
+
+    def ensure_containers(self) -> None: ...
+
+
+class RecordStore(Protocol):
+    backend: str
+
+    def get(self, container: str, id: str) -> dict | None:
+        """The document with its '_etag', or None."""
+
+    def create(self, container: str, doc: dict) -> dict:
+        """Insert; raises Conflict when the id exists."""
+
+    def replace(self, container: str, doc: dict, etag: str) -> dict:
+        """Replace only if unchanged since read; raises PreconditionFailed otherwise."""
+
+    def upsert(self, container: str, doc: dict) -> dict: ...
+
+    def delete(self, container: str, id: str) -> bool: ...
+
+    def query(self, container: str, field: str, value: object) -> list[dict]:
+        """Documents whose top-level field equals value."""
+
+    def ensure_containers(self) -> None: ...
+
+
+@dataclass
+class QueuedMessage:
+    id: str
+    pop_receipt: str
+    text: str
+    dequeue_count: int
+    inserted_at: float = 0.0
+
+
+class QueueStore(Protocol):
+    backend: str
+
+    def send(self, queue: str, text: str) -> None: ...
+
+    def receive(self, queue: str, max_messages: int, lease_seconds: float) -> list[QueuedMessage]:
+        """Take up to max_messages visible messages, hidden for lease_seconds; each receive counts as a dequeue."""
+
+    def delete(self, queue: str, message: QueuedMessage) -> None: ...
+
+    def release(self, queue: str, message: QueuedMessage, delay_seconds: float) -> None:
+        """Make a message visible again after delay_seconds (after a failed try)."""
+
+    def count(self, queue: str) -> int:
+        """Messages in the queue, visible or not."""
+
+    def ensure_queues(self, names: list[str]) -> None: ...
+
+
+def update_record(records: RecordStore, container: str, id: str, mutate: Callable[[dict], dict | None], attempts: int = 20) -> dict | None:
+    """Read-modify-write with optimistic concurrency. `mutate` returns the new doc, or None to leave it unchanged."""
+    for i in range(attempts):
+        doc = records.get(container, id)
+        if doc is None:
+            return None
+        etag = doc.pop("_etag", "")
+        new = mutate(dict(doc))
+        if new is None:
+            doc["_etag"] = etag
+            return doc
+        try:
+            return records.replace(container, new, etag)
+        except PreconditionFailed:
+            time.sleep(0.005 * (i + 1))
+    raise Conflict(f"{container}/{id} kept changing; gave up after {attempts} attempts")
+
+
+def new_etag() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,263 @@
+"""Azure homes: Blob Storage, Storage queues (Azurite locally) and Cosmos DB NoSQL.
+
+Credentials: a connection string where one is set (Azurite, development);
+otherwise the account endpoints with DefaultAzureCredential (managed identity
+in Azure). No account key is ever read from code or settings in Azure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..errors import Conflict
+from . import CONTAINERS, COSMOS_CONTAINERS, PreconditionFailed, QueuedMessage
+
+_SYSTEM_FIELDS = ("_rid", "_self", "_attachments", "_ts")
+
+
+def _credential():
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+class AzureBlobStore:
+    backend = "azure-blob"
+
+    def __init__(self, *, connection_string: str | None = None, account_url: str | None = None, credential: Any = None):
+        from azure.storage.blob import BlobServiceClient
+
+        if connection_string:
+            self.service = BlobServiceClient.from_connection_string(connection_string)
+        elif account_url:
+            self.service = BlobServiceClient(account_url, credential=credential or _credential())
+        else:
+            raise ValueError("Blob storage needs AzureWebJobsStorage or AzureWebJobsStorage__blobServiceUri")
+        self._shared_key = getattr(self.service.credential, "account_key", None)
+
+    def ensure_containers(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        for c in CONTAINERS:
+            try:
+                self.service.create_container(c)
+            except ResourceExistsError:
+                pass
+
+    def _blob(self, ref: str):
+        container, _, name = ref.partition("/")
+        if container not in CONTAINERS or not name:
+            raise KeyError(ref)
+        return self.service.get_blob_client(container, name)
+
+    def put(self, container: str, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        from azure.storage.blob import ContentSettings
+
+        ref = f"{container}/{name}"
+        self._blob(ref).upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+        return ref
+
+    def get(self, ref: str) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._blob(ref).download_blob().readall()
+        except ResourceNotFoundError:
+            raise KeyError(ref) from None
+
+    def delete_prefix(self, container: str, prefix: str) -> int:
+        client = self.service.get_container_client(container)
+        names = [b.name for b in client.list_blobs(name_starts_with=prefix)]
+        for name in names:
+            client.delete_blob(name, delete_snapshots="include")
+        return len(names)
+
+    def link(self, ref: str, ttl_seconds: int) -> str | None:
+        """A read-only SAS: signed by the account key on Azurite, by a user delegation key in Azure."""
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
+        blob = self._blob(ref)
+        now = dt.datetime.now(dt.timezone.utc)
+        expiry = now + dt.timedelta(seconds=ttl_seconds)
+        kwargs: dict[str, Any] = {}
+        if self._shared_key:
+            kwargs["account_key"] = self._shared_key
+        else:
+            kwargs["user_delegation_key"] = self.service.get_user_delegation_key(now - dt.timedelta(minutes=5), expiry)
+        sas = generate_blob_sas(
+            account_name=blob.account_name,
+            container_name=blob.container_name,
+            blob_name=blob.blob_name,
+            permission=BlobSasPermissions(read=True),
+            expiry=expiry,
+            **kwargs,
+        )
+        return f"{blob.url}?{sas}"
+
+
+class AzureQueueStore:
+    """Storage queues with base64 message text, as the Functions host reads and writes it."""
+
+    backend = "azure-queue"
+
+    def __init__(self, *, connection_string: str | None = None, account_url: str | None = None, credential: Any = None):
+        from azure.storage.queue import QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+        policies = dict(message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy())
+        if connection_string:
+            self.service = QueueServiceClient.from_connection_string(connection_string, **policies)
+        elif account_url:
+            self.service = QueueServiceClient(account_url, credential=credential or _credential(), **policies)
+        else:
+            raise ValueError("Queues need AzureWebJobsStorage or AzureWebJobsStorage__queueServiceUri")
+        self._clients: dict[str, Any] = {}
+
+    def _queue(self, name: str):
+        client = self._clients.get(name)
+        if client is None:
+            client = self.service.get_queue_client(name)
+            self._clients[name] = client
+        return client
+
+    def ensure_queues(self, names: list[str]) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        for name in names:
+            try:
+                self._queue(name).create_queue()
+            except ResourceExistsError:
+                pass
+
+    def send(self, queue: str, text: str) -> None:
+        self._queue(queue).send_message(text)
+
+    def receive(self, queue: str, max_messages: int, lease_seconds: float) -> list[QueuedMessage]:
+        msgs = self._queue(queue).receive_messages(
+            messages_per_page=max_messages, max_messages=max_messages, visibility_timeout=max(1, int(round(lease_seconds)))
+        )
+        return [
+            QueuedMessage(
+                id=m.id,
+                pop_receipt=m.pop_receipt,
+                text=m.content,
+                dequeue_count=m.dequeue_count,
+                inserted_at=m.inserted_on.timestamp() if m.inserted_on else 0.0,
+            )
+            for m in msgs
+        ]
+
+    def delete(self, queue: str, message: QueuedMessage) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._queue(queue).delete_message(message.id, message.pop_receipt)
+        except ResourceNotFoundError:
+            pass  # the lease had ended and someone else took it
+
+    def release(self, queue: str, message: QueuedMessage, delay_seconds: float) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._queue(queue).update_message(message.id, message.pop_receipt, visibility_timeout=int(delay_seconds))
+        except ResourceNotFoundError:
+            pass
+
+    def count(self, queue: str) -> int:
+        return self._queue(queue).get_queue_properties().approximate_message_count
+
+    def peek_texts(self, queue: str) -> list[str]:
+        return [m.content for m in self._queue(queue).peek_messages(max_messages=32)]
+
+
+class CosmosRecordStore:
+    """Records in Cosmos DB NoSQL. Every container is partitioned on /id (see COSMOS_CONTAINERS).
+
+    `database` is an azure.cosmos DatabaseProxy; tests pass a test double with the same methods.
+    """
+
+    backend = "cosmos"
+
+    def __init__(self, database: Any):
+        self.database = database
+        self._containers: dict[str, Any] = {}
+
+    @classmethod
+    def connect(cls, endpoint: str, database: str, credential: Any = None) -> "CosmosRecordStore":
+        from azure.cosmos import CosmosClient
+
+        client = CosmosClient(endpoint, credential=credential or _credential())
+        return cls(client.get_database_client(database))
+
+    def ensure_containers(self) -> None:
+        from azure.cosmos import PartitionKey
+
+        for name, pk in COSMOS_CONTAINERS.items():
+            self.database.create_container_if_not_exists(id=name, partition_key=PartitionKey(path=pk))
+
+    def _container(self, name: str):
+        if name not in COSMOS_CONTAINERS:
+            raise KeyError(f"unknown container {name!r}")
+        client = self._containers.get(name)
+        if client is None:
+            client = self.database.get_container_client(name)
+            self._containers[name] = client
+        return client
+
+    @staticmethod
+    def _clean(item: dict) -> dict:
+        return {k: v for k, v in item.items() if k not in _SYSTEM_FIELDS}
+
+    def get(self, container: str, id: str) -> dict | None:
+        from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
+        try:
+            return self._clean(self._container(container).read_item(item=id, partition_key=id))
+        except CosmosResourceNotFoundError:
+            return None
+
+    def create(self, container: str, doc: dict) -> dict:
+        from azure.cosmos.exceptions import CosmosResourceExistsError
+
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        try:
+            return self._clean(self._container(container).create_item(body=body))
+        except CosmosResourceExistsError:
+            raise Conflict(f"{container}/{body['id']} already exists") from None
+
+    def replace(self, container: str, doc: dict, etag: str) -> dict:
+        from azure.core import MatchConditions
+        from azure.cosmos.exceptions import CosmosAccessConditionFailedError
+
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        try:
+            return self._clean(
+                self._container(container).replace_item(
+                    item=body["id"], body=body, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+            )
+        except CosmosAccessConditionFailedError:
+            raise PreconditionFailed(f"{container}/{body['id']} changed since it was read") from None
+
+    def upsert(self, container: str, doc: dict) -> dict:
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        return self._clean(self._container(container).upsert_item(body=body))
+
+    def delete(self, container: str, id: str) -> bool:
+        from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
+        try:
+            self._container(container).delete_item(item=id, partition_key=id)
+            return True
+        except CosmosResourceNotFoundError:
+            return False
+
+    def query(self, container: str, field: str, value: object) -> list[dict]:
+        if not field.isidentifier():
+            raise ValueError(f"bad field name {field!r}")
+        items = self._container(container).query_items(
+            query=f"SELECT * FROM c WHERE c.{field} = @value",
+            parameters=[{"name": "@value", "value": value}],
+            enable_cross_partition_query=True,
+        )
+        return [self._clean(i) for i in items]

@@ -1,0 +1,270 @@
+"""The embedded default: files for blobs, SQLite for records and for a durable queue.
+
+Several processes may share the data folder (a local host and a test, or a
+worker restarted after a crash), so every write is a short SQLite transaction
+in WAL mode and blob files are written to a temporary name then renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from ..errors import Conflict
+from . import CONTAINERS, COSMOS_CONTAINERS, PreconditionFailed, QueuedMessage, new_etag
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class _Sqlite:
+    """One connection per thread: sqlite3 connections must not be shared across threads mid-transaction."""
+
+    def __init__(self, path: Path, schema: str):
+        self.path = Path(path)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(schema)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    def execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        return self._conn().execute(sql, args)
+
+    def transaction(self):
+        return _Transaction(self._conn())
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class FileBlobStore:
+    backend = "files"
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _path(self, ref: str) -> Path:
+        container, _, name = ref.partition("/")
+        if container not in CONTAINERS or not name or ".." in Path(name).parts or name.startswith("/"):
+            raise KeyError(ref)
+        return self.root / container / name
+
+    def ensure_containers(self) -> None:
+        for c in CONTAINERS:
+            (self.root / c).mkdir(parents=True, exist_ok=True)
+
+    def put(self, container: str, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        ref = f"{container}/{name}"
+        path = self._path(ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return ref
+
+    def get(self, ref: str) -> bytes:
+        path = self._path(ref)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise KeyError(ref) from None
+
+    def delete_prefix(self, container: str, prefix: str) -> int:
+        base = self.root / container
+        count = 0
+        for path in sorted(base.rglob("*"), reverse=True):
+            rel = path.relative_to(base).as_posix()
+            if path.is_file() and rel.startswith(prefix):
+                path.unlink()
+                count += 1
+            elif path.is_dir() and rel.startswith(prefix.rstrip("/")) and not any(path.iterdir()):
+                path.rmdir()
+        return count
+
+    def link(self, ref: str, ttl_seconds: int) -> str | None:
+        return None  # the API signs its own links to these files
+
+
+_RECORDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    container TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    PRIMARY KEY (container, id)
+);
+"""
+
+
+class SqliteRecordStore:
+    backend = "sqlite"
+
+    def __init__(self, path: Path):
+        self.db = _Sqlite(path, _RECORDS_SCHEMA)
+
+    def ensure_containers(self) -> None:
+        pass
+
+    @staticmethod
+    def _check(container: str) -> None:
+        if container not in COSMOS_CONTAINERS:
+            raise KeyError(f"unknown container {container!r}")
+
+    def get(self, container: str, id: str) -> dict | None:
+        self._check(container)
+        row = self.db.execute("SELECT body, etag FROM documents WHERE container=? AND id=?", (container, id)).fetchone()
+        if row is None:
+            return None
+        doc = json.loads(row[0])
+        doc["_etag"] = row[1]
+        return doc
+
+    def create(self, container: str, doc: dict) -> dict:
+        self._check(container)
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        etag = new_etag()
+        try:
+            self.db.execute(
+                "INSERT INTO documents (container, id, body, etag) VALUES (?, ?, ?, ?)",
+                (container, body["id"], json.dumps(body), etag),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"{container}/{body['id']} already exists") from None
+        return {**body, "_etag": etag}
+
+    def replace(self, container: str, doc: dict, etag: str) -> dict:
+        self._check(container)
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        new = new_etag()
+        cur = self.db.execute(
+            "UPDATE documents SET body=?, etag=? WHERE container=? AND id=? AND etag=?",
+            (json.dumps(body), new, container, body["id"], etag),
+        )
+        if cur.rowcount != 1:
+            raise PreconditionFailed(f"{container}/{body['id']} changed since it was read")
+        return {**body, "_etag": new}
+
+    def upsert(self, container: str, doc: dict) -> dict:
+        self._check(container)
+        body = {k: v for k, v in doc.items() if k != "_etag"}
+        etag = new_etag()
+        self.db.execute(
+            "INSERT INTO documents (container, id, body, etag) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(container, id) DO UPDATE SET body=excluded.body, etag=excluded.etag",
+            (container, body["id"], json.dumps(body), etag),
+        )
+        return {**body, "_etag": etag}
+
+    def delete(self, container: str, id: str) -> bool:
+        self._check(container)
+        return self.db.execute("DELETE FROM documents WHERE container=? AND id=?", (container, id)).rowcount == 1
+
+    def query(self, container: str, field: str, value: object) -> list[dict]:
+        self._check(container)
+        if not field.isidentifier():
+            raise ValueError(f"bad field name {field!r}")
+        rows = self.db.execute(
+            f"SELECT body, etag FROM documents WHERE container=? AND json_extract(body, '$.{field}') = ?",
+            (container, value),
+        ).fetchall()
+        return [{**json.loads(b), "_etag": e} for b, e in rows]
+
+
+_QUEUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    body TEXT NOT NULL,
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    visible_at REAL NOT NULL,
+    inserted_at REAL NOT NULL,
+    pop_receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, visible_at);
+"""
+
+
+class SqliteQueueStore:
+    """A durable queue with the semantics of Azure Storage queues that the host relies on.
+
+    A received message stays in the table, hidden until its lease ends; only
+    delete() removes it. A worker that dies mid-step therefore loses nothing:
+    the message comes back with its dequeue count raised.
+    """
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path):
+        self.db = _Sqlite(path, _QUEUE_SCHEMA)
+
+    def ensure_queues(self, names: list[str]) -> None:
+        pass
+
+    def send(self, queue: str, text: str) -> None:
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO messages (id, queue, body, dequeue_count, visible_at, inserted_at) VALUES (?, ?, ?, 0, ?, ?)",
+            (uuid.uuid4().hex, queue, text, now, now),
+        )
+
+    def receive(self, queue: str, max_messages: int, lease_seconds: float) -> list[QueuedMessage]:
+        now = time.time()
+        taken: list[QueuedMessage] = []
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT id, body, dequeue_count, inserted_at FROM messages WHERE queue=? AND visible_at<=? "
+                "ORDER BY inserted_at LIMIT ?",
+                (queue, now, max_messages),
+            ).fetchall()
+            for id_, body, count, inserted in rows:
+                receipt = uuid.uuid4().hex
+                conn.execute(
+                    "UPDATE messages SET dequeue_count=?, visible_at=?, pop_receipt=? WHERE id=?",
+                    (count + 1, now + lease_seconds, receipt, id_),
+                )
+                taken.append(QueuedMessage(id=id_, pop_receipt=receipt, text=body, dequeue_count=count + 1, inserted_at=inserted))
+        return taken
+
+    def delete(self, queue: str, message: QueuedMessage) -> None:
+        self.db.execute("DELETE FROM messages WHERE id=? AND pop_receipt=?", (message.id, message.pop_receipt))
+
+    def release(self, queue: str, message: QueuedMessage, delay_seconds: float) -> None:
+        self.db.execute(
+            "UPDATE messages SET visible_at=? WHERE id=? AND pop_receipt=?",
+            (time.time() + delay_seconds, message.id, message.pop_receipt),
+        )
+
+    def count(self, queue: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue=?", (queue,)).fetchone()[0]
+
+    def peek_texts(self, queue: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT body FROM messages WHERE queue=? ORDER BY inserted_at", (queue,))]

@@ -1,0 +1,367 @@
+"""A local host for the Functions app, for machines without Azure Functions Core Tools.
+
+It serves the real `function_app.py`: HTTP triggers on http://localhost:7071/api/...
+with function-key auth, and queue triggers fed from the embedded SQLite queue
+or from Azure Storage queues (Azurite), honouring host.json's queue settings:
+batch size, new-batch threshold, polling interval, visibility timeout after a
+failure, max dequeue count and `<queue>-poison`. Functions are discovered from
+the app itself (`app.get_functions()`), never from a second list. Output
+bindings are written only when the invocation succeeds, as the real host does.
+
+Development only: in Azure the Functions host does all of this.
+
+    python local_host.py [--port 7071]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+from azure.functions.queue import QueueMessage
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("bioauth.local_host")
+
+
+def load_local_settings(path: Path = ROOT / "local.settings.json") -> None:
+    """Like Core Tools: local.settings.json 'Values' become environment variables (the shell wins)."""
+    if path.is_file():
+        for key, value in json.loads(path.read_text()).get("Values", {}).items():
+            os.environ.setdefault(key, str(value))
+
+
+def _timespan(value: Any, default: float) -> float:
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return float(value)
+    seconds = 0.0
+    for part in str(value).split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """host.json extensions.queues, with the Functions host's defaults."""
+
+    batch_size: int = 16
+    new_batch_threshold: int = 8
+    max_polling_interval: float = 60.0
+    visibility_timeout: float = 0.0
+    max_dequeue_count: int = 5
+
+    @classmethod
+    def from_host_json(cls, path: Path = ROOT / "host.json") -> "QueueOptions":
+        q = json.loads(path.read_text()).get("extensions", {}).get("queues", {}) if path.is_file() else {}
+        batch = int(q.get("batchSize", 16))
+        return cls(
+            batch_size=batch,
+            new_batch_threshold=int(q.get("newBatchThreshold", batch // 2)),
+            max_polling_interval=_timespan(q.get("maxPollingInterval"), 60.0),
+            visibility_timeout=_timespan(q.get("visibilityTimeout"), 0.0),
+            max_dequeue_count=int(q.get("maxDequeueCount", 5)),
+        )
+
+
+class Out:
+    """An output binding's value, kept until the invocation succeeds."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def set(self, val: Any) -> None:
+        self.value = val
+
+    def get(self) -> Any:
+        return self.value
+
+
+def _route_regex(route: str) -> re.Pattern:
+    pattern = ""
+    for part in re.split(r"(\{[^}]+\})", route.strip("/")):
+        if part.startswith("{"):
+            name = part[1:-1].split(":")[0]
+            if name.startswith("*"):
+                pattern += f"(?P<{name[1:]}>.+)"
+            else:
+                pattern += f"(?P<{name.rstrip('?')}>[^/]+)"
+        else:
+            pattern += re.escape(part)
+    return re.compile(f"^{pattern}/?$")
+
+
+@dataclass
+class HttpFunction:
+    name: str
+    regex: re.Pattern
+    methods: set[str]
+    auth_level: str
+    trigger_arg: str
+    outputs: dict[str, str]  # arg name -> queue name
+    fn: Any
+
+
+@dataclass
+class QueueFunction:
+    name: str
+    queue: str
+    trigger_arg: str
+    outputs: dict[str, str]
+    fn: Any
+
+
+def discover(app: func.FunctionApp) -> tuple[list[HttpFunction], list[QueueFunction]]:
+    """Every HTTP and queue function of the app, with its output queue bindings."""
+    http, queues = [], []
+    for f in app.get_functions():
+        trigger = f.get_trigger()
+        outputs = {b.name: b.queue_name for b in f.get_bindings() if b is not trigger and b.type == "queue"}
+        if trigger.type == "httpTrigger":
+            methods = {str(getattr(m, "value", m)).upper() for m in (trigger.methods or ["GET", "POST", "PUT", "DELETE", "PATCH"])}
+            level = str(getattr(trigger.auth_level, "value", trigger.auth_level) or "function").lower()
+            http.append(HttpFunction(f.get_function_name(), _route_regex(trigger.route or f.get_function_name()), methods,
+                                     level, trigger.name, outputs, f.get_user_function()))
+        elif trigger.type == "queueTrigger":
+            queues.append(QueueFunction(f.get_function_name(), trigger.queue_name, trigger.name, outputs, f.get_user_function()))
+        else:
+            log.warning("function %s: trigger %s is not run by the local host", f.get_function_name(), trigger.type)
+    return http, queues
+
+
+class LocalHost:
+    def __init__(self, app: func.FunctionApp, services, *, port: int = 7071, host: str = "127.0.0.1",
+                 function_key: str | None = None, lease_seconds: float = 60.0, options: QueueOptions | None = None,
+                 route_prefix: str = "api"):
+        self.services = services
+        self.queues = services.queues
+        self.http_functions, self.queue_functions = discover(app)
+        self.options = options or QueueOptions.from_host_json()
+        self.lease_seconds = lease_seconds
+        self.function_key = function_key or local_function_key(services.settings.data_dir)
+        self.route_prefix = route_prefix.strip("/")
+        self.max_body = services.settings.max_body_bytes
+        self._stop = threading.Event()
+        self._wake = {q.queue: threading.Event() for q in self.queue_functions}
+        self._threads: list[threading.Thread] = []
+        self.server = ThreadingHTTPServer((host, port), self._handler_class())
+        self.server.daemon_threads = True
+        names = sorted({q.queue for q in self.queue_functions} | {o for f in self.http_functions for o in f.outputs.values()}
+                       | {o for q in self.queue_functions for o in q.outputs.values()})
+        self.queues.ensure_queues(names + [f"{n}-poison" for n in names])
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.server_address[0]}:{self.port}"
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def start(self) -> "LocalHost":
+        t = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        t.start()
+        self._threads.append(t)
+        for qf in self.queue_functions:
+            t = threading.Thread(target=self._poll, args=(qf,), name=f"queue-{qf.queue}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("local host on %s: %d HTTP and %d queue functions", self.url, len(self.http_functions), len(self.queue_functions))
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for e in self._wake.values():
+            e.set()
+        self.server.shutdown()
+        self.server.server_close()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    # --- output bindings ----------------------------------------------------------------------
+    def _flush(self, outs: dict[str, Out], outputs: dict[str, str]) -> None:
+        for arg, out in outs.items():
+            if out.value is None:
+                continue
+            values = out.value if isinstance(out.value, list) else [out.value]
+            for v in values:
+                self.queues.send(outputs[arg], v if isinstance(v, str) else json.dumps(v))
+            event = self._wake.get(outputs[arg])
+            if event is not None:
+                event.set()
+
+    # --- queue triggers ----------------------------------------------------------------------
+    def _poll(self, qf: QueueFunction) -> None:
+        opts = self.options
+        in_flight = 0
+        lock = threading.Lock()
+        pool = ThreadPoolExecutor(max_workers=opts.batch_size, thread_name_prefix=f"run-{qf.queue}")
+        delay = 0.05
+
+        def done(_):
+            nonlocal in_flight
+            with lock:
+                in_flight -= 1
+            self._wake[qf.queue].set()
+
+        while not self._stop.is_set():
+            with lock:
+                room = opts.batch_size if in_flight <= opts.new_batch_threshold else 0
+            messages = self.queues.receive(qf.queue, room, self.lease_seconds) if room else []
+            for m in messages:
+                with lock:
+                    in_flight += 1
+                pool.submit(self._invoke_queue, qf, m).add_done_callback(done)
+            if messages:
+                delay = 0.05
+                continue
+            self._wake[qf.queue].wait(delay)
+            self._wake[qf.queue].clear()
+            delay = min(delay * 2, opts.max_polling_interval)
+        pool.shutdown(wait=True)
+
+    def _invoke_queue(self, qf: QueueFunction, m) -> None:
+        msg = QueueMessage(id=m.id, body=m.text.encode("utf-8"), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt)
+        outs = {arg: Out() for arg in qf.outputs}
+        try:
+            qf.fn(**{qf.trigger_arg: msg}, **outs)
+        except Exception as exc:  # noqa: BLE001 - the host's retry policy applies
+            if m.dequeue_count >= self.options.max_dequeue_count:
+                log.error("%s: message %s failed %d times (%s); moved to %s-poison", qf.name, m.id, m.dequeue_count,
+                          type(exc).__name__, qf.queue)
+                self.queues.send(f"{qf.queue}-poison", m.text)
+                self.queues.delete(qf.queue, m)
+            else:
+                log.warning("%s: message %s failed on try %d (%s); retry in %.1f s", qf.name, m.id, m.dequeue_count,
+                            type(exc).__name__, self.options.visibility_timeout)
+                self.queues.release(qf.queue, m, self.options.visibility_timeout)
+            return
+        self._flush(outs, qf.outputs)
+        self.queues.delete(qf.queue, m)
+
+    # --- HTTP triggers -----------------------------------------------------------------------
+    def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(raw_path)
+        path = parts.path.lstrip("/")
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        prefix = self.route_prefix + "/"
+        if not path.startswith(prefix):
+            return _json_error(404, "not_found", "no such route")
+        route_path = path[len(prefix):]
+        matched = [(f, m) for f in self.http_functions if (m := f.regex.match(route_path))]
+        if not matched:
+            return _json_error(404, "not_found", "no such route")
+        chosen = next(((f, m) for f, m in matched if method in f.methods), None)
+        if chosen is None:
+            return _json_error(405, "method_not_allowed", f"{method} is not allowed here")
+        f, match = chosen
+        if f.auth_level != "anonymous":
+            given = params.get("code") or headers.get("x-functions-key", "")
+            if not secrets.compare_digest(given, self.function_key):
+                return _json_error(401, "unauthorized", "a function key is required (x-functions-key header or ?code=)")
+        host_header = headers.get("host", f"127.0.0.1:{self.port}")
+        req = func.HttpRequest(method=method, url=f"http://{host_header}{raw_path}", headers=headers, params=params,
+                               route_params={k: v for k, v in match.groupdict().items()}, body=body)
+        outs = {arg: Out() for arg in f.outputs}
+        try:
+            response = f.fn(**{f.trigger_arg: req}, **outs)
+        except Exception:  # noqa: BLE001 - as the real host: a 500 without details
+            log.exception("%s failed", f.name)
+            return _json_error(500, "internal_error", "the function failed; see the host log")
+        self._flush(outs, f.outputs)
+        out_headers = {k: v for k, v in response.headers.items()}
+        if response.mimetype:
+            out_headers.setdefault("Content-Type", response.mimetype)
+        return response.status_code, out_headers, response.get_body() or b""
+
+    def _handler_class(self):
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > host.max_body:
+                    status, headers, body = _json_error(413, "body_too_large", f"request body is over the {host.max_body} byte limit")
+                    self.close_connection = True
+                else:
+                    payload = self.rfile.read(length) if length else b""
+                    headers_in = {k.lower(): v for k, v in self.headers.items()}
+                    status, headers, body = host.handle_http(self.command, self.path, headers_in, payload)
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() != "content-length":
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+            def log_message(self, fmt: str, *args) -> None:  # request lines only, never bodies
+                log.debug("%s %s", self.address_string(), fmt % args)
+
+        return Handler
+
+
+def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def local_function_key(data_dir: Path) -> str:
+    """BIOAUTH_LOCAL_FUNCTION_KEY, or a key created once in the data folder."""
+    if os.environ.get("BIOAUTH_LOCAL_FUNCTION_KEY"):
+        return os.environ["BIOAUTH_LOCAL_FUNCTION_KEY"]
+    path = Path(data_dir) / "local-function-key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BIOAUTH_LOCAL_PORT", "7071")))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--lease-seconds", type=float, default=60.0,
+                        help="how long a received message stays hidden while its step runs (a killed worker's message returns after this)")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    load_local_settings()
+
+    from function_app import app
+    from functions.services import get_services
+
+    host = LocalHost(app, get_services(), port=args.port, host=args.host, lease_seconds=args.lease_seconds).start()
+    print(f"bioauth local host: {host.url}/api  (function key in {get_services().settings.data_dir / 'local-function-key'})", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    host.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
