@@ -127,10 +127,21 @@ class QueueFunction:
     fn: Any
 
 
+_indexed: dict[int, list] = {}
+
+
+def app_functions(app: func.FunctionApp) -> list:
+    """app.get_functions(), once per app object: a second call fails on 'duplicate' names."""
+    key = id(app)
+    if key not in _indexed:
+        _indexed[key] = app.get_functions()
+    return _indexed[key]
+
+
 def discover(app: func.FunctionApp) -> tuple[list[HttpFunction], list[QueueFunction]]:
     """Every HTTP and queue function of the app, with its output queue bindings."""
     http, queues = [], []
-    for f in app.get_functions():
+    for f in app_functions(app):
         trigger = f.get_trigger()
         outputs = {b.name: b.queue_name for b in f.get_bindings() if b is not trigger and b.type == "queue"}
         if trigger.type == "httpTrigger":
@@ -240,9 +251,14 @@ class LocalHost:
     def _invoke_queue(self, qf: QueueFunction, m) -> None:
         msg = QueueMessage(id=m.id, body=m.text.encode("utf-8"), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt)
         outs = {arg: Out() for arg in qf.outputs}
+        finished = threading.Event()
+        renewer = threading.Thread(target=self._keep_leased, args=(qf.queue, m, finished), daemon=True)
+        renewer.start()
         try:
             qf.fn(**{qf.trigger_arg: msg}, **outs)
         except Exception as exc:  # noqa: BLE001 - the host's retry policy applies
+            finished.set()
+            renewer.join()
             if m.dequeue_count >= self.options.max_dequeue_count:
                 log.error("%s: message %s failed %d times (%s); moved to %s-poison", qf.name, m.id, m.dequeue_count,
                           type(exc).__name__, qf.queue)
@@ -253,8 +269,18 @@ class LocalHost:
                             type(exc).__name__, self.options.visibility_timeout)
                 self.queues.release(qf.queue, m, self.options.visibility_timeout)
             return
+        finished.set()
+        renewer.join()
         self._flush(outs, qf.outputs)
         self.queues.delete(qf.queue, m)
+
+    def _keep_leased(self, queue: str, m, finished: threading.Event) -> None:
+        """Renew the message's lease at half its length while the function runs, as the Functions host does.
+
+        A process that dies stops renewing, so its message returns after one lease.
+        """
+        while not finished.wait(self.lease_seconds / 2):
+            self.queues.renew(queue, m, self.lease_seconds)
 
     # --- HTTP triggers -----------------------------------------------------------------------
     def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -85,6 +85,9 @@ class QueueStore(Protocol):
     def release(self, queue: str, message: QueuedMessage, delay_seconds: float) -> None:
         """Make a message visible again after delay_seconds (after a failed try)."""
 
+    def renew(self, queue: str, message: QueuedMessage, lease_seconds: float) -> None:
+        """Keep a message hidden for another lease while its step still runs (updates its pop receipt)."""
+
     def count(self, queue: str) -> int:
         """Messages in the queue, visible or not."""
 

@@ -163,6 +163,15 @@ class AzureQueueStore:
         except ResourceNotFoundError:
             pass
 
+    def renew(self, queue: str, message: QueuedMessage, lease_seconds: float) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            updated = self._queue(queue).update_message(message.id, message.pop_receipt, visibility_timeout=max(1, int(lease_seconds)))
+            message.pop_receipt = updated.pop_receipt
+        except ResourceNotFoundError:
+            pass
+
     def count(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count
 

@@ -263,6 +263,12 @@ class SqliteQueueStore:
             (time.time() + delay_seconds, message.id, message.pop_receipt),
         )
 
+    def renew(self, queue: str, message: QueuedMessage, lease_seconds: float) -> None:
+        self.db.execute(
+            "UPDATE messages SET visible_at=? WHERE id=? AND pop_receipt=?",
+            (time.time() + lease_seconds, message.id, message.pop_receipt),
+        )
+
     def count(self, queue: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue=?", (queue,)).fetchone()[0]
 

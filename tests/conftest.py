@@ -1,0 +1,194 @@
+"""Shared fixtures: isolated settings per test, the embedded services, a local host on a free port, Azurite."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+FUNCTION_KEY = "test-function-key"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: dataset-wide or long-running (run with -m slow)")
+    config.addinivalue_line("markers", "azurite: needs the Azurite storage emulator")
+
+
+def png_b64(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def jpeg_b64(image: np.ndarray, quality: int = 92) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture
+def settings_env(tmp_path, monkeypatch):
+    """Settings pointing at a fresh data folder; returns a function to change settings before services open."""
+    from functions import services, settings
+
+    monkeypatch.setenv("BIOAUTH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BIOAUTH_STORAGE", "embedded")
+    monkeypatch.setenv("BIOAUTH_RECORDS", "sqlite")
+    monkeypatch.setenv("BIOAUTH_LOCAL_FUNCTION_KEY", FUNCTION_KEY)
+    monkeypatch.delenv("BIOAUTH_REVIEW_WEBHOOK_URL", raising=False)
+    settings.reset_settings()
+    services.set_services(None)
+    yield monkeypatch
+    settings.reset_settings()
+    services.set_services(None)
+
+
+@pytest.fixture
+def embedded_services(settings_env):
+    from functions.services import get_services
+
+    return get_services()
+
+
+@pytest.fixture(scope="session")
+def app():
+    from function_app import app as function_app
+
+    return function_app
+
+
+@pytest.fixture(scope="session")
+def functions_index(app):
+    """app.get_functions() may be called once per app object: share the local host's answer."""
+    from local_host import app_functions
+
+    return app_functions(app)
+
+
+def start_host(services, **kwargs):
+    from function_app import app
+    from local_host import LocalHost
+
+    return LocalHost(app, services, port=0, function_key=FUNCTION_KEY, **kwargs).start()
+
+
+@pytest.fixture
+def local_host(embedded_services):
+    host = start_host(embedded_services, lease_seconds=10)
+    yield host
+    host.stop()
+
+
+class Client:
+    """requests against the local host, with the function key."""
+
+    def __init__(self, base_url: str):
+        import requests
+
+        self.base = base_url
+        self.http = requests.Session()
+        self.http.headers["x-functions-key"] = FUNCTION_KEY
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def get(self, path, **kw):
+        return self.http.get(self.url(path), timeout=60, **kw)
+
+    def post(self, path, **kw):
+        return self.http.post(self.url(path), timeout=120, **kw)
+
+    def delete(self, path, **kw):
+        return self.http.delete(self.url(path), timeout=60, **kw)
+
+    def wait_terminal(self, location: str, timeout: float = 60.0) -> dict:
+        deadline = time.time() + timeout
+        while True:
+            body = self.get(location).json()
+            if body["status"] in ("accepted", "rejected", "review", "failed") or time.time() > deadline:
+                return body
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def client(local_host):
+    return Client(local_host.url)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def azurite_connection(tmp_path_factory):
+    """Azurite's connection string: from AZURITE_CONNECTION_STRING (CI starts it), or started here from node_modules."""
+    conn = os.environ.get("AZURITE_CONNECTION_STRING")
+    if conn:
+        yield conn
+        return
+    exe = shutil.which("azurite") or (str(ROOT / "node_modules/.bin/azurite") if (ROOT / "node_modules/.bin/azurite").exists() else None)
+    if exe is None:
+        pytest.skip("Azurite is not installed (npm install azurite) and AZURITE_CONNECTION_STRING is not set")
+    blob, queue, table = _free_port(), _free_port(), _free_port()
+    workdir = tmp_path_factory.mktemp("azurite")
+    proc = subprocess.Popen(
+        [exe, "--inMemoryPersistence", "--silent", "--disableTelemetry", "--loose", "--skipApiVersionCheck",
+         "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table), "--location", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", queue), timeout=0.2).close()
+            socket.create_connection(("127.0.0.1", blob), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
+           f"BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;")
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def azurite_services(settings_env, azurite_connection):
+    from functions.services import get_services
+
+    settings_env.setenv("BIOAUTH_STORAGE", "azure")
+    settings_env.setenv("AzureWebJobsStorage", azurite_connection)
+    return get_services()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+        return np.asarray(im.convert("RGB")).copy()

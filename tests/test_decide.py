@@ -1,0 +1,41 @@
+"""The decision policy, case by case."""
+
+import pytest
+
+from functions.decide import decide
+
+LIVE = {"label": "live", "score": 0.98}
+MATCH = {"distance": 0.30, "threshold": 0.55}
+GENUINE = {"label": "genuine", "score": 0.9}
+
+
+def results(**kw):
+    base = {"face-crop": {"reason": None}, "antispoof": LIVE, "face-match": MATCH, "signature": GENUINE}
+    base.update({k.replace("_", "-"): v for k, v in kw.items()})
+    return base
+
+
+@pytest.mark.parametrize(
+    "case, outcome, reasons",
+    [
+        (results(), "accepted", ["face_match", "signature_genuine", "live_face"]),
+        (results(face_crop={"reason": "no_face"}, antispoof=None, face_match=None, signature=None), "rejected", ["no_face"]),
+        (results(antispoof={"label": "spoof", "score": 0.02}, face_match=None, signature=None), "rejected", ["spoof_detected"]),
+        (results(antispoof={"label": "uncertain", "score": 0.5}), "review", ["liveness_uncertain"]),
+        (results(face_match={"distance": 0.80, "threshold": 0.55}), "rejected", ["face_mismatch"]),
+        (results(face_match={"distance": 0.56, "threshold": 0.55}), "review", ["face_uncertain"]),
+        (results(signature={"label": "forged", "score": 0.1}), "review", ["signature_forged"]),
+        (results(signature={"label": "uncertain", "score": 0.5}), "review", ["signature_uncertain"]),
+        (results(signature={"reason": "no_ink"}), "rejected", ["no_ink"]),
+        (results(antispoof={"label": "uncertain"}, signature={"label": "forged"}), "review", ["liveness_uncertain", "signature_forged"]),
+        (results(face_match={"distance": 0.80, "threshold": 0.55}, signature={"label": "forged"}), "rejected", ["face_mismatch"]),
+    ],
+)
+def test_policy(case, outcome, reasons):
+    d = decide(case, face_review_margin=0.03)
+    assert (d.outcome, d.reasons) == (outcome, reasons)
+
+
+def test_margin_zero_means_no_face_review_band():
+    assert decide(results(face_match={"distance": 0.56, "threshold": 0.55}), face_review_margin=0.0).outcome == "rejected"
+    assert decide(results(face_match={"distance": 0.54, "threshold": 0.55}), face_review_margin=0.0).outcome == "accepted"

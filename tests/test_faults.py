@@ -1,0 +1,112 @@
+"""Faults: a step that always raises ends in the poison queue with the record failed; a killed worker's
+message is redelivered and the request completes once."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from functions.pipeline import VERIFICATIONS
+from local_host import QueueOptions
+from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _no_face_request(subject="alice"):
+    blank = np.full((240, 320, 3), 180, np.uint8)  # no face: the chain goes face-crop -> decide
+    return {"subject_id": subject, "device_id": "test", "face_image": png_b64(blank), "signature_image": png_b64(blank)}
+
+
+def test_a_step_failing_every_try_ends_in_poison_and_the_record_says_failed(embedded_services, monkeypatch):
+    import functions.decide
+
+    def broken(ctx):
+        raise RuntimeError("decide is broken")
+
+    monkeypatch.setattr(functions.decide, "decide_step", broken)
+    embedded_services.records.upsert("subjects", {"id": "alice"})
+    opts = QueueOptions(batch_size=4, new_batch_threshold=2, max_polling_interval=0.2, visibility_timeout=0.05,
+                        max_dequeue_count=embedded_services.settings.max_dequeue_count)
+    host = start_host(embedded_services, lease_seconds=10, options=opts)
+    try:
+        client = Client(host.url)
+        r = client.post("/api/v1/verifications", json=_no_face_request())
+        assert r.status_code == 202
+        final = client.wait_terminal(r.headers["Location"], timeout=30)
+        assert final["status"] == "failed"
+        assert final["failure"]["step"] == "decide"
+        assert final["failure"]["code"] == "step_error"
+        assert "RuntimeError" in final["failure"]["message"]
+        deadline = time.time() + 10
+        while embedded_services.queues.count("decide-poison") == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        assert embedded_services.queues.count("decide-poison") == 1
+        assert embedded_services.queues.count("decide") == 0
+        assert client.get("/api/health").status_code == 200  # the service stays up
+    finally:
+        host.stop()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(script: Path, env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--lease-seconds", "2", "--log-level", "WARNING"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise RuntimeError("local host exited at start")
+    raise TimeoutError("local host did not start")
+
+
+def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
+    env = {**os.environ, "BIOAUTH_DATA_DIR": str(tmp_path / "data"), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
+           "BIOAUTH_LOCAL_FUNCTION_KEY": FUNCTION_KEY, "KILL_MARKER": str(tmp_path / "killed")}
+    from functions.settings import Settings
+    from functions.storage.embedded import SqliteRecordStore
+
+    SqliteRecordStore(Settings.from_env(env).data_dir / "records.sqlite").upsert("subjects", {"id": "alice"})
+
+    port = _free_port()
+    dying = _start(ROOT / "tests/helpers/host_killed_mid_step.py", env, port)
+    client = Client(f"http://127.0.0.1:{port}")
+    r = client.post("/api/v1/verifications", json=_no_face_request())
+    assert r.status_code == 202
+    location = r.headers["Location"]
+    assert dying.wait(timeout=60) == -signal.SIGKILL  # died inside the decide step
+    assert (tmp_path / "killed").exists()
+
+    port2 = _free_port()
+    survivor = _start(ROOT / "local_host.py", env, port2)
+    try:
+        final = Client(f"http://127.0.0.1:{port2}").wait_terminal(location, timeout=60)
+    finally:
+        survivor.send_signal(signal.SIGTERM)
+        survivor.wait(timeout=30)
+    assert final["status"] == "rejected"
+    assert final["decision"]["reasons"] == ["no_face"]
+    assert final["steps"]["face-crop"]["attempt"] == 1  # done once, before the kill
+    assert final["steps"]["decide"]["attempt"] == 2  # the redelivered message
+    records = SqliteRecordStore(Settings.from_env(env).data_dir / "records.sqlite")
+    assert records.get(VERIFICATIONS, final["id"])["status"] == "rejected"
+    from functions.storage.embedded import SqliteQueueStore
+
+    queue = SqliteQueueStore(Settings.from_env(env).data_dir / "queue.sqlite")
+    assert all(queue.count(q) == 0 for q in ("face-crop", "decide", "review", "decide-poison"))
