@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
     # Each step's result is recorded once: the redelivered copies found it and only passed the request on.
     assert sorted(final["steps"]) == ["decide", "face-crop"]
     assert final["steps"]["face-crop"]["attempt"] == 1  # done before the kill, not redone
-    assert final["decision"]["decided_at"] == final["steps"]["decide"]["finished_at"]
+    assert final["decision"]["outcome"] == final["steps"]["decide"]["result"]["outcome"]
     records = SqliteRecordStore(Settings.from_env(env).data_dir / "records.sqlite")
     assert records.get(VERIFICATIONS, final["id"])["status"] == "rejected"
     from functions.storage.embedded import SqliteQueueStore
