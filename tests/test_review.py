@@ -1,0 +1,126 @@
+"""Review: the signed webhook, the image links, and the verdict that closes the case as a labelled pair."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from functions.messages import StepMessage
+from functions.pipeline import VERIFICATIONS, run_step
+from functions.review import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_body_signature, deliver, review_step
+
+
+class Receiver:
+    """A reviewer system on localhost that records what it is sent."""
+
+    def __init__(self, status: int = 200):
+        self.calls: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _case_in_review(services, base_url: str) -> StepMessage:
+    images = {
+        "face": services.blobs.put("images", "verifications/v1/face.png", b"\x89PNG face bytes", "image/png"),
+        "signature": services.blobs.put("images", "verifications/v1/signature.png", b"\x89PNG signature bytes", "image/png"),
+    }
+    chip = services.blobs.put("crops", "v1/context.png", b"\x89PNG context", "image/png")
+    services.records.create(VERIFICATIONS, {
+        "id": "v1", "subject_id": "alice", "device_id": "kiosk", "status": "review", "images": images, "api_base": base_url,
+        "steps": {
+            "face-crop": {"result": {"reason": None, "crops": {"context": chip}}, "next": "antispoof"},
+            "antispoof": {"result": {"label": "uncertain", "score": 0.52}, "next": "face-match"},
+            "decide": {"result": {"outcome": "review", "reasons": ["liveness_uncertain"]}, "next": "review"},
+        },
+        "decision": {"outcome": "review", "reasons": ["liveness_uncertain"], "by": "service"},
+    })
+    return StepMessage("v1", "alice", images)
+
+
+@pytest.fixture
+def receiver(settings_env):
+    """Set before the services open, so the settings carry its URL."""
+    r = Receiver()
+    settings_env.setenv("BIOAUTH_REVIEW_WEBHOOK_URL", r.url)
+    yield r
+    r.close()
+
+
+def test_webhook_is_signed_and_links_work_then_the_verdict_closes_the_case(receiver, local_host, client, embedded_services):
+    services = embedded_services
+    msg = _case_in_review(services, local_host.url)
+    assert run_step("review", review_step, msg.to_json(), 1, services) is None
+
+    headers, body = receiver.calls[0]
+    assert check_body_signature(body, services.secrets.review_webhook_secret, headers[TIMESTAMP_HEADER.lower()],
+                                headers[SIGNATURE_HEADER.lower()])
+    assert not check_body_signature(body + b" ", services.secrets.review_webhook_secret,
+                                    headers[TIMESTAMP_HEADER.lower()], headers[SIGNATURE_HEADER.lower()])
+    payload = json.loads(body)
+    assert payload["verification_id"] == "v1" and payload["reasons"] == ["liveness_uncertain"]
+    assert payload["scores"]["antispoof"] == {"label": "uncertain", "score": 0.52}
+    assert set(payload["images"]) == {"face", "signature", "face_context"}
+    face_link = payload["images"]["face"]
+    assert requests.get(face_link, timeout=10).content == b"\x89PNG face bytes"  # no function key needed: signed
+    assert requests.get(face_link.replace("sig=", "sig=0"), timeout=10).status_code == 401
+    assert b"face bytes" not in body  # images travel as links only
+
+    record = services.records.get(VERIFICATIONS, "v1")
+    assert record["steps"]["review"]["result"]["status"] == "delivered"
+
+    r = client.post("/api/v1/reviews/v1", json={"verdict": "accept", "note": "same person, poor light", "reviewer": "r1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "accepted"
+    assert r.json()["decision"]["by"] == "reviewer"
+    pair = services.records.get("reviews", "v1")
+    assert pair["label"] == "genuine" and pair["note"] == "same person, poor light"
+    assert services.blobs.get(pair["images"]["face"]) == b"\x89PNG face bytes"
+    again = client.post("/api/v1/reviews/v1", json={"verdict": "reject"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_in_review"
+
+
+def test_verdict_must_be_accept_or_reject(client, embedded_services):
+    _case_in_review(embedded_services, "http://x")
+    r = client.post("/api/v1/reviews/v1", json={"verdict": "maybe"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_field"
+    assert client.post("/api/v1/reviews/nope", json={"verdict": "accept"}).status_code == 404
+
+
+def test_delivery_retries_then_raises_so_the_queue_retries():
+    receiver = Receiver(status=503)
+    try:
+        t0 = time.time()
+        with pytest.raises(ConnectionError):
+            deliver(receiver.url, {"x": 1}, b"k" * 32, tries=2)
+        assert len(receiver.calls) == 2
+        assert time.time() - t0 >= 0.5  # backed off between tries
+    finally:
+        receiver.close()
+
+
+def test_stale_timestamps_are_refused():
+    from functions.review import sign_body
+
+    old = int(time.time()) - 3600
+    assert not check_body_signature(b"{}", b"k", str(old), sign_body(b"{}", b"k", old))
