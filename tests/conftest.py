@@ -147,12 +147,13 @@ def azurite_connection(tmp_path_factory):
         return
     exe = shutil.which("azurite") or (str(ROOT / "node_modules/.bin/azurite") if (ROOT / "node_modules/.bin/azurite").exists() else None)
     if exe is None:
-        pytest.skip("Azurite is not installed (npm install azurite) and AZURITE_CONNECTION_STRING is not set")
+        if os.environ.get("BIOAUTH_REQUIRE_AZURITE"):
+            pytest.fail("BIOAUTH_REQUIRE_AZURITE is set but Azurite is neither running nor installed")
+        pytest.skip("Azurite is not installed (npm ci) and AZURITE_CONNECTION_STRING is not set")
     blob, queue, table = _free_port(), _free_port(), _free_port()
-    workdir = tmp_path_factory.mktemp("azurite")
     proc = subprocess.Popen(
         [exe, "--inMemoryPersistence", "--silent", "--disableTelemetry", "--loose", "--skipApiVersionCheck",
-         "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table), "--location", str(workdir)],
+         "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     for _ in range(200):

@@ -102,21 +102,25 @@ class AzureQueueStore:
     backend = "azure-queue"
 
     def __init__(self, *, connection_string: str | None = None, account_url: str | None = None, credential: Any = None):
-        from azure.storage.queue import QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+        from azure.storage.queue import QueueServiceClient
 
-        policies = dict(message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy())
         if connection_string:
-            self.service = QueueServiceClient.from_connection_string(connection_string, **policies)
+            self.service = QueueServiceClient.from_connection_string(connection_string)
         elif account_url:
-            self.service = QueueServiceClient(account_url, credential=credential or _credential(), **policies)
+            self.service = QueueServiceClient(account_url, credential=credential or _credential())
         else:
             raise ValueError("Queues need AzureWebJobsStorage or AzureWebJobsStorage__queueServiceUri")
         self._clients: dict[str, Any] = {}
 
     def _queue(self, name: str):
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
         client = self._clients.get(name)
         if client is None:
-            client = self.service.get_queue_client(name)
+            # The service client does not hand its message policies down: set them on each queue client.
+            client = self.service.get_queue_client(
+                name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()
+            )
             self._clients[name] = client
         return client
 
