@@ -1,0 +1,178 @@
+"""The main job on the embedded default, as a device would see it.
+
+Starts the local host, enrols a subject, then sends a genuine attempt, an
+impostor and a printed-photo attack, and prints each decision with its
+reasons and step timings. Sample images exist on any machine: the
+public-domain astronaut photo that scikit-image ships (Eileen Collins, NASA),
+Grace Hopper's portrait that matplotlib ships (US Navy), and signatures and a
+print attack that the project generates itself.
+
+    python scripts/demo.py [--port 7071] [--keep-data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+from PIL import Image, ImageEnhance
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.sample_signatures import make_forgery, make_signature  # noqa: E402
+from scripts.sample_spoof import make_print_attack  # noqa: E402
+
+
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return data.astronaut()
+
+
+def grace_hopper() -> np.ndarray:
+    import matplotlib.cbook as cbook
+
+    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def capture(image: np.ndarray, seed: int) -> np.ndarray:
+    """Another 'capture' of the same scene: small shift, zoom, rotation and lighting change."""
+    rng = np.random.default_rng(seed)
+    im = Image.fromarray(image)
+    w, h = im.size
+    zoom = rng.uniform(0.9, 1.0)
+    cw, ch = int(w * zoom), int(h * zoom)
+    x0, y0 = int(rng.uniform(0, w - cw)), int(rng.uniform(0, h - ch))
+    im = im.crop((x0, y0, x0 + cw, y0 + ch)).rotate(rng.uniform(-4, 4), resample=Image.BILINEAR).resize((w, h))
+    im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.85, 1.15))
+    im = ImageEnhance.Contrast(im).enhance(rng.uniform(0.9, 1.1))
+    return np.asarray(im)
+
+
+def b64(image: np.ndarray, fmt: str = "JPEG") -> str:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt, quality=92)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+
+def start_host(port: int, data_dir: Path, key: str) -> subprocess.Popen:
+    env = {**os.environ, "BIOAUTH_DATA_DIR": str(data_dir), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
+           "BIOAUTH_LOCAL_FUNCTION_KEY": key}
+    log = open(data_dir / "host.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"the local host stopped at start; see {data_dir / 'host.log'}")
+        time.sleep(0.2)
+    raise SystemExit("the local host did not start in 60 s")
+
+
+def show(title: str, result: dict, elapsed_ms: float) -> None:
+    decision = result.get("decision") or {}
+    outcome = decision.get("outcome") or result["status"]
+    reasons = ", ".join(decision.get("reasons", [])) or (result.get("failure") or {}).get("code", "")
+    print(f"\n{title}\n  decision: {outcome.upper()}  ({reasons})   {elapsed_ms:.0f} ms end to end")
+    for step, entry in result.get("steps", {}).items():
+        r = entry.get("result") or {}
+        detail = {
+            "face-crop": lambda: f"faces={r.get('faces_found')} reason={r.get('reason')}",
+            "antispoof": lambda: f"{r.get('label')} score={r.get('score')}",
+            "face-match": lambda: f"distance={r.get('distance')} threshold={r.get('threshold')} similarity={r.get('similarity')}",
+            "signature": lambda: f"{r.get('label')} score={r.get('score')}" if not r.get("reason") else f"reason={r['reason']}",
+            "decide": lambda: f"{r.get('outcome')} {r.get('reasons')}",
+            "review": lambda: f"webhook {r.get('status')}",
+        }.get(step, lambda: "")()
+        print(f"    {step:<11} {entry.get('duration_ms', 0):7.1f} ms  {detail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run bioauth's main job on the embedded default.")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".bioauth" / "demo")
+    parser.add_argument("--keep-data", action="store_true", help="keep the previous demo's data folder")
+    args = parser.parse_args(argv)
+
+    if args.data_dir.exists() and not args.keep_data:
+        shutil.rmtree(args.data_dir)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(24)
+    port = free_port(args.port)
+    print(f"starting the local host on http://127.0.0.1:{port}/api (data in {args.data_dir})")
+    host = start_host(port, args.data_dir, key)
+    api = requests.Session()
+    api.headers["x-functions-key"] = key
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        health = api.get(f"{base}/health").json()
+        print("models:", ", ".join(f"{m['name']} {m['version']}" for m in health["models"]) or "none installed")
+
+        person, other = astronaut(), grace_hopper()
+        enrolment = {
+            "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
+            "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
+        }
+        r = api.post(f"{base}/v1/subjects/astronaut/enrolment", json=enrolment, timeout=120)
+        print(f"\nenrolled 'astronaut': HTTP {r.status_code} {r.json()}")
+        if r.status_code != 201:
+            return 1
+
+        attempts = [
+            ("1. genuine attempt: the enrolled person, her own signature (async: 202, then poll)",
+             capture(person, 11), make_signature(7, 11), False),
+            ("2. impostor: another person, a forged signature (async)",
+             other, make_forgery(7, 1), False),
+            ("3. print attack: a printed photo of the enrolled person held to the camera (sync: one round trip)",
+             make_print_attack(capture(person, 12), seed=3), make_signature(7, 12), True),
+        ]
+        for title, face, signature, sync in attempts:
+            body = {"subject_id": "astronaut", "device_id": "demo-kiosk", "face_image": b64(face),
+                    "signature_image": b64(signature, "PNG")}
+            t0 = time.perf_counter()
+            if sync:
+                result = api.post(f"{base}/v1/verifications?mode=sync", json=body, timeout=120).json()
+            else:
+                accepted = api.post(f"{base}/v1/verifications", json=body, timeout=120)
+                location = accepted.headers["Location"]
+                while True:
+                    result = api.get(f"http://127.0.0.1:{port}{location}").json()
+                    if result["status"] in ("accepted", "rejected", "review", "failed"):
+                        break
+                    time.sleep(0.02)
+            show(title, result, (time.perf_counter() - t0) * 1000)
+    finally:
+        host.terminate()
+        host.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
