@@ -41,15 +41,15 @@ var dataContainers = [
 ]
 var deploymentContainer = 'app-package'
 
-// checkov:skip=CKV_AZURE_59: public network access stays 'Enabled' only so the firewall (default Deny, no IP rules) can let the deploy runner in for the models upload; the app uses private endpoints
-// checkov:skip=CKV_AZURE_33: queue logging goes to Log Analytics through diagnostic settings (Microsoft.Insights/diagnosticSettings), not the classic Storage Analytics logs this check reads
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_59: public network access stays 'Enabled' only so the firewall (default Deny, no IP rules) can let the deploy runner in for the models upload; the app uses private endpoints
   name: name
   location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_ZRS'
+    // Zone- and geo-redundant: models and labelled reviews survive a region loss.
+    name: 'Standard_GZRS'
   }
   properties: {
     accessTier: 'Hot'
