@@ -49,9 +49,6 @@ param rateLimitPerMinute int = 120
 @minValue(1)
 param maximumInstanceCount int = 40
 
-@description('Expiry of the template key in Key Vault (ISO 8601); rotate before it.')
-param templateKeyExpiry string = '2028-12-31T00:00:00Z'
-
 @description('Object id of the deploying principal (CI). It gets write access to the models container and the console files; empty = none.')
 param deployPrincipalId string = ''
 
@@ -153,7 +150,6 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: allTags
     principalId: identity.outputs.principalId
-    templateKeyExpiry: templateKeyExpiry
     privateEndpointSubnetId: network.outputs.privateEndpointSubnetId
     dnsZoneId: network.outputs.keyVaultDnsZoneId
   }

@@ -12,7 +12,6 @@ param reviewRetentionDays = 730
 param reviewWebhookUrl = ''
 param rateLimitPerMinute = 120
 param maximumInstanceCount = 40
-param templateKeyExpiry = '2028-12-31T00:00:00Z'
 param deployPrincipalId = readEnvironmentVariable('BIOAUTH_DEPLOY_PRINCIPAL_ID', '')
 param tags = {
   owner: 'bioauth'
