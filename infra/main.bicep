@@ -24,11 +24,14 @@ param resourceGroupName string = 'rg-bioauth-${environmentName}'
 ])
 param compute string = 'cpu'
 
-@description('gpu only: the function app image (built from the same code with onnxruntime-gpu), e.g. myregistry.azurecr.io/bioauth:1.0.0.')
+@description('gpu only: the function app image built with infra/gpu/Dockerfile (onnxruntime-gpu), e.g. myregistry.azurecr.io/bioauth:<commit>; empty = a placeholder image.')
 param gpuContainerImage string = ''
 
-@description('gpu only: registry server of that image; the app identity pulls it (grant it AcrPull).')
-param gpuContainerRegistryServer string = ''
+@description('gpu only: name of the existing Azure Container Registry holding that image; empty = a public image.')
+param gpuRegistryName string = ''
+
+@description('gpu only: resource group of that registry (default: this one); the app identity gets AcrPull on the registry.')
+param gpuRegistryResourceGroup string = ''
 
 @description('Days before raw request images and crops are deleted.')
 @minValue(1)
@@ -292,6 +295,16 @@ module functionApp 'modules/functionapp-flex.bicep' = if (compute == 'cpu') {
   }
 }
 
+module acrPull 'modules/acr-pull.bicep' = if (compute == 'gpu' && !empty(gpuRegistryName)) {
+  // Defaults to the app's own resource group when none is given.
+  scope: resourceGroup(empty(gpuRegistryResourceGroup) ? resourceGroupName : gpuRegistryResourceGroup)
+  name: 'acr-pull-${environmentName}'
+  params: {
+    registryName: gpuRegistryName
+    principalId: identity.outputs.principalId
+  }
+}
+
 module gpuApp 'modules/functionapp-gpu.bicep' = if (compute == 'gpu') {
   scope: rg
   name: 'functionapp-gpu'
@@ -303,10 +316,13 @@ module gpuApp 'modules/functionapp-gpu.bicep' = if (compute == 'gpu') {
     identityId: identity.outputs.id
     appSettings: appSettings
     image: gpuContainerImage
-    registryServer: gpuContainerRegistryServer
+    registryServer: empty(gpuRegistryName) ? '' : '${gpuRegistryName}${environment().suffixes.acrLoginServer}'
     subnetId: network.outputs.containerAppsSubnetId
     workspaceId: monitoring.outputs.workspaceId
   }
+  dependsOn: [
+    acrPull
+  ]
 }
 
 module frontDoorRoutes 'modules/frontdoor-routes.bicep' = {
