@@ -108,6 +108,7 @@ module storage 'modules/storage.bicep' = {
   scope: rg
   name: 'storage'
   params: {
+    workspaceId: monitoring.outputs.workspaceId
     name: 'stbioauth${suffix}'
     location: location
     tags: allTags
@@ -136,6 +137,7 @@ module cosmos 'modules/cosmos.bicep' = {
   scope: rg
   name: 'cosmos'
   params: {
+    workspaceId: monitoring.outputs.workspaceId
     name: 'cosmos-bioauth-${suffix}'
     location: location
     tags: allTags
@@ -149,6 +151,7 @@ module keyVault 'modules/keyvault.bicep' = {
   scope: rg
   name: 'keyvault'
   params: {
+    workspaceId: monitoring.outputs.workspaceId
     name: 'kv-bioauth-${suffix}'
     location: location
     tags: allTags
@@ -165,6 +168,7 @@ module frontDoor 'modules/frontdoor.bicep' = {
   scope: rg
   name: 'frontdoor'
   params: {
+    workspaceId: monitoring.outputs.workspaceId
     profileName: 'afd-bioauth-${environmentName}'
     endpointName: 'bioauth-${environmentName}-${suffix}'
     wafPolicyName: 'wafbioauth${environmentName}'

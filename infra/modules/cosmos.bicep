@@ -9,6 +9,9 @@ param principalId string
 param privateEndpointSubnetId string
 param dnsZoneId string
 
+@description('Log Analytics workspace for the audit log.')
+param workspaceId string
+
 var databaseName = 'bioauth'
 // The containers the code uses; every one is partitioned by /id.
 var containerNames = [
@@ -55,6 +58,21 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
         tier: 'Continuous7Days'
       }
     }
+  }
+}
+
+resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: account
+  properties: {
+    workspaceId: workspaceId
+    logAnalyticsDestinationType: 'Dedicated'
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
   }
 }
 

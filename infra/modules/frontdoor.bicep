@@ -8,6 +8,9 @@ param wafPolicyName string
 param rateLimitPerMinute int
 param tags object
 
+@description('Log Analytics workspace for access and WAF logs.')
+param workspaceId string
+
 resource profile 'Microsoft.Cdn/profiles@2024-09-01' = {
   name: profileName
   location: 'global'
@@ -18,6 +21,21 @@ resource profile 'Microsoft.Cdn/profiles@2024-09-01' = {
   }
   properties: {
     originResponseTimeoutSeconds: 60
+  }
+}
+
+// Access, health probe and WAF logs: what was blocked and why.
+resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: profile
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
   }
 }
 

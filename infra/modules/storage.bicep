@@ -16,6 +16,9 @@ param privateEndpointSubnetId string
 param blobDnsZoneId string
 param queueDnsZoneId string
 
+@description('Log Analytics workspace for the blob access log.')
+param workspaceId string
+
 // The names the code uses (functions/): keep in step with tests/test_infra.py.
 // The Functions host moves a message that keeps failing to <queue>-poison;
 // creating those here lets alerts and dashboards point at them from day one.
@@ -95,6 +98,30 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
       enabled: true
       days: 7
     }
+  }
+}
+
+// Who read, wrote or deleted which biometric image. Queue polling is left
+// out: it would log every empty poll.
+resource blobLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'StorageRead'
+        enabled: true
+      }
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
   }
 }
 
