@@ -150,6 +150,8 @@ def test_blob_containers_exist_and_are_private():
     assert set(BLOB_CONTAINERS) <= names, f"missing containers: {sorted(set(BLOB_CONTAINERS) - names)}"
     for _, config in resources(tree, "Microsoft.Storage/storageAccounts/blobServices/containers"):
         assert config["properties"]["publicAccess"] == "None"
+    # The deploy principal's write access is scoped to containers[2].
+    assert tree["variables"]["dataContainers"]["value"][2] == "models"
 
 
 def test_lifecycle_deletes_images_and_crops_keeps_models():

@@ -239,7 +239,8 @@ resource appQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The deploy pipeline writes only to the models container.
+// The deploy pipeline writes only to the models container
+// (containers[2] is 'models' in dataContainers above).
 resource deployModels 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployPrincipalId)) {
   name: guid(account.id, deployPrincipalId, blobDataContributorRoleId, 'models')
   scope: containers[2]
