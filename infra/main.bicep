@@ -307,6 +307,10 @@ module acrPull 'modules/acr-pull.bicep' = if (compute == 'gpu' && !empty(gpuRegi
     registryName: gpuRegistryName
     principalId: identity.outputs.principalId
   }
+  // The scope is given by name, so the group this template creates must exist first.
+  dependsOn: [
+    rg
+  ]
 }
 
 module gpuApp 'modules/functionapp-gpu.bicep' = if (compute == 'gpu') {
