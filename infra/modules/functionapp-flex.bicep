@@ -28,7 +28,7 @@ param maximumInstanceCount int
 param instanceMemoryMB int = 2048
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: zone redundancy for Flex Consumption exists only in some regions; set zoneRedundant per region when it is available
+  // checkov:skip=CKV_AZURE_225: zone-redundant Flex Consumption keeps two always-ready instances per function group, billed while idle (seven groups here), and exists only in some regions; turn it on per environment when that cost is wanted
   name: planName
   location: location
   tags: tags
@@ -46,7 +46,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: public endpoint on purpose, it is Front Door's origin; the access restriction admits only AzureFrontDoor.Backend with this profile's X-Azure-FDID and denies the rest
   // checkov:skip=CKV_AZURE_17: Front Door terminates TLS and does not pass client certificates on to its origin, so the origin cannot require them
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales per function from zero; there is no App Service instance count
-  // checkov:skip=CKV_AZURE_213: App Service health check (instance eviction) does not apply to Flex Consumption, which scales per function; Application Insights watches the API
+  // checkov:skip=CKV_AZURE_213: the platform health check is not supported on Flex Consumption; the deploy smoke test and Application Insights watch /api/health
   name: appName
   location: location
   tags: tags
