@@ -28,7 +28,7 @@ param maximumInstanceCount int
 param instanceMemoryMB int = 2048
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: zone-redundant Flex Consumption keeps two always-ready instances per function group, billed while idle (seven groups here), and exists only in some regions; turn it on per environment when that cost is wanted
+  // checkov:skip=CKV_AZURE_225: zone-redundant Flex Consumption keeps two always-ready instances per function group, billed while idle, and exists only in some regions; turn it on per environment when that cost is wanted
   name: planName
   location: location
   tags: tags
