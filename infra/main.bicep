@@ -267,6 +267,10 @@ var appSettings = [
     value: '2.0'
   }
   {
+    name: 'BIOAUTH_FACE_REVIEW_MARGIN'
+    value: '0.03'
+  }
+  {
     name: 'BIOAUTH_RETAIN_ENROLMENT_IMAGES'
     value: 'true'
   }
