@@ -28,6 +28,9 @@ STEP_QUEUES = ("face-crop", "antispoof", "face-match", "signature", "decide", "r
 BLOB_CONTAINERS = ("images", "crops", "models", "reviews")
 COSMOS_CONTAINERS = {"verifications": "/id", "subjects": "/id", "reviews": "/id"}
 COSMOS_DATABASE = "bioauth"
+# Must equal functions.keys.SECRET_NAMES: the deploy workflow creates them.
+KEY_VAULT_SECRETS = ("template-key", "template-secret", "review-webhook-secret", "link-signing-key")
+WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
 
 # Role definition ids (built-in roles).
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
@@ -329,3 +332,20 @@ def test_app_identity_has_the_data_roles_it_needs():
     assert KEY_VAULT_SECRETS_USER in role_ids(module("keyvault"))
     cosmos_role = one(module("cosmos"), "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments")
     assert COSMOS_DATA_CONTRIBUTOR in cosmos_role["properties"]["roleDefinitionId"]
+
+
+# -- the deploy workflow ------------------------------------------------------
+
+def test_workflow_deploys_this_template_with_oidc_and_no_stored_secrets():
+    text = WORKFLOW.read_text()
+    assert "az deployment sub what-if" in text and "az deployment sub create" in text
+    assert "--template-file infra/main.bicep" in text
+    assert "azure/login@" in text and "client-id: ${{ vars.AZURE_CLIENT_ID }}" in text
+    assert "secrets." not in text, "log in with OIDC and repository variables, not stored secrets"
+    assert "bash infra/check.sh" in text
+
+
+def test_workflow_creates_every_key_vault_secret_the_code_reads():
+    line = next(l for l in WORKFLOW.read_text().splitlines() if "for name in template-key" in l)
+    names = line.split(" in ", 1)[1].split(";")[0].split()
+    assert set(names) == set(KEY_VAULT_SECRETS)
