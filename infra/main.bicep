@@ -351,6 +351,21 @@ module frontDoorRoutes 'modules/frontdoor-routes.bicep' = {
   }
 }
 
+module availability 'modules/availability.bicep' = {
+  scope: rg
+  name: 'availability'
+  params: {
+    name: 'health-bioauth-${environmentName}'
+    location: location
+    tags: allTags
+    appInsightsId: monitoring.outputs.appInsightsId
+    url: 'https://${frontDoor.outputs.endpointHostName}/api/health'
+  }
+  dependsOn: [
+    frontDoorRoutes
+  ]
+}
+
 output resourceGroupName string = rg.name
 output frontDoorEndpointHostName string = frontDoor.outputs.endpointHostName
 output publicBaseUrl string = 'https://${frontDoor.outputs.endpointHostName}'

@@ -46,7 +46,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: public endpoint on purpose, it is Front Door's origin; the access restriction admits only AzureFrontDoor.Backend with this profile's X-Azure-FDID and denies the rest
   // checkov:skip=CKV_AZURE_17: Front Door terminates TLS and does not pass client certificates on to its origin, so the origin cannot require them
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales per function from zero; there is no App Service instance count
-  // checkov:skip=CKV_AZURE_213: the platform health check is not supported on Flex Consumption; the deploy smoke test and Application Insights watch /api/health
+  // checkov:skip=CKV_AZURE_213: the platform health check is not supported on Flex Consumption; an Application Insights availability test and the deploy smoke test call /api/health through Front Door
   name: appName
   location: location
   tags: tags

@@ -51,5 +51,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output workspaceId string = workspace.id
+output appInsightsId string = appInsights.id
 // A connection string is an address, not a credential (local auth is off).
 output appInsightsConnectionString string = appInsights.properties.ConnectionString
