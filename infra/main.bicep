@@ -6,7 +6,7 @@
 // as parameters) so that static checks can see them.
 targetScope = 'subscription'
 
-@description('Short environment name: dev, prod, ...')
+@description('Short environment name, lowercase letters and digits only (it is part of resource names): dev, prod, ...')
 @minLength(2)
 @maxLength(8)
 param environmentName string
