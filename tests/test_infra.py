@@ -342,7 +342,7 @@ def test_workflow_deploys_this_template_with_oidc_and_no_stored_secrets():
     assert "--template-file infra/main.bicep" in text
     assert "azure/login@" in text and "client-id: ${{ vars.AZURE_CLIENT_ID }}" in text
     assert "secrets." not in text, "log in with OIDC and repository variables, not stored secrets"
-    assert "bash infra/check.sh" in text
+    assert "bash .ci/run" in text  # which runs infra/check.sh and the tests
 
 
 def test_workflow_creates_every_key_vault_secret_the_code_reads():
