@@ -21,15 +21,14 @@ sys.path.insert(0, str(ROOT))
 
 from functions.settings import azure_setting_names  # noqa: E402
 
-# These must equal the code's names (functions.pipeline.STEP_QUEUES,
-# functions.storage.CONTAINERS, functions.storage.COSMOS_CONTAINERS); kept
-# here in one place until the test imports them.
-STEP_QUEUES = ("face-crop", "antispoof", "face-match", "signature", "decide", "review")
-BLOB_CONTAINERS = ("images", "crops", "models", "reviews")
-COSMOS_CONTAINERS = {"verifications": "/id", "subjects": "/id", "reviews": "/id"}
-COSMOS_DATABASE = "bioauth"
-# Must equal functions.keys.SECRET_NAMES: the deploy workflow creates them.
-KEY_VAULT_SECRETS = ("template-key", "template-secret", "review-webhook-secret", "link-signing-key")
+# The code's own names: a queue, container or secret added to the code without the Bicep fails here.
+from functions.keys import SECRET_NAMES as KEY_VAULT_SECRETS  # noqa: E402
+from functions.pipeline import STEP_QUEUES  # noqa: E402
+from functions.storage import CONTAINERS as BLOB_CONTAINERS  # noqa: E402
+from functions.storage import COSMOS_CONTAINERS  # noqa: E402
+from functions.settings import Settings  # noqa: E402
+
+COSMOS_DATABASE = Settings.from_env({}).cosmos_database
 WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"
 
 # Role definition ids (built-in roles).
