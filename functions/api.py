@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import azure.functions as func
 
 from .decode import check_subject_id, error_response, json_response, read_json_body, verification_view
-from .enrolment import SUBJECTS, enrol_subject, erase_subject
+from .enrolment import enrol_subject, erase_subject
 from .errors import BioauthError, Conflict, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from .images import decode_image_field
 from .model_runtime import installed_models
@@ -78,6 +78,23 @@ def _case_view(record: dict, services) -> dict:
     refs.update({f"face_{k}": v for k, v in ((record.get("steps", {}).get("face-crop") or {}).get("result", {}).get("crops") or {}).items()})
     view["images"] = {name: image_link(services, ref, base) for name, ref in refs.items()}
     return view
+
+
+@bp.route(route="v1/reviews", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_review_cases(req: func.HttpRequest) -> func.HttpResponse:
+    """Cases waiting for a reviewer, oldest first (the review console's inbox)."""
+    services = get_services()
+    waiting = sorted(services.records.query(VERIFICATIONS, "status", "review"), key=lambda r: r.get("created_at") or "")
+    try:
+        limit = max(1, min(200, int(req.params.get("limit", "50"))))
+    except ValueError:
+        return error_response(InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}))
+    cases = [
+        {"id": r["id"], "subject_id": r["subject_id"], "device_id": r.get("device_id"), "created_at": r.get("created_at"),
+         "reasons": (r.get("decision") or {}).get("reasons", [])}
+        for r in waiting[:limit]
+    ]
+    return json_response({"cases": cases, "count": len(waiting)})
 
 
 @bp.route(route="v1/reviews/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -88,6 +88,10 @@ def test_webhook_is_signed_and_links_work_then_the_verdict_closes_the_case(recei
 
     record = services.records.get(VERIFICATIONS, "v1")
     assert record["steps"]["review"]["result"]["status"] == "delivered"
+    inbox = client.get("/api/v1/reviews").json()
+    assert [c["id"] for c in inbox["cases"]] == ["v1"] and inbox["cases"][0]["reasons"] == ["liveness_uncertain"]
+    case = client.get("/api/v1/reviews/v1").json()
+    assert requests.get(case["images"]["face"], timeout=10).content == b"\x89PNG face bytes"
 
     r = client.post("/api/v1/reviews/v1", json={"verdict": "accept", "note": "same person, poor light", "reviewer": "r1"})
     assert r.status_code == 200, r.text
@@ -96,6 +100,7 @@ def test_webhook_is_signed_and_links_work_then_the_verdict_closes_the_case(recei
     pair = services.records.get("reviews", "v1")
     assert pair["label"] == "genuine" and pair["note"] == "same person, poor light"
     assert services.blobs.get(pair["images"]["face"]) == b"\x89PNG face bytes"
+    assert client.get("/api/v1/reviews").json()["cases"] == []  # closed: no longer in the inbox
     again = client.post("/api/v1/reviews/v1", json={"verdict": "reject"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_in_review"
 
