@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import mimetypes
 import os
 import re
 import secrets
@@ -283,9 +284,22 @@ class LocalHost:
             self.queues.renew(queue, m, self.lease_seconds)
 
     # --- HTTP triggers -----------------------------------------------------------------------
+    def serve_console(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        """The review console's static files, as Front Door serves them from Blob in Azure."""
+        root = (ROOT / "console").resolve()
+        target = (root / (path[len("console/"):] or "index.html")).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if root not in target.parents or not target.is_file():
+            return _json_error(404, "not_found", "no such file")
+        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, target.read_bytes()
+
     def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path = parts.path.lstrip("/")
+        if method == "GET" and (path == "console" or path.startswith("console/")):
+            return self.serve_console(path + ("/" if path == "console" else ""))
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         prefix = self.route_prefix + "/"
         if not path.startswith(prefix):
