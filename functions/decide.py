@@ -63,9 +63,13 @@ def decide_step(ctx: StepContext) -> StepOutcome:
     results = {s: ctx.result_of(s) for s in ("face-crop", "antispoof", "face-match", "signature")}
     decision = decide(results, face_review_margin=ctx.services.settings.face_review_margin)
     record = {"outcome": decision.outcome, "reasons": decision.reasons, "by": "service", "decided_at": now_iso()}
+    if decision.outcome == "review":
+        next_step = "review"
+    else:
+        next_step = "notify" if ctx.record.get("callback_url") else None
     return StepOutcome(
         result=asdict(decision),
-        next_step="review" if decision.outcome == "review" else None,
+        next_step=next_step,
         record_updates={"status": decision.outcome, "decision": record},
     )
 
@@ -75,5 +79,6 @@ bp = func.Blueprint()
 
 @bp.queue_trigger(arg_name="msg", queue_name="decide", connection=STORAGE_CONNECTION)
 @bp.queue_output(arg_name="to_review", queue_name="review", connection=STORAGE_CONNECTION)
-def decide_trigger(msg: func.QueueMessage, to_review: func.Out[str]) -> None:
-    handle_queue_message("decide", decide_step, msg, {"review": to_review})
+@bp.queue_output(arg_name="to_notify", queue_name="notify", connection=STORAGE_CONNECTION)
+def decide_trigger(msg: func.QueueMessage, to_review: func.Out[str], to_notify: func.Out[str]) -> None:
+    handle_queue_message("decide", decide_step, msg, {"review": to_review, "notify": to_notify})

@@ -175,7 +175,9 @@ bp = func.Blueprint()
 @bp.route(route="v1/verifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.queue_output(arg_name="to_face_crop", queue_name="face-crop", connection=STORAGE_CONNECTION)
 @bp.queue_output(arg_name="to_review", queue_name="review", connection=STORAGE_CONNECTION)
-def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str]) -> func.HttpResponse:
+@bp.queue_output(arg_name="to_notify", queue_name="notify", connection=STORAGE_CONNECTION)
+def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str],
+                        to_notify: func.Out[str]) -> func.HttpResponse:
     services = get_services()
     mode = "sync" if req.params.get("mode") == "sync" else "async"
     try:
@@ -189,7 +191,8 @@ def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_r
         return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
 
     stopped_before = run_chain(FIRST_STEP, STEP_FUNCTIONS, message.to_json(), services, sync=True)
-    if stopped_before == "review":
-        to_review.set(message.to_json())
+    handoff = {"review": to_review, "notify": to_notify}  # these run on their queues, after the answer
+    if stopped_before in handoff:
+        handoff[stopped_before].set(message.to_json())
     final = services.records.get(VERIFICATIONS, record["id"])
     return json_response(verification_view(final), 200, {"Location": location})

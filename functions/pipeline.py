@@ -23,16 +23,19 @@ from .storage import update_record
 log = logging.getLogger("bioauth.pipeline")
 
 # The chain, in order. A step's queue has the step's name.
-STEP_QUEUES = ("face-crop", "antispoof", "face-match", "signature", "decide", "review")
+STEP_QUEUES = ("face-crop", "antispoof", "face-match", "signature", "decide", "review", "notify")
 # Where each step may send the request next (the contract test checks the triggers' bindings against this).
 NEXT_STEPS: dict[str, tuple[str, ...]] = {
     "face-crop": ("antispoof", "decide"),
     "antispoof": ("face-match", "decide"),
     "face-match": ("signature",),
     "signature": ("decide",),
-    "decide": ("review",),
-    "review": (),
+    "decide": ("review", "notify"),
+    "review": ("notify",),
+    "notify": (),
 }
+# Steps that still run for a request that failed (telling the device it failed).
+RUNS_AFTER_FAILURE = ("notify",)
 FIRST_STEP = "face-crop"
 TERMINAL = ("accepted", "rejected", "review", "failed")
 VERIFICATIONS = "verifications"
@@ -69,7 +72,10 @@ StepFunction = Callable[[StepContext], StepOutcome]
 
 
 def mark_failed(services: Services, verification_id: str, step: str, code: str, message: str) -> None:
-    """End the request as failed, saying where and why. A case already decided keeps its decision."""
+    """End the request as failed, saying where and why. A case already decided keeps its decision.
+
+    A device that gave a callback URL is told, through the notify queue.
+    """
 
     def mutate(doc: dict) -> dict:
         failure = {"step": step, "code": code, "message": message, "at": now_iso()}
@@ -81,7 +87,10 @@ def mark_failed(services: Services, verification_id: str, step: str, code: str, 
         doc["updated_at"] = now_iso()
         return doc
 
-    update_record(services.records, VERIFICATIONS, verification_id, mutate)
+    saved = update_record(services.records, VERIFICATIONS, verification_id, mutate)
+    if saved and saved.get("status") == "failed" and saved.get("callback_url") and step not in RUNS_AFTER_FAILURE:
+        message_text = StepMessage(verification_id, saved["subject_id"], saved.get("images", {})).to_json()
+        services.queues.send("notify", message_text)
 
 
 def run_step(step: str, fn: StepFunction, message_text: str, dequeue_count: int, services: Services) -> str | None:
@@ -100,7 +109,7 @@ def run_step(step: str, fn: StepFunction, message_text: str, dequeue_count: int,
     if done is not None:
         log.info("step %s: %s already recorded; re-sending to %s", step, vid, done.get("next"))
         return done.get("next")
-    if record.get("status") == "failed":
+    if record.get("status") == "failed" and step not in RUNS_AFTER_FAILURE:
         log.info("step %s: %s already failed; nothing to do", step, vid)
         return None
 

@@ -114,15 +114,17 @@ def deliver(url: str, payload: dict, secret: bytes, *, tries: int = DELIVERY_TRI
 
 def review_step(ctx: StepContext) -> StepOutcome:
     url = ctx.services.settings.review_webhook_url
+    then = "notify" if ctx.record.get("callback_url") else None
     if not url:
-        return StepOutcome(result={"status": "not_configured", "at": now_iso()}, next_step=None)
+        return StepOutcome(result={"status": "not_configured", "at": now_iso()}, next_step=then)
     delivery = deliver(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret)
-    return StepOutcome(result=delivery, next_step=None)
+    return StepOutcome(result=delivery, next_step=then)
 
 
 bp = func.Blueprint()
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="review", connection=STORAGE_CONNECTION)
-def review_trigger(msg: func.QueueMessage) -> None:
-    handle_queue_message("review", review_step, msg, {})
+@bp.queue_output(arg_name="to_notify", queue_name="notify", connection=STORAGE_CONNECTION)
+def review_trigger(msg: func.QueueMessage, to_notify: func.Out[str]) -> None:
+    handle_queue_message("review", review_step, msg, {"notify": to_notify})

@@ -35,6 +35,8 @@ var queueNames = [
   'decide-poison'
   'review'
   'review-poison'
+  'notify'
+  'notify-poison'
 ]
 var dataContainers = [
   'images'
