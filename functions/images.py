@@ -125,27 +125,25 @@ def decode_image_field(value: object, *, field: str, max_bytes: int, max_pixels:
     return check_image(decode_base64(value, field=field, max_bytes=max_bytes), field=field, max_pixels=max_pixels)
 
 
-def load_rgb(data: bytes) -> np.ndarray:
-    """Pixels as an RGB uint8 array, with the EXIF orientation applied (phones rotate by tag)."""
+def _load(data: bytes, mode: str) -> np.ndarray:
     from PIL import Image, ImageOps
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+            im = ImageOps.exif_transpose(im)  # phones rotate by tag, not by pixels
+            return np.asarray(im.convert(mode), dtype=np.uint8).copy()
     except Exception as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
+
+
+def load_rgb(data: bytes) -> np.ndarray:
+    """Pixels as an RGB uint8 array, with the EXIF orientation applied."""
+    return _load(data, "RGB")
 
 
 def load_gray(data: bytes) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("L"), dtype=np.uint8).copy()
-    except Exception as exc:
-        raise InvalidImage(f"image could not be decoded: {exc}") from None
+    """Pixels as a grayscale uint8 array, with the EXIF orientation applied."""
+    return _load(data, "L")
 
 
 def encode_png(image: np.ndarray) -> bytes:
