@@ -43,6 +43,9 @@ class FaceMatchResult:
     model_version: str
     rule: str = RULE
     reference_distances: tuple[float, ...] = field(default_factory=tuple)
+    strict_threshold: float | None = None
+    # "strong" below the strict threshold, "weak" between it and the threshold, "no_match" beyond
+    band: str = ""
 
     def to_record(self) -> dict:
         return {
@@ -53,6 +56,8 @@ class FaceMatchResult:
             "model_version": self.model_version,
             "rule": self.rule,
             "reference_distances": [round(d, 5) for d in self.reference_distances],
+            "strict_threshold": self.strict_threshold,
+            "band": self.band,
         }
 
 
@@ -86,11 +91,16 @@ def match_face(
     threshold: float,
     model_version: str,
     similarity_slope: float = 12.0,
+    strict_threshold: float | None = None,
 ) -> FaceMatchResult:
     """Compare a probe embedding with the enrolled references (rule: distance to their mean).
 
-    `threshold` and `similarity_slope` come from the face_embedding manifest
-    (`thresholds.distance`, `calibration.similarity.slope`); see match_settings().
+    `threshold`, `strict_threshold` and `similarity_slope` come from the
+    face_embedding manifest (`thresholds.distance`, `thresholds.distance_strict`,
+    `calibration.similarity.slope`); see match_settings(). `is_match` uses
+    `threshold`; `band` also places the distance against the strict threshold,
+    which keeps the false-match rate low on populations where the network's
+    impostor distances run short (see the model card): accept only "strong".
     """
     if len(references) == 0:
         raise NoReferences("the subject has no enrolled face reference")
@@ -100,6 +110,12 @@ def match_face(
         raise ValueError(f"probe has {probe.shape[0]} values, references have {refs.shape[1]}")
     distance = float(np.linalg.norm(probe - refs.mean(axis=0)))
     each = tuple(float(d) for d in np.linalg.norm(refs - probe, axis=1))
+    if distance >= threshold:
+        band = "no_match"
+    elif strict_threshold is not None and distance >= strict_threshold:
+        band = "weak"
+    else:
+        band = "strong"
     return FaceMatchResult(
         distance=distance,
         similarity=similarity_from_distance(distance, threshold=threshold, slope=similarity_slope),
@@ -107,6 +123,8 @@ def match_face(
         is_match=distance < threshold,
         model_version=model_version,
         reference_distances=each,
+        strict_threshold=None if strict_threshold is None else float(strict_threshold),
+        band=band,
     )
 
 
@@ -115,6 +133,7 @@ def match_settings(model: OnnxModel | None = None) -> dict:
     m = face_model(model).manifest
     return {
         "threshold": m.thresholds["distance"],
+        "strict_threshold": m.thresholds.get("distance_strict"),
         "model_version": m.version,
         "similarity_slope": float(m.calibration.get("similarity", {}).get("slope", 12.0)),
     }

@@ -129,3 +129,19 @@ def align_face(image_rgb: np.ndarray, keypoints: Mapping[str, tuple[float, float
 def chips_to_tensor(chips: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     """Chips to the network's input batch, normalised as the manifest says."""
     return spec.to_tensor(chips)
+
+
+def load_chip_geometry(models_dir=None, model_name: str = "face_embedding") -> ChipGeometry:
+    """The chip geometry of the installed embedding model, read from its manifest (no session is created).
+
+    Raises ModelNotInstalled when the model's manifest is missing.
+    """
+    from pathlib import Path
+
+    from .model_runtime import read_manifest
+
+    if models_dir is None:
+        from .settings import get_settings
+
+        models_dir = get_settings().models_dir
+    return ChipGeometry.from_manifest(read_manifest(Path(models_dir) / model_name))

@@ -69,8 +69,12 @@ def fnmr_at_fmr(fmr: np.ndarray, fnmr: np.ndarray, target: float) -> float:
     return float(fnmr[ok].min()) if ok.any() else 1.0
 
 
-def summarise(scores: PairScores, threshold: float) -> dict:
+def summarise(scores: PairScores, threshold: float, strict: float | None = None) -> dict:
     fmr_t, fnmr_t = error_rates(scores.distances, scores.same, threshold)
+    extra = {}
+    if strict is not None:
+        fmr_s, fnmr_s = error_rates(scores.distances, scores.same, strict)
+        extra = {"fmr_at_strict_threshold": round(fmr_s, 4), "fnmr_at_strict_threshold": round(fnmr_s, 4)}
     _, fmr, fnmr = sweep(scores.distances, scores.same)
     d = scores.distances
     n_same, n_diff = int(scores.same.sum()), int((~scores.same).sum())
@@ -87,6 +91,7 @@ def summarise(scores: PairScores, threshold: float) -> dict:
         "same_distance_max": round(float(np.nanmax(d[scores.same])), 4),
         "different_distance_mean": round(float(np.nanmean(d[~scores.same])), 4),
         "different_distance_min": round(float(np.nanmin(d[~scores.same])), 4),
+        **extra,
         "photos_without_face": scores.failed_photos,
     }
 
@@ -135,6 +140,34 @@ def dlib_embeddings(names, faces_dir: Path, model: OnnxModel) -> dict[str, np.nd
     return out
 
 
+def nuaa_identity_scores(nuaa_dir: Path, model: OnnxModel, settings: Settings, per_subject: int) -> PairScores:
+    """Every pair among a few live frames per person of NUAA dev/ (session 3, held out), through crop_face."""
+    from .face_alignment import read_rgb
+
+    geometry = ChipGeometry.from_manifest(model.manifest)
+    embeddings, subjects, failed = [], [], []
+    for subject in sorted((nuaa_dir / "dev" / "live").iterdir()):
+        frames = sorted(subject.glob("*.jpg"))
+        step = max(1, len(frames) // per_subject)
+        for path in frames[::step][:per_subject]:
+            result = crop_face(
+                read_rgb(path),
+                min_score=settings.min_face_score,
+                min_eye_distance_px=settings.min_eye_distance_px,
+                multiple_faces="largest",
+                context_scale=settings.context_scale,
+                chip_spec=geometry,
+            )
+            if result.ok:
+                embeddings.append(embed_faces([result.chip], model)[0])
+                subjects.append(subject.name)
+            else:
+                failed.append(path.name)
+    e, s = np.stack(embeddings), np.array(subjects)
+    iu = np.triu_indices(len(e), 1)
+    return PairScores(np.linalg.norm(e[:, None] - e[None], axis=2)[iu], (s[:, None] == s[None])[iu], failed)
+
+
 def plot_curves(results: dict[str, PairScores], report_dir: Path) -> list[str]:
     import matplotlib
 
@@ -177,14 +210,19 @@ def plot_curves(results: dict[str, PairScores], report_dir: Path) -> list[str]:
     plt.close(fig)
     files.append("det.png")
 
-    fig, ax = plt.subplots(figsize=(5.5, 4.0))
-    scores = next(iter(results.values()))
+    shown = [label for label in results if label.startswith("service")]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(6, 3.2 * len(shown)), squeeze=False)
     bins = np.linspace(0, 1.4, 36)
-    ax.hist(scores.distances[scores.same & ~np.isnan(scores.distances)], bins=bins, alpha=0.6, label="same person")
-    ax.hist(scores.distances[~scores.same & ~np.isnan(scores.distances)], bins=bins, alpha=0.6, label="different people")
-    ax.set_xlabel(f"embedding distance ({next(iter(results))})")
-    ax.set_ylabel("pairs")
-    ax.legend()
+    for ax, label in zip(axes[:, 0], shown):
+        scores = results[label]
+        ok = ~np.isnan(scores.distances)
+        ax.hist(scores.distances[scores.same & ok], bins=bins, alpha=0.6, density=True, label="same person")
+        ax.hist(scores.distances[~scores.same & ok], bins=bins, alpha=0.6, density=True, label="different people")
+        ax.axvline(0.6, color="k", lw=1, ls="--")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("embedding distance")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(report_dir / "distances.png", dpi=110)
     plt.close(fig)
@@ -197,6 +235,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA / "faces", help="folder with master.csv and the photos")
     ap.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--no-dlib", action="store_true", help="skip the dlib-aligned comparison (needs dlib)")
+    ap.add_argument("--nuaa", type=Path, default=DEFAULT_DATA / "nuaa", help="NUAA folder: identity pairs of dev/live as a second test set")
+    ap.add_argument("--nuaa-per-subject", type=int, default=8)
     args = ap.parse_args(argv)
 
     pairs = read_pairs(args.data)
@@ -209,7 +249,10 @@ def main(argv: list[str]) -> int:
     results = {"service: MediaPipe crop_face chip": pair_scores(pairs, service_embeddings(names, args.data, model, settings))}
     if not args.no_dlib:
         results["dlib HOG + 5-point get_face_chip"] = pair_scores(pairs, dlib_embeddings(names, args.data, model))
-    summary = {label: summarise(s, threshold) for label, s in results.items()}
+    if args.nuaa and (args.nuaa / "dev" / "live").is_dir():
+        results["service: NUAA dev live, identity pairs"] = nuaa_identity_scores(args.nuaa, model, settings, args.nuaa_per_subject)
+    strict = model.manifest.thresholds.get("distance_strict")
+    summary = {label: summarise(s, threshold, strict) for label, s in results.items()}
     for label, s in summary.items():
         print(f"{label}: {json.dumps(s)}")
 
@@ -218,7 +261,7 @@ def main(argv: list[str]) -> int:
     plots = plot_curves(results, report_dir)
     labels = list(results)
     agree = None
-    if len(labels) == 2:
+    if len(labels) >= 2 and len(results[labels[0]].distances) == len(results[labels[1]].distances):
         t = threshold
         a = np.nan_to_num(results[labels[0]].distances, nan=np.inf) < t
         b = np.nan_to_num(results[labels[1]].distances, nan=np.inf) < t
@@ -230,8 +273,9 @@ def main(argv: list[str]) -> int:
     service = summary[labels[0]]
     metrics["faces_master_pairs"] = {k: v for k, v in service.items() if k != "photos_without_face"}
     metrics["faces_master_pairs"]["path"] = "crop_face (MediaPipe) -> aligned chip -> ONNX"
-    if len(labels) == 2:
-        metrics["faces_master_pairs_dlib_aligned"] = {k: v for k, v in summary[labels[1]].items() if k != "photos_without_face"}
+    for label in labels[1:]:
+        key = "nuaa_dev_identity_pairs" if "NUAA" in label else "faces_master_pairs_dlib_aligned"
+        metrics[key] = {k: v for k, v in summary[label].items() if k != "photos_without_face"}
     write_manifest(args.model_dir, ModelManifest.from_dict({**manifest.to_dict(), "metrics": metrics}))
     print(f"wrote {args.model_dir / 'REPORT.md'} and plots in {report_dir}")
     return 0
@@ -248,13 +292,14 @@ def write_report(path: Path, manifest: ModelManifest, summary: dict, plots: list
         ("FNMR at FMR 1e-3 (*)", "fnmr_at_fmr_0.001"),
         ("same-person distance, mean / max", ("same_distance_mean", "same_distance_max")),
         ("different-person distance, mean / min", ("different_distance_mean", "different_distance_min")),
+        ("FMR / FNMR at the strict threshold", ("fmr_at_strict_threshold", "fnmr_at_strict_threshold")),
     ]
     labels = list(summary)
     lines = [
         "# face_embedding: evaluation report",
         "",
         f"Model `{manifest.name}` {manifest.version} (sha256 `{manifest.sha256[:16]}...`), distance threshold "
-        f"{manifest.thresholds['distance']}. Data: `faces/master.csv`, {n_pairs} labelled pairs over {n_photos} photos "
+        f"{manifest.thresholds['distance']} (strict: {manifest.thresholds.get('distance_strict')}). Data: `faces/master.csv`, {n_pairs} labelled pairs over {n_photos} photos "
         "(see that folder's README; the photos are not in this repository).",
         "",
         "Reproduce: `python -m model_export evaluate-face --data ../shared/data/faces`.",
@@ -266,16 +311,18 @@ def write_report(path: Path, manifest: ModelManifest, summary: dict, plots: list
         cells = []
         for label in labels:
             s = summary[label]
-            cells.append(f"{s[key[0]]} / {s[key[1]]}" if isinstance(key, tuple) else f"{s[key]}")
-        if key == "correct_at_threshold":
-            cells = [f"{c} / {n_pairs}" for c in cells]
+            if key == "correct_at_threshold":
+                cells.append(f"{s[key]} / {s['pairs']}")
+            else:
+                cells.append(f"{s[key[0]]} / {s[key[1]]}" if isinstance(key, tuple) else f"{s[key]}")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
     lines.append("| photos where no usable face was found | " + " | ".join(", ".join(summary[l]["photos_without_face"]) or "none" for l in labels) + " |")
     lines += [
         "",
-        "(*) With 262 different-person pairs the smallest non-zero FMR is 1/262 = 3.8e-3, so FMR 1e-3 means "
+        "(*) faces/: with 262 different-person pairs the smallest non-zero FMR is 1/262 = 3.8e-3, so FMR 1e-3 means "
         "no false match at all on this set; it is not a measurement of a 1e-3 operating point. "
-        "Likewise 38 same-person pairs make each FNMR step 2.6%.",
+        "Likewise 38 same-person pairs make each FNMR step 2.6%. NUAA dev: every pair among a few live frames "
+        "per person of the held-out session 3 (9 people, one webcam); its pairs are not independent.",
         "",
         "The service uses the first column: MediaPipe BlazeFace keypoints aligned by a similarity transform onto the "
         "chip geometry stored in the manifest (`alignment`). The second column aligns the same photos with dlib's "
