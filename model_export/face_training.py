@@ -174,7 +174,7 @@ def main(argv: list[str]) -> int:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        progress.set_postfix(loss=f"{loss.item():.4f}")
+        progress.set_postfix(loss=f"{loss.item():.2e}")
 
     after = pair_metrics(embed(val_idx), labels[val_idx], threshold)
     print(f"validation after:  {json.dumps(after)}")

