@@ -3,7 +3,8 @@
 Policy, strictest first:
 - the face could not be used (no face, several faces, too small, cut off) -> rejected;
 - a spoof -> rejected; an uncertain liveness score -> review;
-- a face that does not match -> rejected; a distance within the review margin of the threshold -> review;
+- a face beyond the model's threshold -> rejected; between its strict threshold and its threshold
+  (widened by the review margin setting) -> review;
 - a signature that cannot be read -> rejected; a forged signature with a matching face -> review
   (the evidence conflicts, so a person decides); an uncertain signature -> review;
 - otherwise accepted.
@@ -40,10 +41,13 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float) -> Dec
 
     face = results.get("face-match") or {}
     if face:
+        # Accept below the strict threshold, review up to the model's threshold, reject beyond
+        # (both calibrated, in the manifest); the margin widens the review band on both sides.
         distance, threshold = float(face["distance"]), float(face["threshold"])
-        if distance > threshold + face_review_margin:
+        strict = float(face.get("strict_threshold") or threshold)
+        if distance >= threshold + face_review_margin:
             return Decision("rejected", ["face_mismatch"])
-        if distance > threshold - face_review_margin:
+        if distance >= strict - face_review_margin:
             review.append("face_uncertain")
 
     sig = results.get("signature") or {}

@@ -48,10 +48,12 @@ def check_counts(faces: list, signatures: list) -> None:
 
 def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[list[np.ndarray], str]:
     from .face_crop import crop_face
-    from .face_match import embed_face
+    from .face_match import MODEL_NAME, embed_face
+    from .face_preprocessing import ChipGeometry
 
     s = services.settings
-    model = load_model("face_embedding", s.models_dir)
+    model = load_model(MODEL_NAME, s.models_dir)
+    geometry = ChipGeometry.from_manifest(model.manifest)
     embeddings = []
     for i, image in enumerate(images):
         found = crop_face(
@@ -60,6 +62,7 @@ def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[lis
             min_eye_distance_px=s.min_eye_distance_px,
             multiple_faces=s.multiple_faces,
             context_scale=s.context_scale,
+            chip_spec=geometry,
         )
         if found.reason:
             raise InvalidImage(f"face_images[{i}]: {found.reason.replace('_', ' ')}", code=found.reason,

@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .face_preprocessing import ChipGeometry
 
 # MediaPipe's six keypoints, in its order. "right"/"left" are the subject's.
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
 CONTEXT_SIZE = 256
+
+# Reason codes of crop_face (None = a usable face).
+NO_FACE = "no_face"
+MULTIPLE_FACES = "multiple_faces"
+FACE_TOO_SMALL = "face_too_small"
+FACE_CUT_OFF = "face_cut_off"
+LOW_FACE_SCORE = "low_face_score"
+
+# Faces are looked for down to this score, so a weak face is reported as
+# `low_face_score` instead of `no_face`.
+DETECTION_FLOOR = 0.5
+# Largest share of the face box allowed outside the frame.
+CUT_OFF_TOLERANCE = 0.10
 
 
 @dataclass(frozen=True)
@@ -48,14 +65,14 @@ class _Detectors(threading.local):
     """MediaPipe graphs are not thread-safe: one pair per thread, created on first use."""
 
     def __init__(self) -> None:
-        self.by_range: dict[int, object] = {}
+        self.by_range: dict[tuple[int, float], object] = {}
 
 
 _detectors = _Detectors()
 
 
 def _detector(model_selection: int, min_score: float):
-    key = model_selection
+    key = (model_selection, round(float(min_score), 4))
     det = _detectors.by_range.get(key)
     if det is None:
         import mediapipe as mp
@@ -128,53 +145,104 @@ def context_crop(
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FaceCropResult:
-    """What the crop step found. `reason` is None when the crops are usable, else a reason code."""
+    """What the face-crop step found: a reason code (None = usable) and the crops."""
 
     reason: str | None
+    detection: FaceDetection | None
     faces_found: int
-    detection: FaceDetection | None = None
-    chip: np.ndarray | None = None
-    context: np.ndarray | None = None
+    chip: np.ndarray | None = None  # aligned RGB chip for the embedding network
+    context: np.ndarray | None = None  # CONTEXT_SIZE x CONTEXT_SIZE RGB, for anti-spoofing
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
 
     def to_record(self) -> dict:
+        """JSON-safe summary, without pixels."""
         return {
             "reason": self.reason,
             "faces_found": self.faces_found,
             "detection": self.detection.to_dict() if self.detection else None,
+            "chip_size": None if self.chip is None else int(self.chip.shape[0]),
+            "context_size": None if self.context is None else int(self.context.shape[0]),
         }
+
+
+def outside_fraction(box: tuple[float, float, float, float], width: int, height: int) -> float:
+    """Share of the box area that lies outside a width x height frame."""
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        return 1.0
+    inside_w = max(0.0, min(x + w, width) - max(x, 0.0))
+    inside_h = max(0.0, min(y + h, height) - max(y, 0.0))
+    return 1.0 - (inside_w * inside_h) / (w * h)
 
 
 def crop_face(
     image_rgb: np.ndarray,
     *,
-    min_score: float,
-    min_eye_distance_px: float,
-    multiple_faces: str,
-    context_scale: float,
+    min_score: float = 0.6,
+    min_eye_distance_px: float = 24.0,
+    multiple_faces: str = "reject",
+    context_scale: float = 2.0,
+    chip_spec: "ChipGeometry | None" = None,
+    cut_off_tolerance: float = CUT_OFF_TOLERANCE,
 ) -> FaceCropResult:
-    faces = detect_faces(image_rgb, min_score=min(0.5, min_score))
+    """Find the one face to verify and cut its aligned chip and context crop.
+
+    Problems come back as reason codes, checked in this order: no_face,
+    low_face_score, multiple_faces (policy 'reject'; 'largest' keeps the
+    largest face), face_cut_off, face_too_small. `chip_spec` is the embedding
+    model's chip geometry (ChipGeometry.from_manifest); without it no chip is cut.
+    """
+    if multiple_faces not in ("reject", "largest"):
+        raise ValueError(f"multiple_faces must be 'reject' or 'largest', not {multiple_faces!r}")
+    faces = detect_faces(image_rgb, min_score=min(DETECTION_FLOOR, min_score))
     if not faces:
-        return FaceCropResult("no_face", 0)
-    if len(faces) > 1 and multiple_faces == "reject":
-        return FaceCropResult("multiple_faces", len(faces))
-    face = faces[0]
-    if face.score < min_score:
-        return FaceCropResult("low_face_score", len(faces), face)
+        return FaceCropResult(NO_FACE, None, 0)
+    confident = [f for f in faces if f.score >= min_score]
+    if not confident:
+        return FaceCropResult(LOW_FACE_SCORE, faces[0], len(faces))
+    face = confident[0]  # largest
+    if len(confident) > 1 and multiple_faces == "reject":
+        return FaceCropResult(MULTIPLE_FACES, face, len(faces))
+    h, w = image_rgb.shape[:2]
+    eyes_outside = any(
+        not (0 <= face.keypoints[k][0] < w and 0 <= face.keypoints[k][1] < h) for k in ("right_eye", "left_eye")
+    )
+    if eyes_outside or outside_fraction(face.box, w, h) > cut_off_tolerance:
+        return FaceCropResult(FACE_CUT_OFF, face, len(faces))
     if face.inter_eye_px < min_eye_distance_px:
-        return FaceCropResult("face_too_small", len(faces), face)
+        return FaceCropResult(FACE_TOO_SMALL, face, len(faces))
+    chip = None
+    if chip_spec is not None:
+        from .face_preprocessing import align_face
+
+        chip = align_face(image_rgb, face.keypoints, chip_spec)
     context = context_crop(image_rgb, face.box, scale=context_scale)
-    return FaceCropResult(None, len(faces), face, None, context)
+    return FaceCropResult(None, face, len(faces), chip=chip, context=context)
 
 
 # --- the queue step -------------------------------------------------------------------------
 
 import azure.functions as func  # noqa: E402
 
+from .errors import ModelNotInstalled  # noqa: E402
 from .images import encode_png, load_rgb  # noqa: E402
 from .pipeline import StepContext, StepOutcome  # noqa: E402
 from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
+
+
+def chip_geometry(models_dir) -> "ChipGeometry | None":
+    """The embedding model's chip geometry; without that model the crop step still cuts the context crop."""
+    from .face_preprocessing import load_chip_geometry
+
+    try:
+        return load_chip_geometry(models_dir)
+    except ModelNotInstalled:
+        return None
 
 
 def face_crop_step(ctx: StepContext) -> StepOutcome:
@@ -185,6 +253,7 @@ def face_crop_step(ctx: StepContext) -> StepOutcome:
         min_eye_distance_px=s.min_eye_distance_px,
         multiple_faces=s.multiple_faces,
         context_scale=s.context_scale,
+        chip_spec=chip_geometry(s.models_dir),
     )
     result = found.to_record()
     if found.reason:

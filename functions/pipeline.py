@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import BioauthError
+from .errors import BioauthError, ModelNotInstalled, StepFailed
 from .messages import StepMessage
 from .services import Services
 from .storage import update_record
@@ -118,7 +118,8 @@ def run_step(step: str, fn: StepFunction, message_text: str, dequeue_count: int,
     try:
         outcome = fn(StepContext(services=services, message=message, record=record))
     except BioauthError as exc:
-        if exc.http_status >= 500 and exc.code not in ("model_not_installed", "model_checksum_mismatch", "step_failed"):
+        permanent = isinstance(exc, (StepFailed, ModelNotInstalled)) or exc.http_status < 500
+        if not permanent:
             return _retry_or_fail(step, vid, exc, dequeue_count, services)
         log.warning("step %s: %s failed permanently: %s", step, vid, exc.code)
         mark_failed(services, vid, step, exc.code, exc.message)

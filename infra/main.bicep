@@ -268,7 +268,7 @@ var appSettings = [
   }
   {
     name: 'BIOAUTH_FACE_REVIEW_MARGIN'
-    value: '0.03'
+    value: '0.0'
   }
   {
     name: 'BIOAUTH_RETAIN_ENROLMENT_IMAGES'

@@ -7,6 +7,9 @@ import sys
 
 # command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, str] = {
+    "export-face": "model_export.face_embedding:main",
+    "evaluate-face": "model_export.face_evaluation:main",
+    "train-face": "model_export.face_training:main",
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 from functions.decide import decide
 
 LIVE = {"label": "live", "score": 0.98}
-MATCH = {"distance": 0.30, "threshold": 0.55}
+MATCH = {"distance": 0.30, "threshold": 0.6, "strict_threshold": 0.41}
 GENUINE = {"label": "genuine", "score": 0.9}
 
 
@@ -22,13 +22,15 @@ def results(**kw):
         (results(face_crop={"reason": "no_face"}, antispoof=None, face_match=None, signature=None), "rejected", ["no_face"]),
         (results(antispoof={"label": "spoof", "score": 0.02}, face_match=None, signature=None), "rejected", ["spoof_detected"]),
         (results(antispoof={"label": "uncertain", "score": 0.5}), "review", ["liveness_uncertain"]),
-        (results(face_match={"distance": 0.80, "threshold": 0.55}), "rejected", ["face_mismatch"]),
-        (results(face_match={"distance": 0.56, "threshold": 0.55}), "review", ["face_uncertain"]),
+        (results(face_match={"distance": 0.80, "threshold": 0.6, "strict_threshold": 0.41}), "rejected", ["face_mismatch"]),
+        (results(face_match={"distance": 0.50, "threshold": 0.6, "strict_threshold": 0.41}), "review", ["face_uncertain"]),
+        (results(face_match={"distance": 0.39, "threshold": 0.6, "strict_threshold": 0.41}), "review", ["face_uncertain"]),
+        (results(face_match={"distance": 0.62, "threshold": 0.6, "strict_threshold": 0.41}), "review", ["face_uncertain"]),
         (results(signature={"label": "forged", "score": 0.1}), "review", ["signature_forged"]),
         (results(signature={"label": "uncertain", "score": 0.5}), "review", ["signature_uncertain"]),
         (results(signature={"reason": "no_ink"}), "rejected", ["no_ink"]),
         (results(antispoof={"label": "uncertain"}, signature={"label": "forged"}), "review", ["liveness_uncertain", "signature_forged"]),
-        (results(face_match={"distance": 0.80, "threshold": 0.55}, signature={"label": "forged"}), "rejected", ["face_mismatch"]),
+        (results(face_match={"distance": 0.80, "threshold": 0.6}, signature={"label": "forged"}), "rejected", ["face_mismatch"]),
     ],
 )
 def test_policy(case, outcome, reasons):
@@ -36,6 +38,13 @@ def test_policy(case, outcome, reasons):
     assert (d.outcome, d.reasons) == (outcome, reasons)
 
 
-def test_margin_zero_means_no_face_review_band():
-    assert decide(results(face_match={"distance": 0.56, "threshold": 0.55}), face_review_margin=0.0).outcome == "rejected"
-    assert decide(results(face_match={"distance": 0.54, "threshold": 0.55}), face_review_margin=0.0).outcome == "accepted"
+def test_margin_zero_keeps_the_models_own_band():
+    band = {"threshold": 0.6, "strict_threshold": 0.41}
+    assert decide(results(face_match={"distance": 0.61, **band}), face_review_margin=0.0).outcome == "rejected"
+    assert decide(results(face_match={"distance": 0.45, **band}), face_review_margin=0.0).outcome == "review"
+    assert decide(results(face_match={"distance": 0.40, **band}), face_review_margin=0.0).outcome == "accepted"
+
+
+def test_without_a_strict_threshold_the_band_is_the_margin_around_the_threshold():
+    assert decide(results(face_match={"distance": 0.58, "threshold": 0.6}), face_review_margin=0.03).outcome == "review"
+    assert decide(results(face_match={"distance": 0.50, "threshold": 0.6}), face_review_margin=0.03).outcome == "accepted"

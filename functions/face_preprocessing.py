@@ -1,0 +1,147 @@
+"""How a face photo becomes the embedding network's input: one definition for serving and training.
+
+The embedding network was trained on dlib's face chips (150x150, padding 0.25,
+eyes and nose at fixed places). We detect faces with MediaPipe, whose six
+keypoints differ from dlib's five landmarks, so the chip geometry is stored in
+the face_embedding manifest as the place each MediaPipe keypoint lands in a
+dlib chip (measured, see model_export/face_alignment.py). A similarity
+transform (rotation, uniform scale, shift) then maps the keypoints of a new
+photo onto those places, so our chips land where dlib's land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .model_runtime import InputSpec, ModelManifest
+
+
+@dataclass(frozen=True)
+class ChipGeometry:
+    """Reference places of keypoints in the aligned chip, as fractions of the chip side (0..1)."""
+
+    size: int
+    padding: float
+    reference: Mapping[str, tuple[float, float]]
+    weights: Mapping[str, float]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChipGeometry":
+        reference = {k: (float(v[0]), float(v[1])) for k, v in d["reference"].items()}
+        weights = {k: float(d.get("weights", {}).get(k, 1.0)) for k in reference}
+        return cls(size=int(d["chip_size"]), padding=float(d["padding"]), reference=reference, weights=weights)
+
+    @classmethod
+    def from_manifest(cls, manifest: ModelManifest) -> "ChipGeometry":
+        alignment = manifest.extra.get("alignment")
+        if not alignment:
+            raise ValueError(f"manifest of {manifest.name!r} has no 'alignment' section")
+        return cls.from_dict(alignment)
+
+    def to_dict(self) -> dict:
+        return {
+            "chip_size": self.size,
+            "padding": self.padding,
+            "reference": {k: [round(x, 6), round(y, 6)] for k, (x, y) in self.reference.items()},
+            "weights": dict(self.weights),
+        }
+
+
+def similarity_transform(
+    src: np.ndarray, dst: np.ndarray, weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """Least-squares similarity (Umeyama) mapping points `src` (N, 2) onto `dst` (N, 2); returns a 2x3 matrix."""
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mu_s = (w[:, None] * src).sum(0)
+    mu_d = (w[:, None] * dst).sum(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    cov = (w[:, None] * d0).T @ s0
+    u, sig, vt = np.linalg.svd(cov)
+    e = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        e[1, 1] = -1
+    rot = u @ e @ vt
+    var_s = (w * (s0**2).sum(1)).sum()
+    scale = (sig * np.diag(e)).sum() / var_s
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def chip_transform(keypoints: Mapping[str, tuple[float, float]], geometry: ChipGeometry) -> np.ndarray:
+    """2x3 matrix from image pixels to chip pixels for a face with these keypoints."""
+    names = [k for k in geometry.reference if k in keypoints]
+    if len(names) < 2:
+        raise ValueError("need at least two reference keypoints to align a face")
+    src = np.array([keypoints[k] for k in names])
+    dst = np.array([geometry.reference[k] for k in names]) * geometry.size
+    return similarity_transform(src, dst, [geometry.weights[k] for k in names])
+
+
+def warp_to_chip(image_rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Cut the chip out of the image with bilinear sampling.
+
+    When the face is much larger than the chip, the region is first shrunk
+    with area averaging, as plain bilinear sampling would alias (dlib uses an
+    image pyramid for the same reason).
+    """
+    import cv2
+
+    m = np.asarray(matrix, dtype=np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # chip pixels per image pixel
+    if scale < 0.5:
+        # Region of the image the chip covers, with a margin, shrunk to about the chip's resolution.
+        inv = cv2.invertAffineTransform(m)
+        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64) @ inv.T
+        h, w = image_rgb.shape[:2]
+        x0 = int(np.clip(np.floor(corners[:, 0].min()) - 2, 0, w))
+        y0 = int(np.clip(np.floor(corners[:, 1].min()) - 2, 0, h))
+        x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 2, 0, w))
+        y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 2, 0, h))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            region = image_rgb[y0:y1, x0:x1]
+            f = min(1.0, scale * 1.5)
+            new_w, new_h = max(1, int(round(region.shape[1] * f))), max(1, int(round(region.shape[0] * f)))
+            small = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+            fx, fy = new_w / region.shape[1], new_h / region.shape[0]
+            # image -> region -> small: x' = (x - x0) * fx (sampling centres shift by half a pixel)
+            to_small = np.array([[fx, 0, -x0 * fx + 0.5 * fx - 0.5], [0, fy, -y0 * fy + 0.5 * fy - 0.5]])
+            from_small = cv2.invertAffineTransform(to_small)
+            m = m @ np.vstack([from_small, [0, 0, 1]])
+            image_rgb = small
+    return cv2.warpAffine(
+        np.ascontiguousarray(image_rgb), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+
+
+def align_face(image_rgb: np.ndarray, keypoints: Mapping[str, tuple[float, float]], geometry: ChipGeometry) -> np.ndarray:
+    """The aligned RGB chip (size x size, uint8) of the face with these keypoints."""
+    return warp_to_chip(image_rgb, chip_transform(keypoints, geometry), geometry.size)
+
+
+def chips_to_tensor(chips: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
+    """Chips to the network's input batch, normalised as the manifest says."""
+    return spec.to_tensor(chips)
+
+
+def load_chip_geometry(models_dir=None, model_name: str = "face_embedding") -> ChipGeometry:
+    """The chip geometry of the installed embedding model, read from its manifest (no session is created).
+
+    Raises ModelNotInstalled when the model's manifest is missing.
+    """
+    from pathlib import Path
+
+    from .model_runtime import read_manifest
+
+    if models_dir is None:
+        from .settings import get_settings
+
+        models_dir = get_settings().models_dir
+    return ChipGeometry.from_manifest(read_manifest(Path(models_dir) / model_name))
