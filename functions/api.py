@@ -8,7 +8,7 @@ from urllib.parse import unquote
 import azure.functions as func
 
 from .decode import check_subject_id, error_response, json_response, read_json_body, verification_view
-from .enrolment import enrol_subject, erase_subject
+from .enrolment import enrol_subject, erase_subject, renew_subject
 from .errors import BioauthError, Conflict, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from .images import decode_image_field
 from .model_runtime import installed_models
@@ -56,6 +56,17 @@ def enrol(req: func.HttpRequest) -> func.HttpResponse:
     except BioauthError as exc:
         return error_response(exc)
     return json_response(summary, 201, {"Location": f"/api/v1/subjects/{subject_id}"})
+
+
+@bp.route(route="v1/subjects/{subject_id}/renewal", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def renew(req: func.HttpRequest) -> func.HttpResponse:
+    """Cancel the subject's template and issue a new one from the retained enrolment images."""
+    services = get_services()
+    try:
+        summary = renew_subject(check_subject_id(req.route_params.get("subject_id", "")), services)
+    except BioauthError as exc:
+        return error_response(exc)
+    return json_response(summary)
 
 
 @bp.route(route="v1/subjects/{subject_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)

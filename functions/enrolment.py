@@ -123,6 +123,41 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     }
 
 
+def renew_subject(subject_id: str, services: Services) -> dict:
+    """A new token and new face templates from the retained enrolment images, with the current face model.
+
+    Cancels the old template (the new one is unlinkable to it) and moves the
+    subject to a new model version without asking the person to come back.
+    """
+    from .errors import Conflict, SubjectNotEnrolled
+    from .images import check_image
+
+    subject = services.records.get(SUBJECTS, subject_id)
+    if subject is None:
+        raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
+    key = services.secrets.template_key
+    faces = [
+        check_image(decrypt(services.blobs.get(ref), key, _aad("face-image", subject_id)), field="retained face",
+                    max_pixels=services.settings.max_image_pixels)
+        for ref in subject.get("retained_images", []) if "/enrolment/face-" in ref
+    ]
+    if not faces:
+        raise Conflict("no enrolment images were retained for this subject: enrol again", code="no_retained_images")
+    embeddings, model_version = face_embeddings(faces, services)
+    token = new_subject_token()
+    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
+    subject.pop("_etag", None)
+    subject["token"] = base64.b64encode(encrypt(token, key, _aad("token", subject_id))).decode()
+    subject["face"] = {
+        "model_version": model_version,
+        "count": len(protected),
+        "templates": base64.b64encode(encrypt(pack_arrays(protected), key, _aad("face", subject_id))).decode(),
+    }
+    subject["renewed_at"] = now_iso()
+    services.records.upsert(SUBJECTS, subject)
+    return {"subject_id": subject_id, "faces": len(protected), "face_model_version": model_version, "renewed_at": subject["renewed_at"]}
+
+
 def load_face_template(subject: dict, services: Services) -> FaceTemplate:
     key, sid = services.secrets.template_key, subject["id"]
     token = decrypt(base64.b64decode(subject["token"]), key, _aad("token", sid))

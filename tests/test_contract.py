@@ -59,6 +59,7 @@ def test_routes_methods_and_auth_levels(functions_index):
         ("v1/verifications/{id}", ("GET",)): "FUNCTION",
         ("v1/subjects/{subject_id}/enrolment", ("POST",)): "FUNCTION",
         ("v1/subjects/{subject_id}", ("DELETE",)): "FUNCTION",
+        ("v1/subjects/{subject_id}/renewal", ("POST",)): "FUNCTION",
         ("v1/reviews/{id}", ("POST",)): "FUNCTION",
         ("v1/reviews/{id}", ("GET",)): "FUNCTION",
         ("v1/reviews", ("GET",)): "FUNCTION",
