@@ -463,6 +463,7 @@ async function onVerdictSubmit(event) {
     closeConfirm(false);
     showError($("verdict-error"), err);
     if (err.code === "not_in_review") {
+      $("verdict-choose").hidden = true; // closed: nothing left to decide here
       $("verdict-error").append(el("p", {}, el("a", { href: "#/", className: "button subtle" }, "Back to the inbox")));
     }
     $("verdict-error").focus();

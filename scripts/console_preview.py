@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,7 @@ def seed_cases(services, base_url: str, count: int) -> list[str]:
     now = dt.datetime.now(dt.timezone.utc)
     for i in range(count):
         sample = SAMPLES[i % len(SAMPLES)]
-        vid = f"preview{i + 1:02d}" + os.urandom(4).hex()
+        vid = uuid.uuid4().hex
         images = {
             "face": services.blobs.put("images", f"verifications/{vid}/face.png", encode_png(photo), "image/png"),
             "signature": services.blobs.put("images", f"verifications/{vid}/signature.png",
