@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    while not stopped.wait(0.5):  # a timed wait: the signal may land on another thread, and only this loop sees the flag
+        pass
     host.stop()
     return 0
 
