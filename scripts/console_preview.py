@@ -1,0 +1,148 @@
+"""Look at the review console without a device or models: a local host with a few cases waiting for review.
+
+Starts the local host on a fresh embedded data folder, stores cases in review
+made from images that exist on any machine (the astronaut photo scikit-image
+ships, a signature drawn here), and prints the console's address and the
+function key. The step figures are SAMPLE values in the shape each step
+records, chosen to show the layout; they were not produced by the models. The
+reasons come from the real decide policy applied to those figures.
+
+    python scripts/console_preview.py [--port 7071] [--cases 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import sys
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Sample step figures, in the shape of each step's record (see functions/antispoof.py, face_match.py, signature.py).
+SAMPLES = [
+    {
+        "antispoof": {"label": "uncertain", "score": 0.58, "thresholds": {"live": 0.8, "spoof": 0.3},
+                      "score_meaning": "probability of live", "model_version": "preview"},
+        "face-match": {"distance": 0.41, "similarity": 0.83, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
+                       "band": "strong", "rule": "centroid", "model_version": "preview"},
+        "signature": {"label": "genuine", "score": 0.91, "thresholds": {"genuine": 0.7, "forged": 0.35},
+                      "distances": [0.21, 0.25, 0.19], "distance": 0.22, "rule": "mean_over_spread"},
+    },
+    {
+        "antispoof": {"label": "live", "score": 0.97, "thresholds": {"live": 0.8, "spoof": 0.3},
+                      "score_meaning": "probability of live", "model_version": "preview"},
+        "face-match": {"distance": 0.39, "similarity": 0.86, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
+                       "band": "strong", "rule": "centroid", "model_version": "preview"},
+        "signature": {"label": "forged", "score": 0.12, "thresholds": {"genuine": 0.7, "forged": 0.35},
+                      "distances": [0.74, 0.81, 0.69], "distance": 0.75, "rule": "mean_over_spread"},
+    },
+    {
+        "antispoof": {"label": "live", "score": 0.93, "thresholds": {"live": 0.8, "spoof": 0.3},
+                      "score_meaning": "probability of live", "model_version": "preview"},
+        "face-match": {"distance": 0.58, "similarity": 0.54, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
+                       "band": "weak", "rule": "centroid", "model_version": "preview"},
+        "signature": {"label": "uncertain", "score": 0.52, "thresholds": {"genuine": 0.7, "forged": 0.35},
+                      "distances": [0.44, 0.51, 0.47], "distance": 0.47, "rule": "mean_over_spread"},
+    },
+]
+
+
+def drawn_signature(seed: int) -> np.ndarray:
+    """A pen stroke on white paper: a few loops along a baseline (RGB uint8)."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (600, 220), "white")
+    pen = ImageDraw.Draw(im)
+    t = np.linspace(0, 1, 400)
+    x = 40 + 520 * t
+    y = 120 + 45 * np.sin(2 * np.pi * (5 + rng.uniform(-0.5, 0.5)) * t) * np.exp(-1.2 * t) + 12 * np.sin(2 * np.pi * 23 * t)
+    pen.line(list(zip(x.tolist(), y.tolist())), fill=(20, 30, 90), width=4, joint="curve")
+    pen.line([(60, 175), (540, 168)], fill=(20, 30, 90), width=3)
+    return np.asarray(im)
+
+
+def seed_cases(services, base_url: str, count: int) -> list[str]:
+    from skimage import data
+
+    from functions.decide import decide
+    from functions.face_crop import context_crop, detect_faces
+    from functions.images import encode_png
+    from functions.pipeline import VERIFICATIONS
+
+    photo = data.astronaut()
+    face = detect_faces(photo)[0]
+    context = context_crop(photo, face.box, scale=services.settings.context_scale)
+    x, y, w, h = (int(v) for v in face.box)
+    chip = np.ascontiguousarray(photo[max(0, y): y + h, max(0, x): x + w])
+    ids = []
+    now = dt.datetime.now(dt.timezone.utc)
+    for i in range(count):
+        sample = SAMPLES[i % len(SAMPLES)]
+        vid = uuid.uuid4().hex
+        images = {
+            "face": services.blobs.put("images", f"verifications/{vid}/face.png", encode_png(photo), "image/png"),
+            "signature": services.blobs.put("images", f"verifications/{vid}/signature.png",
+                                            encode_png(drawn_signature(i)), "image/png"),
+        }
+        crops = {
+            "context": services.blobs.put("crops", f"{vid}/context.png", encode_png(context), "image/png"),
+            "chip": services.blobs.put("crops", f"{vid}/chip.png", encode_png(chip), "image/png"),
+        }
+        crop_result = {"reason": None, "faces_found": 1, "detection": face.to_dict(), "crops": crops}
+        results = {"face-crop": crop_result, **sample}
+        decision = decide(results, face_review_margin=services.settings.face_review_margin)
+        created = (now - dt.timedelta(minutes=5 + 25 * (count - 1 - i))).isoformat(timespec="milliseconds")
+        steps = {name: {"result": result, "duration_ms": round(15 + 20 * k + 3.7 * i, 2), "started_at": created, "attempt": 1}
+                 for k, (name, result) in enumerate(results.items())}
+        steps["decide"] = {"result": {"outcome": decision.outcome, "reasons": decision.reasons}, "duration_ms": 0.4}
+        services.records.create(VERIFICATIONS, {
+            "id": vid, "subject_id": f"subject-{100 + i}", "device_id": f"kiosk-{i % 2 + 1}", "status": decision.outcome,
+            "images": images, "api_base": base_url, "steps": steps, "created_at": created, "updated_at": created,
+            "decision": {"outcome": decision.outcome, "reasons": decision.reasons, "by": "service"},
+        })
+        ids.append(vid)
+    return ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--cases", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    data_dir = tempfile.mkdtemp(prefix="bioauth-console-preview-")
+    os.environ.update({"BIOAUTH_DATA_DIR": data_dir, "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite"})
+    os.environ.pop("BIOAUTH_REVIEW_WEBHOOK_URL", None)
+    os.environ.setdefault("BIOAUTH_FACE_REVIEW_MARGIN", "0.05")  # so a distance near the threshold goes to review
+
+    from function_app import app
+    from functions.services import get_services
+    from local_host import LocalHost
+
+    services = get_services()
+    host = LocalHost(app, services, port=args.port).start()
+    seed_cases(services, host.url, args.cases)
+    print(f"review console: {host.url}/console/", flush=True)
+    print(f"function key:   {host.function_key}", flush=True)
+    print(f"data folder:    {data_dir} (delete it when done)", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    while not stopped.wait(0.5):  # a timed wait: the signal may land on another thread, and only this loop sees the flag
+        pass
+    host.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
