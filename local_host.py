@@ -298,8 +298,10 @@ class LocalHost:
     def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path = parts.path.lstrip("/")
-        if method == "GET" and (path == "console" or path.startswith("console/")):
-            return self.serve_console(path + ("/" if path == "console" else ""))
+        if method == "GET" and path == "console":
+            return 301, {"Location": "/console/"}, b""  # relative links in the page need the slash
+        if method == "GET" and path.startswith("console/"):
+            return self.serve_console(path)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         prefix = self.route_prefix + "/"
         if not path.startswith(prefix):
@@ -398,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    while not stopped.wait(0.5):  # a timed wait lets the main thread see the signal promptly
+        pass
     host.stop()
     return 0
 

@@ -57,12 +57,12 @@ def check_link(ref: str, expires: str, sig: str, key: bytes) -> bool:
 
 
 def image_link(services: Services, ref: str, base_url: str) -> str:
-    """A SAS URL where the blob store issues one; otherwise a link the API itself serves and checks."""
-    ttl = services.settings.review_link_ttl_seconds
-    url = services.blobs.link(ref, ttl)
-    if url:
-        return url
-    expires = int(time.time()) + ttl
+    """A short-lived link that the API itself serves and checks.
+
+    Not a storage SAS: in Azure the storage account is reachable only from
+    the app's network, so images go out through the API (and Front Door).
+    """
+    expires = int(time.time()) + services.settings.review_link_ttl_seconds
     return f"{base_url}/api/v1/blobs/{quote(ref)}?expires={expires}&sig={sign_link(ref, expires, services.secrets.link_signing_key)}"
 
 

@@ -35,9 +35,6 @@ class BlobStore(Protocol):
     def delete_prefix(self, container: str, prefix: str) -> int:
         """Delete every blob whose name starts with prefix; returns how many."""
 
-    def link(self, ref: str, ttl_seconds: int) -> str | None:
-        """A short-lived read URL (SAS) where the store can issue one, else None."""
-
     def ensure_containers(self) -> None: ...
 
 

@@ -7,7 +7,6 @@ in Azure). No account key is ever read from code or settings in Azure.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from ..errors import Conflict
@@ -34,7 +33,6 @@ class AzureBlobStore:
             self.service = BlobServiceClient(account_url, credential=credential or _credential())
         else:
             raise ValueError("Blob storage needs AzureWebJobsStorage or AzureWebJobsStorage__blobServiceUri")
-        self._shared_key = getattr(self.service.credential, "account_key", None)
 
     def ensure_containers(self) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -72,28 +70,6 @@ class AzureBlobStore:
         for name in names:
             client.delete_blob(name, delete_snapshots="include")
         return len(names)
-
-    def link(self, ref: str, ttl_seconds: int) -> str | None:
-        """A read-only SAS: signed by the account key on Azurite, by a user delegation key in Azure."""
-        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
-
-        blob = self._blob(ref)
-        now = dt.datetime.now(dt.timezone.utc)
-        expiry = now + dt.timedelta(seconds=ttl_seconds)
-        kwargs: dict[str, Any] = {}
-        if self._shared_key:
-            kwargs["account_key"] = self._shared_key
-        else:
-            kwargs["user_delegation_key"] = self.service.get_user_delegation_key(now - dt.timedelta(minutes=5), expiry)
-        sas = generate_blob_sas(
-            account_name=blob.account_name,
-            container_name=blob.container_name,
-            blob_name=blob.blob_name,
-            permission=BlobSasPermissions(read=True),
-            expiry=expiry,
-            **kwargs,
-        )
-        return f"{blob.url}?{sas}"
 
 
 class AzureQueueStore:

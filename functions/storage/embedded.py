@@ -110,9 +110,6 @@ class FileBlobStore:
                 path.rmdir()
         return count
 
-    def link(self, ref: str, ttl_seconds: int) -> str | None:
-        return None  # the API signs its own links to these files
-
 
 _RECORDS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
