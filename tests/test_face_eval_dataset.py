@@ -1,4 +1,4 @@
-"""Dataset-wide: the service's own face path on the 300 labelled pairs of faces/master.csv (slow)."""
+"""Dataset-wide: the service's own face path on the 300 labelled pairs of faces/master.csv (a few seconds; skipped without the data)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 from tests.face_images import faces_dir_or_skip, model_dir_or_skip
 
 
-@pytest.mark.slow
 def test_service_path_gets_at_least_299_of_300_pairs_right():
     from functions.model_runtime import OnnxModel
     from functions.settings import Settings
