@@ -7,6 +7,9 @@ import sys
 
 # command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, str] = {
+    "cache-antispoof": "model_export.antispoof_data:main",
+    "train-antispoof": "model_export.antispoof_train:main",
+    "evaluate-antispoof": "model_export.antispoof_eval:main",
 }
 
 
