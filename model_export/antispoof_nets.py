@@ -75,6 +75,35 @@ class AMSoftmaxHead(nn.Module):
         return self.scale * cosine
 
 
+class IlluminationInvariantStem(nn.Module):
+    """Fixed (untrained) input stage: per-image channel standardisation, then the image beside its high-pass band.
+
+    Instance normalisation removes a capture's overall brightness, contrast and
+    white balance, which change between sessions and say nothing about
+    liveness. The high-pass band (image minus a Gaussian blur) is where print
+    texture, halftone and recapture blur live; it is amplified so the first
+    convolution sees it at the same scale as the image.
+    """
+
+    def __init__(self, sigma: float = 1.5, gain: float = 4.0, channels: int = 3):
+        super().__init__()
+        radius = int(round(3 * sigma))
+        t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        g = torch.exp(-(t**2) / (2 * sigma**2))
+        g = g / g.sum()
+        kernel = (g[:, None] * g[None, :]).expand(channels, 1, -1, -1).clone()
+        self.register_buffer("kernel", kernel)
+        self.padding = radius
+        self.gain = gain
+        self.channels = channels
+        self.norm = nn.InstanceNorm2d(channels, affine=False, eps=1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(x)
+        blurred = F.conv2d(F.pad(x, [self.padding] * 4, mode="reflect"), self.kernel, groups=self.channels)
+        return torch.cat([x, self.gain * (x - blurred)], dim=1)
+
+
 class ResNet(nn.Module):
     """ResNet with BasicBlocks. `widths` sets the four stage widths, `layers` the blocks per stage.
 
@@ -90,10 +119,13 @@ class ResNet(nn.Module):
         am_scale: float = 30.0,
         am_margin: float = 0.35,
         dropout: float = 0.0,
+        invariant_stem: bool = False,
     ):
         super().__init__()
         self.inplanes = widths[0]
-        self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
+        self.stem = IlluminationInvariantStem() if invariant_stem else nn.Identity()
+        in_channels = 6 if invariant_stem else 3
+        self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -133,7 +165,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(self.stem(x)))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 
@@ -160,14 +192,21 @@ def build_antispoof_net(arch: str, head: str = "linear", **kwargs) -> ResNet:
 
 
 class WithSoftmax(nn.Module):
-    """Export wrapper: the ONNX graph outputs class probabilities [spoof, live]."""
+    """Export wrapper: the ONNX graph outputs class probabilities [spoof, live] at a temperature.
 
-    def __init__(self, net: nn.Module):
+    An AM-Softmax head's logits are cosines times a large scale (30), so its
+    softmax sits at exactly 0 or 1 in float32 for most faces and thresholds
+    lose their meaning. Dividing the logits by a temperature keeps the score
+    monotone in the live-vs-spoof margin but readable across its range.
+    """
+
+    def __init__(self, net: nn.Module, temperature: float = 1.0):
         super().__init__()
         self.net = net
+        self.temperature = float(temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(x), dim=1)
+        return torch.softmax(self.net(x) / self.temperature, dim=1)
 
 
 def similarity_loss(embedding: torch.Tensor, target: torch.Tensor, margin: float = 0.0) -> torch.Tensor:

@@ -65,11 +65,17 @@ def augment(crop: np.ndarray, label: int, rng: np.random.Generator, spec: InputS
     if rng.random() < aug["flip"]:
         image = image[:, ::-1]
     img = image.astype(np.float32)
+    if aug.get("gamma"):
+        img = 255.0 * (img / 255.0) ** rng.uniform(*aug["gamma"])
+    if aug.get("channel_gain"):
+        img = img * rng.uniform(1 - aug["channel_gain"], 1 + aug["channel_gain"], size=3).astype(np.float32)
     img = img * rng.uniform(1 - aug["brightness"], 1 + aug["brightness"])
     mean = img.mean()
     img = (img - mean) * rng.uniform(1 - aug["contrast"], 1 + aug["contrast"]) + mean
     gray = img.mean(axis=2, keepdims=True)
     img = (img - gray) * rng.uniform(1 - aug["saturation"], 1 + aug["saturation"]) + gray
+    if rng.random() < aug.get("grayscale_p", 0.0):
+        img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
     image = np.clip(img, 0, 255).astype(np.uint8)
     if label == 0 and rng.random() < aug["moire_spoof_p"]:
         image = add_moire(image, rng, tuple(aug["moire_amplitude"]))
@@ -129,7 +135,7 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     seed_everything(int(config["seed"]))
     device = pick_device(device_name)
     spec = input_spec(config)
-    aug = config["augment"]
+    aug = {**config["augment"], **v.get("augment", {})}
     epochs = int(epochs or v.get("epochs", config["epochs"]))
     batch_size = int(v.get("batch_size", config["batch_size"]))
 
@@ -137,7 +143,7 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     train_set, val_set = train_val_split(load_split(cache_dir, "train"), tuple(config["val_subjects"]))
     print(f"train {len(train_set)} crops ({sorted(set(train_set.subjects))}), val {len(val_set)} crops ({sorted(set(val_set.subjects))})")
 
-    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin") if k in v}
+    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem") if k in v}
     net = build_antispoof_net(v["arch"], head=v["head"], **net_kwargs).to(device)
     n_params = sum(p.numel() for p in net.parameters())
     optimizer = torch.optim.AdamW(net.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
@@ -207,11 +213,34 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
         (run_dir / "history.json").write_text(json.dumps(history, indent=2))
 
     print(f"best epoch {best[1]} (val EER, ACER@0.5, NLL) = {best[0]}; training took {time.time() - started:.0f} s")
-    state = torch.load(run_dir / "best.pt", map_location="cpu")
-    net.load_state_dict(state["state_dict"])
-    net = net.cpu().eval()
-    export(net, config, variant, run_dir, val_set, n_params, best_epoch=best[1], history=history, train_seconds=time.time() - started)
+    which = config.get("export_checkpoint", "last")
+    export_checkpoint(config, variant, run_dir, cache_dir, which=which, train_seconds=time.time() - started)
     return run_dir
+
+
+def export_checkpoint(config: dict, variant: str, run_dir: Path, cache_dir: Path, *, which: str = "last", train_seconds: float | None = None) -> Path:
+    """Export `last.pt` or `best.pt` of a run to ONNX with calibrated thresholds.
+
+    The last epoch is the default: the validation subjects come from the same
+    capture sessions as training and separate perfectly after one epoch, so
+    "best on validation" would only pick an under-trained early epoch.
+    """
+    import torch
+
+    from .antispoof_nets import build_antispoof_net
+
+    v = config["variants"][variant]
+    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem") if k in v}
+    net = build_antispoof_net(v["arch"], head=v["head"], **net_kwargs)
+    state = torch.load(run_dir / f"{which}.pt", map_location="cpu")
+    net.load_state_dict(state["state_dict"])
+    net.eval()
+    history = json.loads((run_dir / "history.json").read_text())
+    if train_seconds is None:
+        train_seconds = history[-1]["elapsed_s"]
+    _, val_set = train_val_split(load_split(cache_dir, "train"), tuple(config["val_subjects"]))
+    n_params = sum(p.numel() for p in net.parameters())
+    return export(net, config, variant, run_dir, val_set, n_params, best_epoch=int(state["epoch"]), history=history, train_seconds=train_seconds)
 
 
 # ---------------------------------------------------------------------------
@@ -219,12 +248,19 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
 # ---------------------------------------------------------------------------
 
 
-def export_onnx(net, spec: InputSpec, path: Path) -> None:
+def score_temperature(v: dict) -> float:
+    """Softmax temperature of the exported score: a quarter of the AM-Softmax scale, 1 for a linear head."""
+    if "score_temperature" in v:
+        return float(v["score_temperature"])
+    return float(v.get("am_scale", 30.0)) / 4.0 if v["head"] == "amsoftmax" else 1.0
+
+
+def export_onnx(net, spec: InputSpec, path: Path, temperature: float = 1.0) -> None:
     import torch
 
     from .antispoof_nets import WithSoftmax
 
-    wrapped = WithSoftmax(net).eval()
+    wrapped = WithSoftmax(net, temperature).eval()
     dummy = torch.zeros(1, spec.channels, spec.height, spec.width)
     torch.onnx.export(
         wrapped,
@@ -245,7 +281,8 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
     v = config["variants"][variant]
     spec = input_spec(config)
     onnx_path = run_dir / "model.onnx"
-    export_onnx(net, spec, onnx_path)
+    temperature = score_temperature(v)
+    export_onnx(net, spec, onnx_path, temperature)
     version = f"{datetime.now(timezone.utc):%Y.%m.%d}-{variant}"
     manifest = ModelManifest(
         name=MODEL_NAME,
@@ -278,13 +315,15 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
             "method": "operating = validation EER threshold; uncertain band between the 1st percentile of live scores "
             "and the 99th percentile of attack scores (whichever order they fall in)",
             "data": f"NUAA train, subjects {', '.join(config['val_subjects'])} held out by subject ({len(val_set)} crops)",
-            "score": "probability of live (output probs[:, 1])",
+            "score": f"probability of live (output probs[:, 1]): softmax of the logits divided by {temperature:g}; "
+            "monotone in the network's live-vs-spoof margin, not a calibrated probability",
             **{k: v for k, v in cal.items()},
         },
         metrics={"validation": {"eer": cal["val_eer"], **val_point.to_dict(), "n_live": int((val_set.labels == 1).sum()), "n_attack": int((val_set.labels == 0).sum())}},
         extra={
             "live_class_index": 1,
             "classes": ["spoof", "live"],
+            "score_temperature": temperature,
             "preprocessing": "256x256 RGB context crop (face box x2.0, functions.face_crop.context_crop) resized to the input size with INTER_AREA",
             "training": {
                 "variant": variant,
@@ -292,7 +331,7 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
                 "head": v["head"],
                 "similarity_weight": v.get("similarity_weight", 0.0),
                 "parameters": n_params,
-                "best_epoch": best_epoch,
+                "exported_epoch": best_epoch,
                 "epochs": len(history),
                 "train_seconds": round(train_seconds),
                 "seed": config["seed"],
@@ -317,11 +356,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epoch count")
+    parser.add_argument("--export-only", choices=["last", "best"], default=None, help="skip training; export this checkpoint of the run")
     args = parser.parse_args(argv)
     config = json.loads(args.config.read_text())
     if args.variant not in config["variants"]:
         parser.error(f"unknown variant {args.variant!r}; known: {sorted(config['variants'])}")
     get_settings()
+    if args.export_only:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        export_checkpoint(config, args.variant, args.runs / args.variant, args.cache, which=args.export_only)
+        return 0
     train(config, args.variant, args.runs / args.variant, args.cache, args.data, args.device, args.threads, args.epochs)
     return 0
 
