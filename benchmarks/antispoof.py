@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def demo_crops(n: int) -> list[np.ndarray]:
+def demo_crops(n: int, scale: float) -> list[np.ndarray]:
     import cv2
     import matplotlib
     from skimage import data
@@ -37,15 +37,14 @@ def demo_crops(n: int) -> list[np.ndarray]:
     for i in range(n):
         x, y, w, h = boxes[i % 2]
         dx, dy = rng.uniform(-0.05, 0.05, 2) * w
-        crops.append(context_crop(np.ascontiguousarray(photos[i % 2]), (x + dx, y + dy, w, h)))
+        crops.append(context_crop(np.ascontiguousarray(photos[i % 2]), (x + dx, y + dy, w, h), scale=scale))
     return crops
 
 
-def nuaa_crops(data_root: Path, n: int) -> list[np.ndarray]:
+def nuaa_crops(data_root: Path, n: int, scale: float) -> list[np.ndarray]:
     from model_export.antispoof_data import DEFAULT_CACHE, ensure_cache, load_split
 
-    ensure_cache(data_root, DEFAULT_CACHE, splits=("dev",))
-    dev = load_split(DEFAULT_CACHE, "dev", mmap=True)
+    dev = load_split(ensure_cache(data_root, DEFAULT_CACHE, splits=("dev",), scale=scale), "dev", mmap=True)
     idx = np.random.default_rng(0).choice(len(dev), size=n, replace=len(dev) < n)
     return [np.asarray(dev.crops[i]) for i in idx]
 
@@ -69,14 +68,15 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = its default)")
     args = parser.parse_args()
 
-    from functions.antispoof import check_liveness
+    from functions.antispoof import check_liveness, context_scale_for
     from functions.model_runtime import OnnxModel
     from functions.settings import get_settings
 
     model_dir = get_settings().models_dir / "antispoof"
     model = OnnxModel(model_dir, intra_op_threads=args.threads or None)
     source = "NUAA dev" if args.data.is_dir() else "demo photos"
-    crops = nuaa_crops(args.data, args.n) if args.data.is_dir() else demo_crops(args.n)
+    scale = context_scale_for(model)
+    crops = nuaa_crops(args.data, args.n, scale) if args.data.is_dir() else demo_crops(args.n, scale)
     t = time_calls(lambda c: check_liveness(c, model), crops)
     size = (model_dir / model.manifest.file).stat().st_size / 1e6
     print(f"cpu cores: {os.cpu_count()}, crops: {len(crops)} from {source}")

@@ -87,6 +87,21 @@ def _check_crop(context_rgb: np.ndarray) -> None:
         )
 
 
+def context_scale_for(model: OnnxModel | None = None) -> float:
+    """How much the face box must be enlarged for this model's context crop (its manifest says; else the setting).
+
+    The face-crop step cuts the anti-spoofing crop with this scale, so the
+    model always sees the amount of background it was trained with.
+    """
+    model = model or load_model(MODEL_NAME)
+    scale = model.manifest.extra.get("context_scale")
+    if scale is None:
+        from .settings import get_settings
+
+        return get_settings().context_scale
+    return float(scale)
+
+
 def live_scores(context_crops: list[np.ndarray], model: OnnxModel | None = None) -> np.ndarray:
     """Probability of live for a batch of context crops."""
     model = model or load_model(MODEL_NAME)

@@ -109,11 +109,20 @@ def train_val_split(train: CropSet, val_subjects=VAL_SUBJECTS) -> tuple[CropSet,
     return train.select(~is_val), train.select(is_val)
 
 
-def ensure_cache(data_root: Path, cache_dir: Path, splits=("train", "dev")) -> None:
+def cache_dir_for(cache_root: Path, scale: float) -> Path:
+    """One cache folder per context scale (the face box enlargement of the crops)."""
+    return Path(cache_root) / f"scale_{scale:g}"
+
+
+def ensure_cache(data_root: Path, cache_root: Path, splits=("train", "dev"), scale: float | None = None) -> Path:
+    """Build the missing splits' crops at `scale` (default: the service setting); returns that scale's cache folder."""
     settings = get_settings()
+    scale = settings.context_scale if scale is None else float(scale)
+    cache_dir = cache_dir_for(cache_root, scale)
     for split in splits:
         if not (cache_dir / f"{split}_index.json").is_file():
-            build_cache(data_root, cache_dir, split, scale=settings.context_scale, min_score=settings.min_face_score)
+            build_cache(data_root, cache_dir, split, scale=scale, min_score=settings.min_face_score)
+    return cache_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="NUAA root (holds train/ and dev/)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--splits", nargs="+", default=["train", "dev"])
+    parser.add_argument("--scale", type=float, default=None, help="context scale (default: BIOAUTH_CONTEXT_SCALE)")
     args = parser.parse_args(argv)
     settings = get_settings()
+    scale = settings.context_scale if args.scale is None else args.scale
     for split in args.splits:
-        index = build_cache(args.data, args.cache, split, scale=settings.context_scale, min_score=settings.min_face_score)
+        index = build_cache(args.data, cache_dir_for(args.cache, scale), split, scale=scale, min_score=settings.min_face_score)
         print(f"{split}: {len(index['files'])} crops, no face found in {len(index['no_face'])}")
     return 0
 

@@ -22,7 +22,7 @@ from functions.antispoof import MODEL_NAME, prepare_input
 from functions.model_runtime import InputSpec, ModelManifest, OnnxModel, sha256_file, write_manifest
 from functions.settings import REPO_ROOT, get_settings
 
-from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_split, train_val_split
+from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, cache_dir_for, ensure_cache, load_split, train_val_split
 from .antispoof_metrics import calibrate_thresholds, equal_error_rate, error_rates
 
 DEFAULT_CONFIG = REPO_ROOT / "model_export" / "configs" / "antispoof.json"
@@ -93,6 +93,43 @@ def augment(crop: np.ndarray, label: int, rng: np.random.Generator, spec: InputS
 # ---------------------------------------------------------------------------
 
 
+DEFAULT_TEACHER = REPO_ROOT.parent / "shared" / "data" / "minifasnet"
+
+
+def load_teacher(teacher_dir: Path, context_scale: float):
+    """The pretrained MiniFASNets as a teacher, fed from our own context crop.
+
+    Each network wants the face box enlarged by its own scale (2.7, 4.0): the
+    centre of our crop covering that scale is cut and resized to 80x80 BGR.
+    """
+    from .antispoof_eval import BASELINE_MODELS
+    from .antispoof_nets import load_minifasnet
+
+    nets = []
+    for f, scale, version, se in BASELINE_MODELS:
+        if scale > context_scale + 1e-6:
+            raise ValueError(f"the teacher needs a context scale of at least {scale}, the run uses {context_scale}")
+        nets.append((load_minifasnet(teacher_dir / f, version, se), scale / context_scale))
+    return nets
+
+
+def teacher_live_probability(teacher, images: list[np.ndarray]):
+    """Average live probability of the teacher networks for a batch of RGB model-input images."""
+    import cv2
+    import torch
+
+    total = 0
+    for net, fraction in teacher:
+        batch = []
+        for img in images:
+            side = int(round(img.shape[0] * fraction))
+            o = (img.shape[0] - side) // 2
+            crop = cv2.resize(np.ascontiguousarray(img[o : o + side, o : o + side]), (80, 80))
+            batch.append(crop[:, :, ::-1].transpose(2, 0, 1).astype(np.float32))
+        total = total + torch.softmax(net(torch.from_numpy(np.stack(batch))), dim=1)[:, 1]
+    return total / len(teacher)
+
+
 def seed_everything(seed: int) -> None:
     import torch
 
@@ -139,8 +176,9 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     epochs = int(epochs or v.get("epochs", config["epochs"]))
     batch_size = int(v.get("batch_size", config["batch_size"]))
 
-    ensure_cache(data_root, cache_dir, splits=("train",))
-    train_set, val_set = train_val_split(load_split(cache_dir, "train"), tuple(config["val_subjects"]))
+    scale = float(v.get("context_scale", get_settings().context_scale))
+    scale_cache = ensure_cache(data_root, cache_dir, splits=("train",), scale=scale)
+    train_set, val_set = train_val_split(load_split(scale_cache, "train"), tuple(config["val_subjects"]))
     print(f"train {len(train_set)} crops ({sorted(set(train_set.subjects))}), val {len(val_set)} crops ({sorted(set(val_set.subjects))})")
 
     net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem") if k in v}
@@ -151,6 +189,9 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15)
     sim_weight = float(v.get("similarity_weight", 0.0))
     rng = np.random.default_rng(int(config["seed"]))
+    teacher, distill_weight, temperature = None, float(v.get("distill_weight", 0.0)), score_temperature(v)
+    if distill_weight > 0:
+        teacher = load_teacher(Path(v.get("teacher_dir", DEFAULT_TEACHER)), scale)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps({"variant": variant, **v, "config": config}, indent=2))
@@ -171,6 +212,13 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
             logits = net.logits(embedding, y)
             cls_loss = F.cross_entropy(logits, y)
             loss = cls_loss
+            if teacher is not None:
+                # Match the exported score (plain logits at the export temperature) to the teacher's live probability.
+                with torch.no_grad():
+                    target_live = teacher_live_probability(teacher, images)
+                student = F.log_softmax(net.logits(embedding) / temperature, dim=1)
+                soft = torch.stack([1 - target_live, target_live], dim=1).to(device)
+                loss = loss + distill_weight * F.kl_div(student, soft, reduction="batchmean")
             sim = torch.zeros(())
             if sim_weight > 0:
                 sim = similarity_loss(embedding, y)
@@ -238,7 +286,8 @@ def export_checkpoint(config: dict, variant: str, run_dir: Path, cache_dir: Path
     history = json.loads((run_dir / "history.json").read_text())
     if train_seconds is None:
         train_seconds = history[-1]["elapsed_s"]
-    _, val_set = train_val_split(load_split(cache_dir, "train"), tuple(config["val_subjects"]))
+    scale = float(v.get("context_scale", get_settings().context_scale))
+    _, val_set = train_val_split(load_split(cache_dir_for(cache_dir, scale), "train"), tuple(config["val_subjects"]))
     n_params = sum(p.numel() for p in net.parameters())
     return export(net, config, variant, run_dir, val_set, n_params, best_epoch=int(state["epoch"]), history=history, train_seconds=train_seconds)
 
@@ -324,7 +373,9 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
             "live_class_index": 1,
             "classes": ["spoof", "live"],
             "score_temperature": temperature,
-            "preprocessing": "256x256 RGB context crop (face box x2.0, functions.face_crop.context_crop) resized to the input size with INTER_AREA",
+            "context_scale": float(v.get("context_scale", get_settings().context_scale)),
+            "preprocessing": f"256x256 RGB context crop (face box x{float(v.get('context_scale', get_settings().context_scale)):g}, "
+            "functions.face_crop.context_crop) resized to the input size with INTER_AREA",
             "training": {
                 "variant": variant,
                 "arch": v["arch"],

@@ -38,7 +38,7 @@ def demo_images() -> list[tuple[str, np.ndarray]]:
 
 
 def main() -> int:
-    from functions.antispoof import check_liveness
+    from functions.antispoof import check_liveness, context_scale_for
     from functions.face_crop import context_crop, detect_faces
     from functions.settings import get_settings
 
@@ -48,7 +48,7 @@ def main() -> int:
         if not faces:
             print(f"{name:40s} no face found")
             continue
-        result = check_liveness(context_crop(image, faces[0].box, scale=settings.context_scale))
+        result = check_liveness(context_crop(image, faces[0].box, scale=context_scale_for()))
         print(f"{name:40s} {result.label:9s} score(live)={result.score:.4f}  thresholds live>={result.thresholds['live']:.4f} spoof<={result.thresholds['spoof']:.4f}")
     return 0
 
