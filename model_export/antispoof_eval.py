@@ -294,7 +294,16 @@ def write_report(path: Path, shipped: dict, rows: list[dict], dev_counts: dict, 
         val_eer = pct(r["val"]["eer"]) if "eer" in r.get("val", {}) else "-"
         ctx = f"x{r['context_scale']:g}" if r.get("context_scale") else "x2.7 + x4.0, 80x80"
         lines.append(f"| {r['name']} | {ctx} | {params} | {val_eer} | {pct(r['dev_apcer'])} | {pct(r['dev_bpcer'])} | {pct(r['dev_acer'])} | {pct(r['dev_eer'])} | {lat} |")
-    lines += ["", baseline_note, ""]
+    lines += [
+        "",
+        baseline_note,
+        "",
+        "What each variant changed (loss, context, stem, distillation) and what it did: `../MODEL_CARD.md`. "
+        "Variant definitions: `model_export/configs/antispoof.json`.",
+        "",
+        "![training curves](training_curves.png)",
+        "",
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
