@@ -29,8 +29,8 @@ DEFAULT_CONFIG = REPO_ROOT / "model_export" / "configs" / "antispoof.json"
 DEFAULT_RUNS = REPO_ROOT / "model_export" / "runs" / "antispoof"
 
 
-def input_spec(config: dict) -> InputSpec:
-    size = int(config["input_size"])
+def input_spec(config: dict, variant: dict | None = None) -> InputSpec:
+    size = int((variant or {}).get("input_size", config["input_size"]))
     return InputSpec(name="input", height=size, width=size, color="RGB", layout="NCHW", mean=tuple(config["mean"]), std=tuple(config["std"]))
 
 
@@ -171,7 +171,7 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     v = config["variants"][variant]
     seed_everything(int(config["seed"]))
     device = pick_device(device_name)
-    spec = input_spec(config)
+    spec = input_spec(config, v)
     aug = {**config["augment"], **v.get("augment", {})}
     epochs = int(epochs or v.get("epochs", config["epochs"]))
     batch_size = int(v.get("batch_size", config["batch_size"]))
@@ -328,7 +328,7 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
     from datetime import datetime, timezone
 
     v = config["variants"][variant]
-    spec = input_spec(config)
+    spec = input_spec(config, v)
     onnx_path = run_dir / "model.onnx"
     temperature = score_temperature(v)
     export_onnx(net, spec, onnx_path, temperature)
