@@ -48,7 +48,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_MULTIPLE_FACES", "reject", "With several faces in the photo: 'reject' or 'largest'."),
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
-    Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop."),
+    Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop when the anti-spoofing model's manifest does not say."),
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (between the model's strict threshold and its threshold) on both sides."),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )

@@ -10,6 +10,9 @@ COMMANDS: dict[str, str] = {
     "export-face": "model_export.face_embedding:main",
     "evaluate-face": "model_export.face_evaluation:main",
     "train-face": "model_export.face_training:main",
+    "cache-antispoof": "model_export.antispoof_data:main",
+    "train-antispoof": "model_export.antispoof_train:main",
+    "evaluate-antispoof": "model_export.antispoof_eval:main",
 }
 
 

@@ -1,0 +1,144 @@
+"""NUAA anti-spoofing data as the service sees it: context crops cut by the face-crop step's own code.
+
+Detection and cropping run once per image and the 256x256 crops are cached as
+one .npy array per split (git-ignored), so training epochs only read memory.
+The validation split is carved from train by subject, so no person seen in
+training is used to choose thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from functions.face_crop import CONTEXT_SIZE, context_crop, detect_faces
+from functions.settings import REPO_ROOT, get_settings
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "nuaa"
+DEFAULT_CACHE = REPO_ROOT / "model_export" / "cache" / "antispoof"
+LABELS = {"live": 1, "spoof": 0}  # 1 = bona fide presentation
+
+# Train subjects held out for validation (threshold calibration, model choice).
+VAL_SUBJECTS = ("0003", "0008")
+
+
+@dataclass
+class CropSet:
+    """Context crops of one split with their labels, subjects and source files."""
+
+    crops: np.ndarray  # (N, 256, 256, 3) uint8 RGB
+    labels: np.ndarray  # (N,) int64, 1 = live, 0 = spoof
+    subjects: np.ndarray  # (N,) str
+    files: list[str]  # paths relative to the data root
+    boxes: np.ndarray  # (N, 4) float32 face box (x, y, w, h) in the source image
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def select(self, mask: np.ndarray) -> "CropSet":
+        idx = np.flatnonzero(mask)
+        return CropSet(self.crops[idx], self.labels[idx], self.subjects[idx], [self.files[i] for i in idx], self.boxes[idx])
+
+
+def list_images(data_root: Path, split: str) -> list[tuple[str, int, str]]:
+    """(relative path, label, subject) for every JPEG of a split, in a stable order."""
+    items = []
+    for name, label in sorted(LABELS.items()):
+        for path in sorted((data_root / split / name).glob("*/*.jpg")):
+            items.append((str(path.relative_to(data_root)), label, path.parent.name))
+    return items
+
+
+def build_cache(data_root: Path, cache_dir: Path, split: str, *, scale: float, min_score: float) -> dict:
+    """Detect, crop and save one split; images where no face is found are listed, not cropped."""
+    import cv2
+    from tqdm import tqdm
+
+    items = list_images(data_root, split)
+    crops = np.zeros((len(items), CONTEXT_SIZE, CONTEXT_SIZE, 3), dtype=np.uint8)
+    kept, boxes, no_face = [], [], []
+    for rel, label, subject in tqdm(items, desc=f"crop {split}"):
+        bgr = cv2.imread(str(data_root / rel), cv2.IMREAD_COLOR)
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        faces = detect_faces(rgb, min_score=min_score)
+        if not faces:
+            no_face.append(rel)
+            continue
+        crops[len(kept)] = context_crop(rgb, faces[0].box, scale=scale, size=CONTEXT_SIZE)
+        kept.append((rel, label, subject))
+        boxes.append(faces[0].box)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache_dir / f"{split}_crops.npy", crops[: len(kept)])
+    index = {
+        "split": split,
+        "scale": scale,
+        "min_face_score": min_score,
+        "files": [k[0] for k in kept],
+        "labels": [k[1] for k in kept],
+        "subjects": [k[2] for k in kept],
+        "boxes": [[round(float(v), 2) for v in b] for b in boxes],
+        "no_face": no_face,
+    }
+    (cache_dir / f"{split}_index.json").write_text(json.dumps(index))
+    return index
+
+
+def load_split(cache_dir: Path, split: str, *, mmap: bool = False) -> CropSet:
+    index = json.loads((cache_dir / f"{split}_index.json").read_text())
+    crops = np.load(cache_dir / f"{split}_crops.npy", mmap_mode="r" if mmap else None)
+    return CropSet(
+        crops=crops,
+        labels=np.asarray(index["labels"], dtype=np.int64),
+        subjects=np.asarray(index["subjects"]),
+        files=index["files"],
+        boxes=np.asarray(index["boxes"], dtype=np.float32),
+    )
+
+
+def load_index(cache_dir: Path, split: str) -> dict:
+    return json.loads((cache_dir / f"{split}_index.json").read_text())
+
+
+def train_val_split(train: CropSet, val_subjects=VAL_SUBJECTS) -> tuple[CropSet, CropSet]:
+    """Split train by subject: whole people go to validation."""
+    is_val = np.isin(train.subjects, list(val_subjects))
+    return train.select(~is_val), train.select(is_val)
+
+
+def cache_dir_for(cache_root: Path, scale: float) -> Path:
+    """One cache folder per context scale (the face box enlargement of the crops)."""
+    return Path(cache_root) / f"scale_{scale:g}"
+
+
+def ensure_cache(data_root: Path, cache_root: Path, splits=("train", "dev"), scale: float | None = None) -> Path:
+    """Build the missing splits' crops at `scale` (default: the service setting); returns that scale's cache folder."""
+    settings = get_settings()
+    scale = settings.context_scale if scale is None else float(scale)
+    cache_dir = cache_dir_for(cache_root, scale)
+    for split in splits:
+        if not (cache_dir / f"{split}_index.json").is_file():
+            build_cache(data_root, cache_dir, split, scale=scale, min_score=settings.min_face_score)
+    return cache_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_export cache-antispoof", description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="NUAA root (holds train/ and dev/)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--splits", nargs="+", default=["train", "dev"])
+    parser.add_argument("--scale", type=float, default=None, help="context scale (default: BIOAUTH_CONTEXT_SCALE)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    scale = settings.context_scale if args.scale is None else args.scale
+    for split in args.splits:
+        index = build_cache(args.data, cache_dir_for(args.cache, scale), split, scale=scale, min_score=settings.min_face_score)
+        print(f"{split}: {len(index['files'])} crops, no face found in {len(index['no_face'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
