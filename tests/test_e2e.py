@@ -29,3 +29,104 @@ def test_a_photo_without_a_face_is_rejected_with_its_reason_async_and_sync(backe
     assert sync.status_code == 200 and sync.json()["status"] == "rejected"
     health = client.get("/api/health").json()
     assert health["storage"]["queues"] == ("sqlite" if services.queues.backend == "sqlite" else "azure-queue")
+
+
+def _enrol(client, person, subject="astronaut"):
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_signature
+    from tests.conftest import jpeg_b64
+
+    return client.post(f"/api/v1/subjects/{subject}/enrolment", json={
+        "face_images": [jpeg_b64(capture(person, s)) for s in (1, 2, 3)],
+        "signature_images": [png_b64(make_signature(7, s)) for s in range(4)],
+    })
+
+
+def _attempt(face, signature, subject="astronaut"):
+    from tests.conftest import jpeg_b64
+
+    return {"subject_id": subject, "device_id": "e2e", "face_image": jpeg_b64(face), "signature_image": png_b64(signature)}
+
+
+@pytest.fixture
+def always_live_models(settings_env, tmp_path):
+    """Real face and signature models with the always-live anti-spoofing test fixture (tests/model_fixtures.py)."""
+    from tests.model_fixtures import models_with_always_live_antispoof
+
+    settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_with_always_live_antispoof(tmp_path / "models")))
+
+
+def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(always_live_models, backend, astronaut, grace_hopper):
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_forgery, make_signature
+
+    services, client = backend
+    r = _enrol(client, astronaut)
+    assert r.status_code == 201, r.text
+    assert r.json()["faces"] == 3 and r.json()["signatures"] == 4
+
+    genuine = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 11), make_signature(7, 11)))
+    assert genuine.status_code == 202
+    final = client.wait_terminal(genuine.headers["Location"])
+    assert final["status"] == "accepted", final
+    assert list(final["steps"]) == ["face-crop", "antispoof", "face-match", "signature", "decide"]
+    assert final["steps"]["face-match"]["result"]["band"] == "strong"
+
+    impostor = client.post("/api/v1/verifications", json=_attempt(grace_hopper, make_forgery(7, 1)))
+    final = client.wait_terminal(impostor.headers["Location"])
+    assert final["status"] == "rejected" and "face_mismatch" in final["decision"]["reasons"], final
+
+    sync = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 12), make_signature(7, 12)))
+    assert sync.status_code == 200 and sync.json()["status"] == "accepted", sync.json()
+
+
+def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(always_live_models, embedded_services, client, astronaut):
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_signature
+
+    assert _enrol(client, astronaut).status_code == 201
+    before = embedded_services.records.get("subjects", "astronaut")
+    renewed = client.post("/api/v1/subjects/astronaut/renewal")
+    assert renewed.status_code == 200, renewed.text
+    after = embedded_services.records.get("subjects", "astronaut")
+    assert after["token"] != before["token"] and after["face"]["templates"] != before["face"]["templates"]
+    again = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 13), make_signature(7, 13)))
+    assert again.json()["status"] == "accepted", again.json()
+
+    assert client.delete("/api/v1/subjects/astronaut").status_code == 204
+    assert embedded_services.records.get("subjects", "astronaut") is None
+    assert client.post("/api/v1/subjects/astronaut/renewal").json()["error"]["code"] == "unknown_subject"
+    late = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 14), make_signature(7, 14)))
+    assert (late.status_code, late.json()["error"]["code"]) == (404, "unknown_subject")
+
+
+def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedded_services, astronaut):
+    """All real models: whatever each step says, the decision is the policy applied to what was recorded."""
+    from functions.decide import decide
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_signature
+
+    assert _enrol(client, astronaut).status_code == 201
+    r = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 21), make_signature(7, 21)))
+    final = client.wait_terminal(r.headers["Location"])
+    results = {step: entry["result"] for step, entry in final["steps"].items()}
+    expected = decide(results, face_review_margin=embedded_services.settings.face_review_margin)
+    assert (final["status"], final["decision"]["reasons"]) == (expected.outcome, expected.reasons)
+    health = client.get("/api/health").json()
+    shipped = {m["name"]: m["version"] for m in health["models"]}
+    assert results["antispoof"]["model_version"] == shipped["antispoof"]
+    if results["antispoof"]["label"] != "spoof":
+        assert results["face-match"]["band"] == "strong"
+
+
+def test_a_print_attack_is_rejected_early_by_the_shipped_antispoof_model(client, embedded_services, astronaut):
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_signature
+    from scripts.sample_spoof import make_print_attack
+
+    assert _enrol(client, astronaut).status_code == 201
+    attack = make_print_attack(capture(astronaut, 12), seed=3)
+    r = client.post("/api/v1/verifications?mode=sync", json=_attempt(attack, make_signature(7, 12)))
+    final = r.json()
+    assert (final["status"], final["decision"]["reasons"]) == ("rejected", ["spoof_detected"]), final
+    assert list(final["steps"]) == ["face-crop", "antispoof", "decide"]  # the chain ended early
