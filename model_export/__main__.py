@@ -7,6 +7,8 @@ import sys
 
 # command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, str] = {
+    "train-signature": "model_export.signature_train:main",
+    "evaluate-signature": "model_export.signature_evaluate:main",
 }
 
 
