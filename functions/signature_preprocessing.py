@@ -32,7 +32,8 @@ MIN_IMAGE_SIDE = 32  # pixels; smaller images cannot hold a legible signature
 MIN_CONTRAST = 12  # grey levels between the darkest and brightest pixel of a non-blank image
 MIN_INK_CONTRAST = 40  # grey levels between ink and paper (on the flattened image)
 MIN_INK_FRACTION = 0.0005  # of the image area
-MAX_INK_FRACTION = 0.5  # more "ink" than paper is not a signature on paper
+MAX_INK_FRACTION = 0.5
+PAPER_FRACTION = 0.4  # background darker than this share of the page's brightness is not paper (a table)  # more "ink" than paper is not a signature on paper
 
 
 class SignatureImageError(BioauthError):
@@ -79,11 +80,17 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise SignatureImageError(f"unsupported image shape {img.shape}", code="unsupported_image_shape")
 
 
-def flatten_background(gray: np.ndarray) -> np.ndarray:
+def flatten_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Divide out the paper's brightness so shadows and uneven light disappear.
 
     The background is estimated with a grey closing (ink is thin and dark, so a
-    dilation wider than a stroke removes it), then smoothed.
+    dilation wider than a stroke removes it), then a median filter, which
+    smooths it but keeps sharp edges such as a page's border on a dark table
+    (a Gaussian blur would smear them into a dark frame that looks like ink).
+
+    Returns the flattened image and the paper mask: where the background itself
+    is dark (a table around the page in a photo) there is no paper, and the
+    band along the page's edge is left out too, so the edge is never read as ink.
     """
     import cv2
 
@@ -97,20 +104,26 @@ def flatten_background(gray: np.ndarray) -> np.ndarray:
         k = max(7, (int(k * scale)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
-    background = cv2.GaussianBlur(background, (0, 0), k / 2)
+    background = cv2.medianBlur(background, 5)
     if scale != 1.0:
         background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
     background = np.maximum(background.astype(np.float32), 1.0)
     flat = gray.astype(np.float32) / background * 255.0
-    return np.clip(flat, 0, 255).astype(np.uint8)
+    paper = background > PAPER_FRACTION * float(np.percentile(background, 95))
+    if not paper.all():
+        edge = max(3, k // 3)
+        paper = cv2.erode(paper.astype(np.uint8), np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) > 0
+    return np.clip(flat, 0, 255).astype(np.uint8), paper
 
 
-def ink_mask(flat: np.ndarray) -> np.ndarray:
-    """Boolean mask of ink pixels: Otsu threshold, then specks removed."""
+def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of ink pixels on the paper: Otsu threshold, then specks removed."""
     import cv2
 
     threshold, mask = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     mask = mask > 0
+    if paper is not None:
+        mask &= paper
     if not mask.any():
         raise NoInk("no ink found in the signature image")
     ink_level = float(np.median(flat[mask]))
@@ -157,8 +170,8 @@ def prepare_signature(image: np.ndarray) -> np.ndarray:
         )
     if int(gray.max()) - int(gray.min()) < MIN_CONTRAST:
         raise BlankImage("the signature image is blank (one flat colour)")
-    flat = flatten_background(gray)
-    mask = ink_mask(flat)
+    flat, paper = flatten_background(gray)
+    mask = ink_mask(flat, paper)
 
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
