@@ -214,7 +214,7 @@ def plot_curves(summaries: list[dict], out_dir: Path) -> list[str]:
             ax.plot(norm.ppf(far), norm.ppf(frr), style, label=f"{s['tag']}, {kind}")
     ax.set_xticks(norm.ppf(ticks), [f"{t:.1%}" for t in ticks])
     ax.set_yticks(norm.ppf(ticks), [f"{t:.1%}" for t in ticks])
-    ax.set(xlim=norm.ppf([5e-4, 0.6]), ylim=norm.ppf([5e-4, 0.6]), xlabel="false acceptance rate", ylabel="false rejection rate", title="DET, test writers")
+    ax.set(xlim=norm.ppf([5e-4, 0.8]), ylim=norm.ppf([5e-4, 0.8]), xlabel="false acceptance rate", ylabel="false rejection rate", title="DET, test writers")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

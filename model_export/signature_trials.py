@@ -76,7 +76,8 @@ def eer(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
     fpr, tpr, thr = roc_curve(y, s)
     fnr = 1 - tpr
     i = int(np.nanargmin(np.abs(fnr - fpr)))
-    return float((fpr[i] + fnr[i]) / 2), float(thr[i])
+    threshold = float(thr[i]) if np.isfinite(thr[i]) else float(np.max(s))  # roc_curve's first threshold is +inf
+    return float((fpr[i] + fnr[i]) / 2), threshold
 
 
 def rates_at(scores: TrialScores, threshold: float) -> dict[str, float]:
