@@ -11,9 +11,11 @@ calibrated score:
 
 - each comparison gives a distance: between the two embeddings (twin network)
   or one minus the pair network's genuine probability;
-- the rule: the mean distance to all references (steadier than the minimum,
-  which one unusual reference can swing);
-- score = sigmoid(a * mean_distance + b), with a and b fitted on validation
+- the rule (named in the manifest, chosen on validation writers): the mean
+  distance to all references (steadier than the minimum, which one unusual
+  reference can swing), optionally divided by the references' own spread, so
+  a writer who varies a lot is not judged like a very steady one;
+- score = sigmoid(a * distance + b), with a and b fitted on validation
   writers (Platt scaling, equal weight to genuine and forged): higher means
   more likely genuine;
 - three zones from thresholds calibrated on validation writers and stored in
@@ -125,23 +127,41 @@ def comparison_kind(model: OnnxModel) -> str:
 
 def reference_distances(model: OnnxModel, questioned: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
     """Distance between the questioned canvas and each reference canvas (lower = more alike)."""
+    return compare(model, questioned, references, with_spread=False)[0]
+
+
+def compare(model: OnnxModel, questioned: np.ndarray, references: Sequence[np.ndarray], with_spread: bool = True) -> tuple[np.ndarray, float]:
+    """Distances questioned-to-each-reference, and the references' spread (mean distance between them, i < j).
+
+    The spread says how much this writer varies: a loose writer's genuine
+    signatures lie further from their references than a steady writer's.
+    """
     spec = model.manifest.input
     size = (spec.height, spec.width)
     q = to_network_input(questioned, *size)
     refs = [to_network_input(r, *size) for r in references]
+    ij = [(i, j) for i in range(len(refs)) for j in range(i + 1, len(refs))] if with_spread else []
     if comparison_kind(model) == "pair":
-        pairs = [np.dstack([q, r]) for r in refs]
-        probability = model.run_images(pairs)[0].reshape(-1)
-        return 1.0 - probability.astype(np.float64)
-    emb = model.run_images([q] + refs)[0].astype(np.float64)
-    return np.linalg.norm(emb[1:] - emb[0], axis=1)
+        pairs = [np.dstack([q, r]) for r in refs] + [np.dstack([refs[i], refs[j]]) for i, j in ij]
+        d = 1.0 - model.run_images(pairs)[0].reshape(-1).astype(np.float64)
+        distances, between = d[: len(refs)], d[len(refs) :]
+    else:
+        emb = model.run_images([q] + refs)[0].astype(np.float64)
+        distances = np.linalg.norm(emb[1:] - emb[0], axis=1)
+        between = np.array([np.linalg.norm(emb[1 + i] - emb[1 + j]) for i, j in ij])
+    spread = float(np.mean(between)) if len(between) else float("nan")
+    return distances, spread
 
 
-def aggregate_distance(distances: np.ndarray, rule: str = RULE) -> float:
+def aggregate_distance(distances: np.ndarray, rule: str = RULE, spread: float | None = None) -> float:
+    """One distance for the trial. 'mean' / 'min' of the distances; 'mean_over_spread': the mean
+    divided by the references' own spread (a writer-adaptive normalisation)."""
     if rule == "mean":
         return float(np.mean(distances))
     if rule == "min":
         return float(np.min(distances))
+    if rule == "mean_over_spread":
+        return float(np.mean(distances) / max(float(spread), 1e-3))
     raise ValueError(f"unknown rule {rule!r}")
 
 
@@ -171,8 +191,8 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
     model = model or load_model(MODEL_NAME)
     manifest = model.manifest
     rule = manifest.extra.get("comparison", {}).get("rule", RULE)
-    distances = reference_distances(model, questioned, list(refs))
-    distance = aggregate_distance(distances, rule)
+    distances, spread = compare(model, questioned, list(refs), with_spread=rule == "mean_over_spread")
+    distance = aggregate_distance(distances, rule, spread)
     score = calibrated_score(distance, manifest.calibration)
     thresholds = {"genuine": manifest.thresholds["genuine"], "forged": manifest.thresholds["forged"]}
     return SignatureResult(

@@ -58,6 +58,17 @@ def trial_distances(trials: list[Trial], pair_distance: Callable[[np.ndarray, np
     return pair_distance(q, r).reshape(len(trials), -1)
 
 
+def reference_spread(trials: list[Trial], pair_distance: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per trial, the mean distance between its references (i < j), as serving computes it."""
+    unique = sorted({t.refs for t in trials})
+    q = np.array([refs[i] for refs in unique for i in range(len(refs)) for j in range(i + 1, len(refs))])
+    r = np.array([refs[j] for refs in unique for i in range(len(refs)) for j in range(i + 1, len(refs))])
+    d = pair_distance(q, r)
+    n = len(unique[0]) * (len(unique[0]) - 1) // 2
+    spread = {refs: float(d[k * n : (k + 1) * n].mean()) for k, refs in enumerate(unique)}
+    return np.array([spread[t.refs] for t in trials])
+
+
 @dataclass
 class TrialScores:
     """Scores of every trial (higher = more likely genuine) with their kinds."""
