@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="default: 30 for siamese, 40 for cnn (as the paper)")
     p.add_argument("--input-size", default="64x128", help="network input HxW (the canvas is resized to it)")
     p.add_argument("--augment", default="full", choices=("none", "natural", "full"))
+    p.add_argument("--widths", default="32,64,96,128,128", help="siamese: channels of the five conv stages")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     train, val = data.subset(split.train), data.subset(split.val)
 
     if args.net == "siamese":
-        net: nn.Module = SignatureEmbeddingNet()
+        net: nn.Module = SignatureEmbeddingNet(widths=tuple(int(v) for v in args.widths.split(",")))
         epochs = args.epochs or 30
         lr = args.lr or 1e-3
         optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -266,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "net": args.net,
         "architecture": type(net).__name__,
+        "widths": args.widths if args.net == "siamese" else "8,16,16,32,32",
         "parameters": count_parameters(net),
         "input_size": list(size),
         "augment": args.augment,
