@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InvalidImage, InvalidRequest
-from .images import DecodedImage, load_gray, load_rgb
+from .images import DecodedImage, load_rgb
 from .model_runtime import load_model
 from .pipeline import now_iso
 from .services import Services
@@ -73,8 +73,16 @@ def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[lis
 
 def signature_references(images: list[DecodedImage]) -> list[np.ndarray]:
     from .signature import prepare_reference
+    from .signature_preprocessing import SignatureImageError
 
-    return [prepare_reference(load_gray(image.data)) for image in images]
+    references = []
+    for i, image in enumerate(images):
+        try:
+            references.append(prepare_reference(load_rgb(image.data)))
+        except SignatureImageError as exc:
+            raise InvalidImage(f"signature_images[{i}]: {exc.message}", code=exc.code,
+                               details={"field": f"signature_images[{i}]"}) from None
+    return references
 
 
 def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[DecodedImage], services: Services) -> dict:

@@ -49,14 +49,14 @@ def _attempt(face, signature, subject="astronaut"):
 
 
 @pytest.fixture
-def always_live_models(settings_env, tmp_path):
-    """Real face and signature models with the always-live anti-spoofing test fixture (tests/model_fixtures.py)."""
-    from tests.model_fixtures import models_with_always_live_antispoof
+def accept_path_models(settings_env, tmp_path):
+    """The real face model with always-live and always-genuine test fixtures (tests/model_fixtures.py)."""
+    from tests.model_fixtures import models_for_the_accept_path
 
-    settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_with_always_live_antispoof(tmp_path / "models")))
+    settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_for_the_accept_path(tmp_path / "models")))
 
 
-def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(always_live_models, backend, astronaut, grace_hopper):
+def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(accept_path_models, backend, astronaut, grace_hopper):
     from scripts.demo import capture
     from scripts.sample_signatures import make_forgery, make_signature
 
@@ -80,7 +80,7 @@ def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(alwa
     assert sync.status_code == 200 and sync.json()["status"] == "accepted", sync.json()
 
 
-def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(always_live_models, embedded_services, client, astronaut):
+def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_path_models, embedded_services, client, astronaut):
     from scripts.demo import capture
     from scripts.sample_signatures import make_signature
 

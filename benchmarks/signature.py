@@ -1,0 +1,75 @@
+"""Signature step latency on this CPU: one questioned signature against 5 stored references.
+
+    python benchmarks/signature.py [--runs 200] [--data ../shared/data/signatures/sign_data]
+
+Times `verify_signature` end to end (preprocessing of the questioned image
+included; the references are stored canvases, as after enrolment), and its
+two parts: preprocessing alone and the model comparison alone. Prints
+median and p95 in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from functions.model_runtime import load_model  # noqa: E402
+from functions.signature import prepare_reference, reference_distances, verify_signature  # noqa: E402
+from functions.signature_preprocessing import prepare_signature  # noqa: E402
+from sample_signatures import make_signature  # noqa: E402
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    for _ in range(5):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=200)
+    p.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "signatures" / "sign_data")
+    args = p.parse_args()
+
+    model = load_model("signature", args.models_dir)
+    refs = [prepare_reference(make_signature(1, s)) for s in range(5)]
+    cases = {"synthetic 400x150": make_signature(1, 10)}
+    scans = sorted(args.data.glob("*/genuine/*.png")) if args.data.is_dir() else []
+    if scans:
+        from PIL import Image
+
+        scan = np.asarray(Image.open(scans[0]).convert("L"))
+        cases[f"scan {scan.shape[1]}x{scan.shape[0]}"] = scan
+    print(f"model {model.manifest.name} {model.version} ({model.manifest.extra.get('comparison', {}).get('kind')}), 5 references, {args.runs} runs")
+    print(f"{'case':<28}{'what':<34}{'median ms':>10}{'p95 ms':>10}")
+    for name, image in cases.items():
+        canvas = prepare_signature(image)
+        rows = [
+            ("verify_signature (end to end)", lambda: verify_signature(image, refs, model=model)),
+            ("  preprocessing only", lambda: prepare_signature(image)),
+            ("  model: 5 comparisons", lambda: reference_distances(model, canvas, refs)),
+        ]
+        for what, fn in rows:
+            med, p95 = timed(fn, args.runs)
+            print(f"{name:<28}{what:<34}{med:>10.2f}{p95:>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

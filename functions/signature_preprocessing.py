@@ -1,0 +1,217 @@
+"""How a signature image becomes a clean, centred canvas: one definition for training and serving.
+
+A phone photo and a 600 dpi scan of the same signature should give nearly the
+same canvas. The steps:
+
+1. grayscale;
+2. flatten the paper: divide by a smooth estimate of the background, which
+   removes shadows and uneven light of phone photos (a scan barely changes);
+3. Otsu threshold to separate ink from paper, then drop specks (connected
+   components far smaller than a pen stroke);
+4. crop to the bounding box of the remaining ink;
+5. invert so ink is bright on a black background (zero = no ink), keeping
+   the ink's grey levels, and stretch them to full range;
+6. scale to fit a fixed canvas keeping the aspect ratio, and centre it.
+
+Images larger than `WORK_MAX_SIDE` are reduced before step 2: a phone photo
+and a scan then cost the same few milliseconds.
+
+The canvas (`CANVAS_HEIGHT` x `CANVAS_WIDTH`, uint8) does not depend on any
+network: enrolment stores it, so stored references survive a model upgrade.
+`to_network_input()` resizes a canvas to what a given model expects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import BioauthError
+
+CANVAS_HEIGHT = 128
+CANVAS_WIDTH = 256
+CANVAS_MARGIN = 4  # pixels of empty border kept around the ink on the canvas
+
+WORK_MAX_SIDE = 640  # larger images are reduced first: 2.5x the canvas width is detail enough, and fast
+MIN_IMAGE_SIDE = 32  # pixels; smaller images cannot hold a legible signature
+MIN_CONTRAST = 12  # grey levels between the darkest and brightest pixel of a non-blank image
+MIN_INK_CONTRAST = 40  # grey levels between ink and paper (on the flattened image)
+MIN_INK_FRACTION = 0.0005  # of the image area
+MAX_INK_FRACTION = 0.5
+PAPER_FRACTION = 0.4  # background darker than this share of the page's brightness is not paper (a table)  # more "ink" than paper is not a signature on paper
+
+
+class SignatureImageError(BioauthError):
+    """The signature image cannot be used: `blank_image`, `no_ink` or `image_too_small`."""
+
+    code = "signature_image_invalid"
+    http_status = 422
+
+
+class BlankImage(SignatureImageError):
+    code = "blank_image"
+
+
+class NoInk(SignatureImageError):
+    code = "no_ink"
+
+
+class ImageTooSmall(SignatureImageError):
+    code = "image_too_small"
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any 8-bit (or 16-bit) gray, RGB or RGBA array to uint8 grayscale.
+
+    A transparent background (RGBA) is treated as white paper.
+    """
+    import cv2
+
+    img = np.asarray(image)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] == 4:
+        alpha = img[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = img[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        img = rgb.astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    raise SignatureImageError(f"unsupported image shape {img.shape}", code="unsupported_image_shape")
+
+
+def flatten_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Divide out the paper's brightness so shadows and uneven light disappear.
+
+    The background is estimated with a grey closing (ink is thin and dark, so a
+    dilation wider than a stroke removes it), then a median filter, which
+    smooths it but keeps sharp edges such as a page's border on a dark table
+    (a Gaussian blur would smear them into a dark frame that looks like ink).
+
+    Returns the flattened image and the paper mask: where the background itself
+    is dark (a table around the page in a photo) there is no paper, and the
+    band along the page's edge is left out too, so the edge is never read as ink.
+    """
+    import cv2
+
+    h, w = gray.shape
+    k = max(7, (min(h, w) // 20) | 1)
+    small = gray
+    scale = 1.0
+    if max(h, w) > 1000:  # estimate on a smaller copy: same result, much faster
+        scale = 1000.0 / max(h, w)
+        small = cv2.resize(gray, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+        k = max(7, (int(k * scale)) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    background = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
+    background = cv2.medianBlur(background, 5)
+    if scale != 1.0:
+        background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    background = np.maximum(background.astype(np.float32), 1.0)
+    flat = gray.astype(np.float32) / background * 255.0
+    paper = background > PAPER_FRACTION * float(np.percentile(background, 95))
+    if not paper.all():
+        edge = max(3, k // 3)
+        paper = cv2.erode(paper.astype(np.uint8), np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) > 0
+    return np.clip(flat, 0, 255).astype(np.uint8), paper
+
+
+def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask of ink pixels on the paper: Otsu threshold, then specks removed."""
+    import cv2
+
+    threshold, mask = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    mask = mask > 0
+    if paper is not None:
+        mask &= paper
+    if not mask.any():
+        raise NoInk("no ink found in the signature image")
+    ink_level = float(np.median(flat[mask]))
+    paper_level = float(np.median(flat[~mask])) if (~mask).any() else ink_level
+    if paper_level - ink_level < MIN_INK_CONTRAST:
+        raise NoInk(
+            "no ink found in the signature image (too little contrast between strokes and paper)",
+            details={"ink_contrast": round(paper_level - ink_level, 1)},
+        )
+    h, w = flat.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    # A speck is far smaller than a pen stroke: relative to the image and to the largest stroke.
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    if len(areas) == 0:
+        raise NoInk("no ink found in the signature image")
+    min_area = max(4.0, 2e-5 * h * w, 0.002 * float(areas.max()))
+    keep = np.zeros(count, dtype=bool)
+    keep[1:] = areas >= min_area
+    mask = keep[labels]
+    fraction = float(mask.mean())
+    if fraction < MIN_INK_FRACTION:
+        raise NoInk("no ink found in the signature image (only specks)", details={"ink_fraction": round(fraction, 6)})
+    if fraction > MAX_INK_FRACTION:
+        raise NoInk(
+            "the image does not look like dark ink on light paper",
+            details={"ink_fraction": round(fraction, 3)},
+        )
+    return mask
+
+
+def prepare_signature(image: np.ndarray) -> np.ndarray:
+    """A signature photo or scan (gray, RGB or RGBA) to the uint8 canvas, ink bright on black.
+
+    Raises ImageTooSmall, BlankImage or NoInk (HTTP 422) when no signature can be read.
+    """
+    import cv2
+
+    gray = to_gray(image)
+    h, w = gray.shape
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise ImageTooSmall(
+            f"signature image is {w}x{h} pixels; at least {MIN_IMAGE_SIDE} pixels per side are needed",
+            details={"width": w, "height": h, "min_side": MIN_IMAGE_SIDE},
+        )
+    if int(gray.max()) - int(gray.min()) < MIN_CONTRAST:
+        raise BlankImage("the signature image is blank (one flat colour)")
+    if max(h, w) > WORK_MAX_SIDE:
+        scale = WORK_MAX_SIDE / max(h, w)
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    flat, paper = flatten_background(gray)
+    mask = ink_mask(flat, paper)
+
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop_flat = flat[y0:y1, x0:x1]
+    crop_mask = mask[y0:y1, x0:x1]
+
+    # Ink darkness, bright on black; paper is exactly zero.
+    ink = (255.0 - crop_flat.astype(np.float32)) * crop_mask
+    top = float(np.percentile(ink[crop_mask], 95)) if crop_mask.any() else 255.0
+    ink = np.clip(ink * (255.0 / max(top, 1.0)), 0, 255)
+    return place_on_canvas(ink.astype(np.uint8))
+
+
+def place_on_canvas(ink: np.ndarray, height: int = CANVAS_HEIGHT, width: int = CANVAS_WIDTH) -> np.ndarray:
+    """Scale a cropped ink image to fit the canvas keeping its aspect ratio, centred."""
+    import cv2
+
+    h, w = ink.shape
+    box_h, box_w = height - 2 * CANVAS_MARGIN, width - 2 * CANVAS_MARGIN
+    scale = min(box_h / h, box_w / w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(ink, (new_w, new_h), interpolation=interp)
+    canvas = np.zeros((height, width), dtype=np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = resized
+    return canvas
+
+
+def to_network_input(canvas: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A canvas resized to a network's input size (uint8, ink bright)."""
+    import cv2
+
+    if canvas.shape == (height, width):
+        return canvas
+    return cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)

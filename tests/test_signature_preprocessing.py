@@ -1,0 +1,106 @@
+"""Signature preprocessing: meaningful errors for unusable images, the same canvas from a scan or a photo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from functions.signature_preprocessing import (  # noqa: E402
+    CANVAS_HEIGHT,
+    CANVAS_WIDTH,
+    BlankImage,
+    ImageTooSmall,
+    NoInk,
+    prepare_signature,
+    to_network_input,
+)
+from sample_signatures import make_signature  # noqa: E402
+
+SIGN_DATA = ROOT.parent / "shared" / "data" / "signatures" / "sign_data"
+
+
+def test_blank_image_is_rejected_with_422():
+    with pytest.raises(BlankImage) as err:
+        prepare_signature(np.full((150, 400), 240, np.uint8))
+    assert err.value.code == "blank_image" and err.value.http_status == 422
+
+
+def test_tiny_image_is_rejected():
+    with pytest.raises(ImageTooSmall) as err:
+        prepare_signature(np.full((20, 300), 240, np.uint8))
+    assert err.value.code == "image_too_small" and err.value.http_status == 422
+
+
+def test_paper_with_only_noise_has_no_ink():
+    rng = np.random.default_rng(0)
+    paper = np.clip(230 + rng.normal(0, 4, (200, 400)), 0, 255).astype(np.uint8)
+    with pytest.raises(NoInk) as err:
+        prepare_signature(paper)
+    assert err.value.code == "no_ink" and err.value.http_status == 422
+
+
+def test_specks_alone_are_not_ink():
+    paper = np.full((300, 600), 235, np.uint8)
+    rng = np.random.default_rng(1)
+    for y, x in rng.integers(10, 290, (30, 2)):
+        paper[y, x % 590] = 40  # one-pixel dust
+    with pytest.raises(NoInk):
+        prepare_signature(paper)
+
+
+def test_canvas_is_centred_bright_ink_on_black():
+    canvas = prepare_signature(make_signature(3, 0))
+    assert canvas.shape == (CANVAS_HEIGHT, CANVAS_WIDTH) and canvas.dtype == np.uint8
+    assert canvas.max() > 200
+    border = np.r_[canvas[0], canvas[-1], canvas[:, 0], canvas[:, -1]]
+    assert border.max() == 0  # margin kept around the ink, background exactly zero
+    ys, xs = np.nonzero(canvas)
+    assert abs((xs.min() + xs.max()) / 2 - CANVAS_WIDTH / 2) < 3
+    assert abs((ys.min() + ys.max()) / 2 - CANVAS_HEIGHT / 2) < 3
+    assert to_network_input(canvas, 64, 128).shape == (64, 128)
+
+
+def _phone_photo(gray: np.ndarray) -> np.ndarray:
+    """The same signature photographed: 3x larger, colour, shadow across the page, a dark border."""
+    big = cv2.resize(gray, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    h, w = big.shape
+    shadow = np.linspace(0.55, 1.0, w)[None, :] * np.linspace(0.85, 1.0, h)[:, None]
+    page = np.full((h + 120, w + 120), 60, np.float32)
+    page[60:-60, 60:-60] = big * shadow
+    rgb = np.dstack([page * 0.98, page, page * 0.93])
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def test_scan_and_phone_photo_give_nearly_the_same_canvas():
+    sig = make_signature(5, 1)
+    scan = prepare_signature(sig).astype(np.float32)
+    photo = prepare_signature(_phone_photo(sig)).astype(np.float32)
+    # Compare blurred ink layouts: stroke width differs with resolution, position and shape must not.
+    a, b = cv2.GaussianBlur(scan, (0, 0), 2), cv2.GaussianBlur(photo, (0, 0), 2)
+    corr = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+    assert corr > 0.8, corr
+
+
+def test_rgba_with_transparent_background_is_paper():
+    sig = make_signature(2, 0)
+    rgba = np.dstack([sig, sig, sig, np.where(sig < 150, 255, 0).astype(np.uint8)])
+    assert prepare_signature(rgba).max() > 200
+
+
+@pytest.mark.skipif(not SIGN_DATA.is_dir(), reason=f"signature data set not found at {SIGN_DATA}")
+def test_real_scans_become_canvases():
+    from PIL import Image
+
+    files = sorted(SIGN_DATA.glob("0*/genuine/*.png"))[:3] + sorted(SIGN_DATA.glob("0*/forged/*.png"))[:3]
+    for path in files:
+        canvas = prepare_signature(np.asarray(Image.open(path).convert("L")))
+        assert canvas.shape == (CANVAS_HEIGHT, CANVAS_WIDTH)
+        assert 0.01 < (canvas > 0).mean() < 0.5, path
