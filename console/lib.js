@@ -8,6 +8,7 @@ export const REASON_TEXT = Object.freeze({
   signature_forged: "The signature looks forged, although the face matches.",
   signature_uncertain: "The signature is uncertain: neither clearly genuine nor clearly forged.",
   spoof_detected: "A presentation attack was detected (photo, screen or mask).",
+  spoof_suspected: "The anti-spoofing model says spoof; this deployment sends such cases to a person instead of rejecting them.",
   face_mismatch: "The face does not match the enrolled person.",
   no_face: "No face was found in the photo.",
   multiple_faces: "More than one face is in the photo.",
@@ -31,6 +32,7 @@ export const REASON_TAG = Object.freeze({
   signature_forged: "Signature forged?",
   signature_uncertain: "Signature uncertain",
   spoof_detected: "Spoof",
+  spoof_suspected: "Spoof suspected",
   face_mismatch: "Face mismatch",
 });
 

@@ -136,11 +136,12 @@ from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
 
 
 def antispoof_step(ctx: StepContext) -> StepOutcome:
-    """Check the stored context crop; a spoof ends the chain early (straight to decide)."""
+    """Check the stored context crop; a spoof ends the chain early (straight to decide) unless spoofs go to review."""
     model = load_model(MODEL_NAME, ctx.services.settings.models_dir)
     crops = ctx.result_of("face-crop")["crops"]
     result = check_liveness(load_rgb(ctx.services.blobs.get(crops["context"])), model)
-    return StepOutcome(result=result.to_record(), next_step="decide" if result.label == SPOOF else "face-match")
+    ends_here = result.label == SPOOF and ctx.services.settings.spoof_action == "reject"
+    return StepOutcome(result=result.to_record(), next_step="decide" if ends_here else "face-match")
 
 
 bp = func.Blueprint()

@@ -2,7 +2,8 @@
 
 Policy, strictest first:
 - the face could not be used (no face, several faces, too small, cut off) -> rejected;
-- a spoof -> rejected; an uncertain liveness score -> review;
+- a spoof -> rejected (with BIOAUTH_SPOOF_ACTION=review: review, after the other checks); an uncertain
+  liveness score -> review;
 - a face beyond the model's threshold -> rejected; between its strict threshold and its threshold
   (widened by the review margin setting) -> review;
 - a signature that cannot be read -> rejected; a forged signature with a matching face -> review
@@ -26,17 +27,19 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(results: dict[str, dict | None], *, face_review_margin: float) -> Decision:
+def decide(results: dict[str, dict | None], *, face_review_margin: float, spoof_action: str = "reject") -> Decision:
     """The decision from each step's recorded result (a missing step means it did not run)."""
     crop = results.get("face-crop") or {}
     if crop.get("reason"):
         return Decision("rejected", [crop["reason"]])
 
     spoof = results.get("antispoof") or {}
-    if spoof.get("label") == "spoof":
+    if spoof.get("label") == "spoof" and spoof_action == "reject":
         return Decision("rejected", ["spoof_detected"])
     review: list[str] = []
-    if spoof.get("label") == "uncertain":
+    if spoof.get("label") == "spoof":
+        review.append("spoof_suspected")
+    elif spoof.get("label") == "uncertain":
         review.append("liveness_uncertain")
 
     face = results.get("face-match") or {}
@@ -65,7 +68,8 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float) -> Dec
 
 def decide_step(ctx: StepContext) -> StepOutcome:
     results = {s: ctx.result_of(s) for s in ("face-crop", "antispoof", "face-match", "signature")}
-    decision = decide(results, face_review_margin=ctx.services.settings.face_review_margin)
+    s = ctx.services.settings
+    decision = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action)
     record = {"outcome": decision.outcome, "reasons": decision.reasons, "by": "service", "decided_at": now_iso()}
     if decision.outcome == "review":
         next_step = "review"

@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
     Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop when the anti-spoofing model's manifest does not say."),
+    Setting("BIOAUTH_SPOOF_ACTION", "reject", "On a spoof verdict: 'reject' at once (the chain ends early), or 'review' (a person decides; the chain runs on) while the detector is not validated on your cameras."),
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (between the model's strict threshold and its threshold) on both sides."),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )
@@ -91,6 +92,7 @@ class Settings:
     min_face_score: float
     min_eye_distance_px: float
     context_scale: float
+    spoof_action: str
     face_review_margin: float
     retain_enrolment_images: bool
     max_dequeue_count: int = 5
@@ -113,6 +115,9 @@ class Settings:
         storage = (get("BIOAUTH_STORAGE") or "embedded").lower()
         records = (get("BIOAUTH_RECORDS") or "sqlite").lower()
         multiple = (get("BIOAUTH_MULTIPLE_FACES") or "reject").lower()
+        spoof_action = (get("BIOAUTH_SPOOF_ACTION") or "reject").lower()
+        if spoof_action not in ("reject", "review"):
+            raise ValueError(f"BIOAUTH_SPOOF_ACTION must be 'reject' or 'review', not {spoof_action!r}")
         if storage not in ("embedded", "azure"):
             raise ValueError(f"BIOAUTH_STORAGE must be 'embedded' or 'azure', not {storage!r}")
         if records not in ("sqlite", "cosmos"):
@@ -140,6 +145,7 @@ class Settings:
             min_face_score=float(get("BIOAUTH_MIN_FACE_SCORE") or 0),
             min_eye_distance_px=float(get("BIOAUTH_MIN_EYE_DISTANCE_PX") or 0),
             context_scale=float(get("BIOAUTH_CONTEXT_SCALE") or 2.0),
+            spoof_action=spoof_action,
             face_review_margin=float(get("BIOAUTH_FACE_REVIEW_MARGIN") or 0.0),
             retain_enrolment_images=(get("BIOAUTH_RETAIN_ENROLMENT_IMAGES") or "true").lower() in ("1", "true", "yes"),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),

@@ -267,6 +267,10 @@ var appSettings = [
     value: '2.0'
   }
   {
+    name: 'BIOAUTH_SPOOF_ACTION'
+    value: 'reject'
+  }
+  {
     name: 'BIOAUTH_FACE_REVIEW_MARGIN'
     value: '0.0'
   }

@@ -78,9 +78,9 @@ def free_port(preferred: int) -> int:
             return s.getsockname()[1]
 
 
-def start_host(port: int, data_dir: Path, key: str) -> subprocess.Popen:
+def start_host(port: int, data_dir: Path, key: str, **settings: str) -> subprocess.Popen:
     env = {**os.environ, "BIOAUTH_DATA_DIR": str(data_dir), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
-           "BIOAUTH_LOCAL_FUNCTION_KEY": key}
+           "BIOAUTH_LOCAL_FUNCTION_KEY": key, **settings}
     log = open(data_dir / "host.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bioauth" / "demo")
     parser.add_argument("--keep-data", action="store_true", help="keep the previous demo's data folder")
+    parser.add_argument("--spoof-action", choices=("reject", "review"), default="review",
+                        help="BIOAUTH_SPOOF_ACTION for this run (the service's default is reject)")
     args = parser.parse_args(argv)
 
     if args.data_dir.exists() and not args.keep_data:
@@ -127,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     key = secrets.token_urlsafe(24)
     port = free_port(args.port)
     print(f"starting the local host on http://127.0.0.1:{port}/api (data in {args.data_dir})")
-    host = start_host(port, args.data_dir, key)
+    if args.spoof_action == "review":
+        print("BIOAUTH_SPOOF_ACTION=review: the shipped anti-spoofing model is not validated beyond its NUAA training\n"
+              "data and calls these studio portraits spoofs (models/antispoof/MODEL_CARD.md), so in this demo a spoof\n"
+              "verdict goes to a person and the face and signature checks still run. The service's default is 'reject'\n"
+              "(run with --spoof-action reject to see it).")
+    host = start_host(port, args.data_dir, key, BIOAUTH_SPOOF_ACTION=args.spoof_action)
     api = requests.Session()
     api.headers["x-functions-key"] = key
     base = f"http://127.0.0.1:{port}/api"

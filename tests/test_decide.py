@@ -48,3 +48,12 @@ def test_margin_zero_keeps_the_models_own_band():
 def test_without_a_strict_threshold_the_band_is_the_margin_around_the_threshold():
     assert decide(results(face_match={"distance": 0.58, "threshold": 0.6}), face_review_margin=0.03).outcome == "review"
     assert decide(results(face_match={"distance": 0.50, "threshold": 0.6}), face_review_margin=0.03).outcome == "accepted"
+
+
+def test_spoof_action_review_sends_a_spoof_to_a_person_but_a_mismatch_still_rejects():
+    spoof = {"label": "spoof", "score": 0.1}
+    assert (decide(results(antispoof=spoof), face_review_margin=0, spoof_action="review").outcome,
+            decide(results(antispoof=spoof), face_review_margin=0, spoof_action="review").reasons) == ("review", ["spoof_suspected"])
+    mismatch = results(antispoof=spoof, face_match={"distance": 0.9, "threshold": 0.6, "strict_threshold": 0.41})
+    assert decide(mismatch, face_review_margin=0, spoof_action="review").reasons == ["face_mismatch"]
+    assert decide(results(antispoof=spoof), face_review_margin=0).reasons == ["spoof_detected"]  # the default

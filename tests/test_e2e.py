@@ -110,7 +110,8 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
     r = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 21), make_signature(7, 21)))
     final = client.wait_terminal(r.headers["Location"])
     results = {step: entry["result"] for step, entry in final["steps"].items()}
-    expected = decide(results, face_review_margin=embedded_services.settings.face_review_margin)
+    s = embedded_services.settings
+    expected = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action)
     assert (final["status"], final["decision"]["reasons"]) == (expected.outcome, expected.reasons)
     health = client.get("/api/health").json()
     shipped = {m["name"]: m["version"] for m in health["models"]}
@@ -130,3 +131,24 @@ def test_a_print_attack_is_rejected_early_by_the_shipped_antispoof_model(client,
     final = r.json()
     assert (final["status"], final["decision"]["reasons"]) == ("rejected", ["spoof_detected"]), final
     assert list(final["steps"]) == ["face-crop", "antispoof", "decide"]  # the chain ended early
+
+
+def test_with_spoof_action_review_a_print_attack_goes_to_a_person_with_the_whole_chain_run(settings_env, astronaut):
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_signature
+    from scripts.sample_spoof import make_print_attack
+    from tests.conftest import Client, start_host
+
+    settings_env.setenv("BIOAUTH_SPOOF_ACTION", "review")
+    from functions.services import get_services
+
+    host = start_host(get_services(), lease_seconds=30)
+    try:
+        client = Client(host.url)
+        assert _enrol(client, astronaut).status_code == 201
+        attack = make_print_attack(capture(astronaut, 12), seed=3)
+        final = client.post("/api/v1/verifications?mode=sync", json=_attempt(attack, make_signature(7, 12))).json()
+        assert final["status"] == "review" and "spoof_suspected" in final["decision"]["reasons"], final
+        assert list(final["steps"]) == ["face-crop", "antispoof", "face-match", "signature", "decide"]
+    finally:
+        host.stop()
