@@ -34,13 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bioauth" / "bench")
+    parser.add_argument("--spoof-action", choices=("reject", "review"), default="review",
+                        help="review (default here) runs every step even when the detector says spoof")
     args = parser.parse_args(argv)
 
     shutil.rmtree(args.data_dir, ignore_errors=True)
     args.data_dir.mkdir(parents=True)
     key = secrets.token_urlsafe(24)
     port = free_port(7072)
-    host = start_host(port, args.data_dir, key)
+    host = start_host(port, args.data_dir, key, BIOAUTH_SPOOF_ACTION=args.spoof_action)
     api = requests.Session()
     api.headers["x-functions-key"] = key
     base = f"http://127.0.0.1:{port}"
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         host.terminate()
         host.wait(timeout=30)
 
-    print(f"end-to-end latency, embedded default, {args.runs} genuine attempts per path, this machine")
+    print(f"end-to-end latency, embedded default, {args.runs} genuine attempts per path, BIOAUTH_SPOOF_ACTION={args.spoof_action}")
     print("models: " + (", ".join(f"{m['name']} {m['version']}" for m in models) or "none"))
     for name, (times, steps, outcomes) in figures.items():
         print(f"\n{name:>5}: median {statistics.median(times):7.1f} ms   p95 {p95(times):7.1f} ms   outcomes {outcomes}")
