@@ -166,6 +166,16 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     return {"subject_id": subject_id, "faces": len(protected), "face_model_version": model_version, "renewed_at": subject["renewed_at"]}
 
 
+def enrolled_subject(services: Services, subject_id: str) -> dict:
+    """The subject's enrolment, for a step; erased while its request was in flight is a permanent failure."""
+    from .errors import SubjectNotEnrolled
+
+    subject = services.records.get(SUBJECTS, subject_id)
+    if subject is None:
+        raise SubjectNotEnrolled("the subject was erased while the request was in flight")
+    return subject
+
+
 def load_face_template(subject: dict, services: Services) -> FaceTemplate:
     key, sid = services.secrets.template_key, subject["id"]
     token = decrypt(base64.b64decode(subject["token"]), key, _aad("token", sid))

@@ -143,8 +143,8 @@ def match_settings(model: OnnxModel | None = None) -> dict:
 
 import azure.functions as func  # noqa: E402
 
-from .enrolment import SUBJECTS, load_face_template, protect_probe  # noqa: E402
-from .errors import StepFailed, SubjectNotEnrolled  # noqa: E402
+from .enrolment import enrolled_subject, load_face_template, protect_probe  # noqa: E402
+from .errors import StepFailed  # noqa: E402
 from .images import load_rgb  # noqa: E402
 from .pipeline import StepContext, StepOutcome  # noqa: E402
 from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
@@ -154,9 +154,7 @@ def face_match_step(ctx: StepContext) -> StepOutcome:
     """Embed the probe chip, protect it with the subject's token, compare it in the protected space."""
     services = ctx.services
     model = load_model(MODEL_NAME, services.settings.models_dir)
-    subject = services.records.get(SUBJECTS, ctx.record["subject_id"])
-    if subject is None:
-        raise SubjectNotEnrolled("the subject was erased while the request was in flight")
+    subject = enrolled_subject(services, ctx.record["subject_id"])
     template = load_face_template(subject, services)
     if template.model_version != model.version:
         raise StepFailed(

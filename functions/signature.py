@@ -211,8 +211,7 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
 
 import azure.functions as func  # noqa: E402
 
-from .enrolment import SUBJECTS, load_signature_references  # noqa: E402
-from .errors import SubjectNotEnrolled  # noqa: E402
+from .enrolment import enrolled_subject, load_signature_references  # noqa: E402
 from .images import load_rgb  # noqa: E402
 from .pipeline import StepContext, StepOutcome  # noqa: E402
 from .signature_preprocessing import SignatureImageError  # noqa: E402
@@ -223,9 +222,7 @@ def signature_step(ctx: StepContext) -> StepOutcome:
     """Compare the questioned signature with the subject's references; an unusable image is a reason, not a crash."""
     services = ctx.services
     model = load_model(MODEL_NAME, services.settings.models_dir)
-    subject = services.records.get(SUBJECTS, ctx.record["subject_id"])
-    if subject is None:
-        raise SubjectNotEnrolled("the subject was erased while the request was in flight")
+    subject = enrolled_subject(services, ctx.record["subject_id"])
     references = load_signature_references(subject, services)
     try:
         result = verify_signature(load_rgb(ctx.image("signature")), references, model).to_record()
