@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from functions.model_runtime import load_model  # noqa: E402
-from functions.signature import prepare_reference, reference_distances, verify_signature  # noqa: E402
+from functions.signature import compare, prepare_reference, reference_distances, verify_signature  # noqa: E402
 from functions.signature_preprocessing import prepare_signature  # noqa: E402
 from sample_signatures import make_signature  # noqa: E402
 
@@ -64,6 +64,7 @@ def main() -> int:
             ("verify_signature (end to end)", lambda: verify_signature(image, refs, model=model)),
             ("  preprocessing only", lambda: prepare_signature(image)),
             ("  model: 5 comparisons", lambda: reference_distances(model, canvas, refs)),
+            ("  model: 5 + 10 reference pairs", lambda: compare(model, canvas, refs, with_spread=True)),
         ]
         for what, fn in rows:
             med, p95 = timed(fn, args.runs)

@@ -153,6 +153,25 @@ def compare(model: OnnxModel, questioned: np.ndarray, references: Sequence[np.nd
     return distances, spread
 
 
+_spread_cache: dict[tuple[str, str], float] = {}
+_SPREAD_CACHE_SIZE = 1024
+
+
+def references_spread(model: OnnxModel, references: np.ndarray) -> float:
+    """The references' spread, cached per model and reference set: it does not depend on the questioned signature."""
+    import hashlib
+
+    key = (model.manifest.sha256, hashlib.sha256(np.ascontiguousarray(references).tobytes()).hexdigest())
+    spread = _spread_cache.get(key)
+    if spread is None:
+        refs = list(references)
+        spread = compare(model, refs[0], refs, with_spread=True)[1]
+        if len(_spread_cache) >= _SPREAD_CACHE_SIZE:
+            _spread_cache.pop(next(iter(_spread_cache)))
+        _spread_cache[key] = spread
+    return spread
+
+
 def aggregate_distance(distances: np.ndarray, rule: str = RULE, spread: float | None = None) -> float:
     """One distance for the trial. 'mean' / 'min' of the distances; 'mean_over_spread': the mean
     divided by the references' own spread (a writer-adaptive normalisation)."""
@@ -191,7 +210,8 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
     model = model or load_model(MODEL_NAME)
     manifest = model.manifest
     rule = manifest.extra.get("comparison", {}).get("rule", RULE)
-    distances, spread = compare(model, questioned, list(refs), with_spread=rule == "mean_over_spread")
+    distances, _ = compare(model, questioned, list(refs), with_spread=False)
+    spread = references_spread(model, refs) if rule == "mean_over_spread" else None
     distance = aggregate_distance(distances, rule, spread)
     score = calibrated_score(distance, manifest.calibration)
     thresholds = {"genuine": manifest.thresholds["genuine"], "forged": manifest.thresholds["forged"]}
