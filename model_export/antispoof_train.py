@@ -183,7 +183,6 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
 
     net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem") if k in v}
     net = build_antispoof_net(v["arch"], head=v["head"], **net_kwargs).to(device)
-    n_params = sum(p.numel() for p in net.parameters())
     optimizer = torch.optim.AdamW(net.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
     steps_per_epoch = int(np.ceil(len(train_set) / batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15)

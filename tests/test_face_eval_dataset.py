@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from tests.face_images import faces_dir_or_skip, model_dir_or_skip
 
