@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "evaluate-antispoof": "model_export.antispoof_eval:main",
     "train-signature": "model_export.signature_train:main",
     "evaluate-signature": "model_export.signature_evaluate:main",
+    "export-reviews": "model_export.reviewed_cases:main",
 }
 
 

@@ -1,0 +1,25 @@
+"""Reviewed cases leave storage as a labelled data set for retraining, incrementally."""
+
+import csv
+import json
+
+from tests.test_review import _case_in_review
+
+
+def test_a_reviewed_case_is_exported_once_with_its_images_and_labels(client, embedded_services, tmp_path):
+    from model_export.reviewed_cases import export_reviews
+
+    _case_in_review(embedded_services, "http://x")
+    assert client.post("/api/v1/reviews/v1", json={"verdict": "accept", "reviewer": "r1"}).status_code == 200
+
+    out = tmp_path / "reviewed"
+    assert export_reviews(embedded_services, out) == (1, 0)
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert [(r["id"], r["subject_id"], r["label"], r["verdict"]) for r in rows] == [("v1", "alice", "genuine", "accept")]
+    assert rows[0]["service_reasons"] == "liveness_uncertain"
+    images = json.loads(rows[0]["images"])
+    assert (out / images["face"]).read_bytes() == b"\x89PNG face bytes"
+    assert set(images) == {"face", "signature", "face_context"}
+
+    assert export_reviews(embedded_services, out) == (0, 1)  # nothing new: nothing written twice
+    assert len(list(csv.DictReader(open(out / "labels.csv")))) == 1
