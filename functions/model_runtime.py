@@ -144,7 +144,8 @@ def sha256_file(path: Path) -> str:
 def read_manifest(model_dir: Path) -> ModelManifest:
     path = Path(model_dir) / MANIFEST_FILE
     if not path.is_file():
-        raise ModelNotInstalled(f"model {Path(model_dir).name!r} is not installed ({path} is missing)")
+        # The message reaches API responses: name the model, never the server's paths.
+        raise ModelNotInstalled(f"model {Path(model_dir).name!r} is not installed (no {MANIFEST_FILE} in the models folder)")
     return ModelManifest.from_dict(json.loads(path.read_text()))
 
 
@@ -172,7 +173,7 @@ class OnnxModel:
         self.manifest = read_manifest(self.dir)
         path = self.dir / self.manifest.file
         if not path.is_file():
-            raise ModelNotInstalled(f"model {self.manifest.name!r}: file {path} is missing")
+            raise ModelNotInstalled(f"model {self.manifest.name!r}: {self.manifest.file} is missing from the models folder")
         if verify_sha256:
             actual = sha256_file(path)
             if actual != self.manifest.sha256:
