@@ -13,7 +13,7 @@ from .errors import BioauthError, Conflict, InvalidRequest, MissingField, Subjec
 from .images import decode_image_field
 from .model_runtime import installed_models
 from .pipeline import STEP_QUEUES, VERIFICATIONS, now_iso
-from .review import check_link, image_link
+from .review import case_image_links, case_images, check_link
 from .services import get_services
 from .storage import update_record
 
@@ -84,10 +84,7 @@ def delete_subject(req: func.HttpRequest) -> func.HttpResponse:
 def _case_view(record: dict, services) -> dict:
     """What a reviewer sees: the record, with short-lived links to every image."""
     view = verification_view(record)
-    base = (services.settings.public_base_url or record.get("api_base") or "").rstrip("/")
-    refs = dict(record.get("images", {}))
-    refs.update({f"face_{k}": v for k, v in ((record.get("steps", {}).get("face-crop") or {}).get("result", {}).get("crops") or {}).items()})
-    view["images"] = {name: image_link(services, ref, base) for name, ref in refs.items()}
+    view["images"] = case_image_links(services, record)
     return view
 
 
@@ -144,10 +141,8 @@ def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
 
 def close_review(record: dict, verdict: str, note: str, reviewer: str, services) -> dict:
     vid = record["id"]
-    crops = ((record.get("steps", {}).get("face-crop") or {}).get("result") or {}).get("crops") or {}
-    sources = {**record.get("images", {}), **{f"face_{k}": v for k, v in crops.items()}}
     pair_images = {}
-    for name, ref in sources.items():
+    for name, ref in case_images(record).items():
         extension = ref.rsplit(".", 1)[-1]
         pair_images[name] = services.blobs.put(REVIEWS, f"{vid}/{name}.{extension}", services.blobs.get(ref),
                                                mimetypes.guess_type(ref)[0] or "application/octet-stream")

@@ -190,7 +190,7 @@ def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_r
         to_face_crop.set(message.to_json())
         return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
 
-    stopped_before = run_chain(FIRST_STEP, STEP_FUNCTIONS, message.to_json(), services, sync=True)
+    stopped_before = run_chain(FIRST_STEP, STEP_FUNCTIONS, message.to_json(), services)
     handoff = {"review": to_review, "notify": to_notify}  # these run on their queues, after the answer
     if stopped_before in handoff:
         handoff[stopped_before].set(message.to_json())

@@ -169,7 +169,7 @@ def _retry_or_fail(step: str, vid: str, exc: Exception, dequeue_count: int, serv
     raise exc
 
 
-def run_chain(first: str, steps: dict[str, StepFunction], message_text: str, services: Services, *, sync: bool = True) -> str | None:
+def run_chain(first: str, steps: dict[str, StepFunction], message_text: str, services: Services) -> str | None:
     """Run the chain in-process (the synchronous API) up to the review step, which stays on its queue.
 
     In-process there is no queue to retry: an error is the last try, so the

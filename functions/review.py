@@ -66,12 +66,25 @@ def image_link(services: Services, ref: str, base_url: str) -> str:
     return f"{base_url}/api/v1/blobs/{quote(ref)}?expires={expires}&sig={sign_link(ref, expires, services.secrets.link_signing_key)}"
 
 
+def api_base(services: Services, record: dict) -> str:
+    """The public base URL (Front Door) if set, else the host the device called."""
+    return (services.settings.public_base_url or record.get("api_base") or "").rstrip("/")
+
+
+def case_images(record: dict) -> dict[str, str]:
+    """Every image of a case by name: the device's (face, signature) and the face crops (face_chip, face_context)."""
+    crops = (((record.get("steps") or {}).get("face-crop") or {}).get("result") or {}).get("crops") or {}
+    return {**record.get("images", {}), **{f"face_{name}": ref for name, ref in crops.items()}}
+
+
+def case_image_links(services: Services, record: dict) -> dict[str, str]:
+    base = api_base(services, record)
+    return {name: image_link(services, ref, base) for name, ref in case_images(record).items()}
+
+
 def review_payload(ctx: StepContext) -> dict:
     record = ctx.record
-    base = (ctx.services.settings.public_base_url or record.get("api_base") or "").rstrip("/")
-    refs = dict(record.get("images", {}))
-    crops = (ctx.result_of("face-crop") or {}).get("crops", {})
-    refs.update({f"face_{k}": v for k, v in crops.items()})
+    base = api_base(ctx.services, record)
     scores = {}
     for step, keys in (("antispoof", ("label", "score")), ("face-match", ("distance", "similarity", "threshold")), ("signature", ("label", "score"))):
         result = ctx.result_of(step) or {}
@@ -83,7 +96,7 @@ def review_payload(ctx: StepContext) -> dict:
         "device_id": record.get("device_id"),
         "reasons": (record.get("decision") or {}).get("reasons", []),
         "scores": scores,
-        "images": {name: image_link(ctx.services, ref, base) for name, ref in refs.items()},
+        "images": case_image_links(ctx.services, record),
         "links_expire_in_seconds": ctx.services.settings.review_link_ttl_seconds,
         "verdict_url": f"{base}/api/v1/reviews/{record['id']}",
         "sent_at": now_iso(),
