@@ -85,6 +85,21 @@ def signature_references(images: list[DecodedImage]) -> list[np.ndarray]:
     return references
 
 
+def protected_face(subject_id: str, embeddings: list[np.ndarray], model_version: str, services: Services) -> dict:
+    """The subject document's `token` and `face` fields: a fresh token, the embeddings protected with it, encrypted."""
+    key = services.secrets.template_key
+    token = new_subject_token()
+    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
+    return {
+        "token": base64.b64encode(encrypt(token, key, _aad("token", subject_id))).decode(),
+        "face": {
+            "model_version": model_version,
+            "count": len(protected),
+            "templates": base64.b64encode(encrypt(pack_arrays(protected), key, _aad("face", subject_id))).decode(),
+        },
+    }
+
+
 def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[DecodedImage], services: Services) -> dict:
     """Create or replace a subject's enrolment. Re-enrolment issues a new token: the old template is cancelled."""
     check_counts(faces, signatures)
@@ -92,8 +107,7 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     references = signature_references(signatures)
 
     key = services.secrets.template_key
-    token = new_subject_token()
-    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
+    face = protected_face(subject_id, embeddings, model_version, services)
     refs_blob = services.blobs.put(
         "images", f"subjects/{subject_id}/signature-references.bin", encrypt(pack_arrays(references), key, _aad("signatures", subject_id))
     )
@@ -110,12 +124,7 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
                 )
     doc = {
         "id": subject_id,
-        "token": base64.b64encode(encrypt(token, key, _aad("token", subject_id))).decode(),
-        "face": {
-            "model_version": model_version,
-            "count": len(protected),
-            "templates": base64.b64encode(encrypt(pack_arrays(protected), key, _aad("face", subject_id))).decode(),
-        },
+        **face,
         "signature": {"count": len(references), "references": refs_blob},
         "retained_images": retained,
         "enrolled_at": now_iso(),
@@ -123,7 +132,7 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     services.records.upsert(SUBJECTS, doc)
     return {
         "subject_id": subject_id,
-        "faces": len(protected),
+        "faces": len(embeddings),
         "signatures": len(references),
         "face_model_version": model_version,
         "images_retained": bool(retained),
@@ -152,18 +161,11 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     if not faces:
         raise Conflict("no enrolment images were retained for this subject: enrol again", code="no_retained_images")
     embeddings, model_version = face_embeddings(faces, services)
-    token = new_subject_token()
-    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
     subject.pop("_etag", None)
-    subject["token"] = base64.b64encode(encrypt(token, key, _aad("token", subject_id))).decode()
-    subject["face"] = {
-        "model_version": model_version,
-        "count": len(protected),
-        "templates": base64.b64encode(encrypt(pack_arrays(protected), key, _aad("face", subject_id))).decode(),
-    }
+    subject.update(protected_face(subject_id, embeddings, model_version, services))
     subject["renewed_at"] = now_iso()
     services.records.upsert(SUBJECTS, subject)
-    return {"subject_id": subject_id, "faces": len(protected), "face_model_version": model_version, "renewed_at": subject["renewed_at"]}
+    return {"subject_id": subject_id, "faces": len(embeddings), "face_model_version": model_version, "renewed_at": subject["renewed_at"]}
 
 
 def enrolled_subject(services: Services, subject_id: str) -> dict:
