@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import BioauthError
+from .errors import BioauthError, ModelNotInstalled
 from .face_crop import CONTEXT_SIZE
 from .model_runtime import InputSpec, OnnxModel, load_model
 
@@ -87,19 +87,21 @@ def _check_crop(context_rgb: np.ndarray) -> None:
         )
 
 
-def context_scale_for(model: OnnxModel | None = None) -> float:
+def context_scale_for(model: OnnxModel | None = None, models_dir=None) -> float:
     """How much the face box must be enlarged for this model's context crop (its manifest says; else the setting).
 
     The face-crop step cuts the anti-spoofing crop with this scale, so the
-    model always sees the amount of background it was trained with.
+    model always sees the amount of background it was trained with. Without
+    an installed model the crop is still cut, at the setting's scale, for review.
     """
-    model = model or load_model(MODEL_NAME)
-    scale = model.manifest.extra.get("context_scale")
-    if scale is None:
-        from .settings import get_settings
+    from .settings import get_settings
 
+    try:
+        model = model or load_model(MODEL_NAME, models_dir)
+    except ModelNotInstalled:
         return get_settings().context_scale
-    return float(scale)
+    scale = model.manifest.extra.get("context_scale")
+    return get_settings().context_scale if scale is None else float(scale)
 
 
 def live_scores(context_crops: list[np.ndarray], model: OnnxModel | None = None) -> np.ndarray:

@@ -235,34 +235,27 @@ from .pipeline import StepContext, StepOutcome  # noqa: E402
 from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
 
 
-def antispoof_context_scale(models_dir, default: float) -> float:
-    """The face-box enlargement the anti-spoofing model was trained with (its manifest), else the setting."""
-    from .model_runtime import read_manifest
-
-    try:
-        return float(read_manifest(models_dir / "antispoof").extra.get("context_scale", default))
-    except ModelNotInstalled:
-        return default
-
-
 def chip_geometry(models_dir) -> "ChipGeometry | None":
-    """The embedding model's chip geometry; without that model the crop step still cuts the context crop."""
-    from .face_preprocessing import load_chip_geometry
+    """The embedding model's chip geometry (from the process's cached model); without it no chip is cut."""
+    from .face_preprocessing import ChipGeometry
+    from .model_runtime import load_model
 
     try:
-        return load_chip_geometry(models_dir)
+        return ChipGeometry.from_manifest(load_model("face_embedding", models_dir).manifest)
     except ModelNotInstalled:
         return None
 
 
 def face_crop_step(ctx: StepContext) -> StepOutcome:
+    from .antispoof import context_scale_for  # imported here: antispoof imports this module
+
     s = ctx.services.settings
     found = crop_face(
         load_rgb(ctx.image("face")),
         min_score=s.min_face_score,
         min_eye_distance_px=s.min_eye_distance_px,
         multiple_faces=s.multiple_faces,
-        context_scale=antispoof_context_scale(s.models_dir, s.context_scale),
+        context_scale=context_scale_for(models_dir=s.models_dir),
         chip_spec=chip_geometry(s.models_dir),
     )
     result = found.to_record()
