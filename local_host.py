@@ -46,17 +46,6 @@ def load_local_settings(path: Path = ROOT / "local.settings.json") -> None:
             os.environ.setdefault(key, str(value))
 
 
-def _timespan(value: Any, default: float) -> float:
-    if value is None:
-        return default
-    if isinstance(value, (int, float)):
-        return float(value)
-    seconds = 0.0
-    for part in str(value).split(":"):
-        seconds = seconds * 60 + float(part)
-    return seconds
-
-
 @dataclass(frozen=True)
 class QueueOptions:
     """host.json extensions.queues, with the Functions host's defaults."""
@@ -69,13 +58,15 @@ class QueueOptions:
 
     @classmethod
     def from_host_json(cls, path: Path = ROOT / "host.json") -> "QueueOptions":
-        q = json.loads(path.read_text()).get("extensions", {}).get("queues", {}) if path.is_file() else {}
+        from functions.settings import host_json_queues, timespan_seconds
+
+        q = host_json_queues(path)
         batch = int(q.get("batchSize", 16))
         return cls(
             batch_size=batch,
             new_batch_threshold=int(q.get("newBatchThreshold", batch // 2)),
-            max_polling_interval=_timespan(q.get("maxPollingInterval"), 60.0),
-            visibility_timeout=_timespan(q.get("visibilityTimeout"), 0.0),
+            max_polling_interval=timespan_seconds(q.get("maxPollingInterval"), 60.0),
+            visibility_timeout=timespan_seconds(q.get("visibilityTimeout"), 0.0),
             max_dequeue_count=int(q.get("maxDequeueCount", 5)),
         )
 

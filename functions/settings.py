@@ -62,9 +62,10 @@ def azure_setting_names() -> list[str]:
     return [s.name for s in SETTINGS if s.azure]
 
 
-def _host_json_queues() -> dict:
+def host_json_queues(path: Path = REPO_ROOT / "host.json") -> dict:
+    """host.json's extensions.queues: the retry policy the code and the local host share with the Functions host."""
     try:
-        host = json.loads((REPO_ROOT / "host.json").read_text())
+        host = json.loads(Path(path).read_text())
     except FileNotFoundError:
         return {}
     return host.get("extensions", {}).get("queues", {})
@@ -96,7 +97,6 @@ class Settings:
     face_review_margin: float
     retain_enrolment_images: bool
     max_dequeue_count: int = 5
-    visibility_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -110,7 +110,7 @@ class Settings:
             p = Path(get(name) or "")
             return p if p.is_absolute() else (REPO_ROOT / p)
 
-        queues = _host_json_queues()
+        queues = host_json_queues()
         storage = (get("BIOAUTH_STORAGE") or "embedded").lower()
         records = (get("BIOAUTH_RECORDS") or "sqlite").lower()
         multiple = (get("BIOAUTH_MULTIPLE_FACES") or "reject").lower()
@@ -148,18 +148,18 @@ class Settings:
             face_review_margin=float(get("BIOAUTH_FACE_REVIEW_MARGIN") or 0.0),
             retain_enrolment_images=(get("BIOAUTH_RETAIN_ENROLMENT_IMAGES") or "true").lower() in ("1", "true", "yes"),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
-            visibility_timeout_seconds=_timespan_seconds(queues.get("visibilityTimeout", "00:00:30")),
         )
 
 
-def _timespan_seconds(value: str | int | float) -> float:
-    """host.json writes time spans as 'hh:mm:ss'."""
+def timespan_seconds(value: str | int | float | None, default: float) -> float:
+    """host.json writes time spans as 'hh:mm:ss'; absent means the host's default."""
+    if value is None:
+        return default
     if isinstance(value, (int, float)):
         return float(value)
-    parts = [float(p) for p in str(value).split(":")]
     seconds = 0.0
-    for p in parts:
-        seconds = seconds * 60 + p
+    for part in str(value).split(":"):
+        seconds = seconds * 60 + float(part)
     return seconds
 
 
