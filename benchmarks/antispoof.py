@@ -24,13 +24,10 @@ sys.path.insert(0, str(REPO))
 
 
 def demo_crops(n: int, scale: float) -> list[np.ndarray]:
-    import cv2
-    import matplotlib
-    from skimage import data
-
     from functions.face_crop import context_crop, detect_faces
+    from scripts.sample_photos import astronaut, grace_hopper
 
-    photos = [data.astronaut(), cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[:, :, ::-1]]
+    photos = [astronaut(), grace_hopper()]
     boxes = [detect_faces(np.ascontiguousarray(p))[0].box for p in photos]
     rng = np.random.default_rng(0)
     crops = []

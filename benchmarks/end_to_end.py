@@ -22,7 +22,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.demo import astronaut, b64, capture, free_port, start_host  # noqa: E402
+from scripts.demo import b64, capture, free_port, start_host  # noqa: E402
+from scripts.sample_photos import astronaut  # noqa: E402
 from scripts.sample_signatures import make_signature  # noqa: E402
 
 

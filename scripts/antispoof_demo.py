@@ -21,14 +21,11 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 
 def demo_images() -> list[tuple[str, np.ndarray]]:
-    import cv2
-    import matplotlib
-    from skimage import data
-
+    from sample_photos import astronaut as load_astronaut, grace_hopper
     from sample_spoof import make_print_attack
 
-    astronaut = data.astronaut()
-    hopper = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[:, :, ::-1].copy()
+    astronaut = load_astronaut()
+    hopper = grace_hopper()
     return [
         ("astronaut (live photo)", astronaut),
         ("grace_hopper (live photo)", hopper),

@@ -31,21 +31,9 @@ from PIL import Image, ImageEnhance
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.sample_photos import astronaut, grace_hopper  # noqa: E402
 from scripts.sample_signatures import make_forgery, make_signature  # noqa: E402
 from scripts.sample_spoof import make_print_attack  # noqa: E402
-
-
-def astronaut() -> np.ndarray:
-    from skimage import data
-
-    return data.astronaut()
-
-
-def grace_hopper() -> np.ndarray:
-    import matplotlib.cbook as cbook
-
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
-        return np.asarray(im.convert("RGB")).copy()
 
 
 def capture(image: np.ndarray, seed: int) -> np.ndarray:

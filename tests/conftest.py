@@ -181,15 +181,13 @@ def azurite_services(settings_env, azurite_connection):
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from skimage import data
+    from scripts.sample_photos import astronaut
 
-    return data.astronaut()
+    return astronaut()
 
 
 @pytest.fixture(scope="session")
 def grace_hopper() -> np.ndarray:
-    import matplotlib.cbook as cbook
-    from PIL import Image
+    from scripts.sample_photos import grace_hopper
 
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
-        return np.asarray(im.convert("RGB")).copy()
+    return grace_hopper()

@@ -7,23 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scripts.sample_photos import astronaut, grace_hopper  # noqa: F401 - the tests import them from here
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = REPO_ROOT.parent / "shared" / "data" / "faces"
 MODEL_DIR = REPO_ROOT / "models" / "face_embedding"
-
-
-def astronaut() -> np.ndarray:
-    from skimage import data
-
-    return np.ascontiguousarray(data.astronaut())
-
-
-def grace_hopper() -> np.ndarray:
-    import matplotlib.cbook as cbook
-    from PIL import Image
-
-    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def coffee() -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 from functions.antispoof import AntispoofResult, InvalidContextCrop, check_liveness, context_scale_for, label_for, live_scores
 from functions.face_crop import context_crop, detect_faces
 from functions.model_runtime import load_model, sha256_file
+from scripts.sample_photos import astronaut, grace_hopper
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -28,19 +29,6 @@ def crop_of(image_rgb: np.ndarray) -> np.ndarray:
     faces = detect_faces(np.ascontiguousarray(image_rgb))
     assert faces, "no face found"
     return context_crop(image_rgb, faces[0].box, scale=context_scale_for(load_model("antispoof", MODELS)))
-
-
-def astronaut() -> np.ndarray:
-    from skimage import data
-
-    return data.astronaut()
-
-
-def grace_hopper() -> np.ndarray:
-    import cv2
-    import matplotlib
-
-    return cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[:, :, ::-1].copy()
 
 
 def test_zones():
