@@ -307,6 +307,23 @@ def write_report(path: Path, shipped: dict, rows: list[dict], dev_counts: dict, 
     path.write_text("\n".join(lines) + "\n")
 
 
+def earlier_rows(results_path: Path, rows: list[dict]) -> list[dict]:
+    """Rows of the previous report for variants not re-evaluated now (their run folders are not kept), so the ablation stays on record."""
+    if not results_path.is_file():
+        return []
+
+    def base(name: str) -> str:
+        return name.removeprefix("ours: ").removesuffix(" (shipped)").removesuffix(" (earlier run)")
+
+    now = {base(r["name"]) for r in rows}
+    kept = []
+    for r in json.loads(results_path.read_text()):
+        if base(r["name"]) in now or r["name"].startswith("MiniFASNet"):
+            continue
+        kept.append({**r, "name": f"{base(r['name'])} (earlier run)"})
+    return kept
+
+
 def evaluate_model_dir(model_dir: Path, data_root: Path, cache_root: Path, name: str | None = None, measure_latency: bool = True) -> Evaluated:
     model = OnnxModel(model_dir)
     m = model.manifest
@@ -412,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = args.model_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     rows = [summarise(e, dev.labels) for e in results]
+    rows += earlier_rows(report_dir / "results.json", rows)
     plot_det(results, dev.labels, report_dir / "det_dev.png")
     plot_scores(shipped, dev.labels, report_dir / "scores_dev.png")
     if histories:

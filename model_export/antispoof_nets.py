@@ -165,9 +165,15 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_maps(x)[0]
+
+    def features_and_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The pooled embedding and the outputs of stages 2-4 (targets for feature distillation)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(self.stem(x)))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
+        l2 = self.layer2(self.layer1(x))
+        l3 = self.layer3(l2)
+        l4 = self.layer4(l3)
+        return torch.flatten(self.avgpool(l4), 1), [l2, l3, l4]
 
     def logits(self, embedding: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         embedding = self.dropout(embedding)
@@ -185,9 +191,13 @@ ARCHITECTURES = {
 }
 
 
-def build_antispoof_net(arch: str, head: str = "linear", **kwargs) -> ResNet:
+def build_antispoof_net(arch: str, head: str = "linear", **kwargs) -> nn.Module:
+    if arch == "minifasnet_v1se":
+        if head != "linear":
+            raise ValueError("the MiniFASNet-style student has a linear head only")
+        return MiniFASNetStudent()
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES) + ['minifasnet_v1se']}")
     return ResNet(**ARCHITECTURES[arch], head=head, **kwargs)
 
 
@@ -335,11 +345,21 @@ class MiniFASNet(nn.Module):
         self.drop = nn.Dropout(0.0)
         self.prob = nn.Linear(embedding_size, num_classes, bias=False)
 
-    def forward(self, x):
+    def embed(self, x):
+        """The 128-d embedding the class layer reads (a distillation target)."""
+        return self.embed_and_maps(x)[0]
+
+    def embed_and_maps(self, x) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The embedding and the outputs of the three residual stages (64, 128, 128 channels at 1/4, 1/8, 1/16 of the input)."""
+        maps = []
         for layer in (self.conv1, self.conv2_dw, self.conv_23, self.conv_3, self.conv_34, self.conv_4, self.conv_45, self.conv_5, self.conv_6_sep, self.conv_6_dw):
             x = layer(x)
-        x = torch.flatten(x, 1)
-        return self.prob(self.drop(self.bn(self.linear(x))))
+            if layer in (self.conv_3, self.conv_4, self.conv_5):
+                maps.append(x)
+        return self.bn(self.linear(torch.flatten(x, 1))), maps
+
+    def forward(self, x):
+        return self.prob(self.drop(self.embed(x)))
 
 
 def load_minifasnet(path, version: str, se: bool) -> MiniFASNet:
@@ -349,3 +369,28 @@ def load_minifasnet(path, version: str, se: bool) -> MiniFASNet:
     net = MiniFASNet(version=version, se=se)
     net.load_state_dict(state, strict=True)
     return net.eval()
+
+
+class MiniFASNetStudent(nn.Module):
+    """A MiniFASNetV1SE-shaped network trained from scratch (80x80 input, our normalisation, 2 classes).
+
+    Same depthwise design as the pretrained teacher so that feature distillation
+    can match it stage by stage; the interface is the ResNet's (features, logits,
+    features_and_maps), so training and export treat both alike.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.body = MiniFASNet(version="v1", se=True, num_classes=2)
+
+    def features_and_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.body.embed_and_maps(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body.embed(x)
+
+    def logits(self, embedding: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        return self.body.prob(embedding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.features(x))

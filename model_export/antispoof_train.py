@@ -96,7 +96,7 @@ def augment(crop: np.ndarray, label: int, rng: np.random.Generator, spec: InputS
 DEFAULT_TEACHER = REPO_ROOT.parent / "shared" / "data" / "minifasnet"
 
 
-def load_teacher(teacher_dir: Path, context_scale: float):
+def load_teacher(teacher_dir: Path, context_scale: float, scales: list[float] | None = None):
     """The pretrained MiniFASNets as a teacher, fed from our own context crop.
 
     Each network wants the face box enlarged by its own scale (2.7, 4.0): the
@@ -107,27 +107,57 @@ def load_teacher(teacher_dir: Path, context_scale: float):
 
     nets = []
     for f, scale, version, se in BASELINE_MODELS:
+        if scales is not None and scale not in scales:
+            continue
         if scale > context_scale + 1e-6:
             raise ValueError(f"the teacher needs a context scale of at least {scale}, the run uses {context_scale}")
         nets.append((load_minifasnet(teacher_dir / f, version, se), scale / context_scale))
     return nets
 
 
-def teacher_live_probability(teacher, images: list[np.ndarray]):
-    """Average live probability of the teacher networks for a batch of RGB model-input images."""
+def teacher_outputs(teacher, images: list[np.ndarray]):
+    """The teacher networks' average live probability and their concatenated 128-d embeddings for a batch of RGB model-input images."""
+    return teacher_outputs_and_maps(teacher, images)[:2]
+
+
+def teacher_outputs_and_maps(teacher, images: list[np.ndarray]):
+    """As teacher_outputs, plus the stage feature maps of the teacher that sees the whole context crop (None if none does)."""
     import cv2
     import torch
 
-    total = 0
+    live, embeddings, maps = 0, [], None
     for net, fraction in teacher:
         batch = []
         for img in images:
             side = int(round(img.shape[0] * fraction))
             o = (img.shape[0] - side) // 2
-            crop = cv2.resize(np.ascontiguousarray(img[o : o + side, o : o + side]), (80, 80))
+            crop = cv2.resize(np.ascontiguousarray(img[o : o + side, o : o + side]), (80, 80), interpolation=cv2.INTER_AREA)
             batch.append(crop[:, :, ::-1].transpose(2, 0, 1).astype(np.float32))
-        total = total + torch.softmax(net(torch.from_numpy(np.stack(batch))), dim=1)[:, 1]
-    return total / len(teacher)
+        embedding, stage_maps = net.embed_and_maps(torch.from_numpy(np.stack(batch)))
+        live = live + torch.softmax(net.prob(embedding), dim=1)[:, 1]
+        embeddings.append(embedding)
+        if abs(fraction - 1.0) < 1e-6:
+            maps = stage_maps
+    return live / len(teacher), torch.cat(embeddings, dim=1), maps
+
+
+def teacher_live_probability(teacher, images: list[np.ndarray]):
+    """Average live probability of the teacher networks for a batch of RGB model-input images."""
+    return teacher_outputs(teacher, images)[0]
+
+
+def mix_batch(images: list[np.ndarray], labels: np.ndarray, rng: np.random.Generator, alpha: float):
+    """Mixup: each image blended with another of the batch; soft labels in proportion.
+
+    For distillation the mixed images matter more than their labels: the
+    teacher answers on inputs the training set does not hold, which shows the
+    student more of the teacher's function than 7 people's frames can.
+    """
+    perm = rng.permutation(len(images))
+    lam = rng.beta(alpha, alpha, size=len(images)).astype(np.float32)
+    mixed = [np.clip(lam[i] * images[i].astype(np.float32) + (1 - lam[i]) * images[j].astype(np.float32), 0, 255).astype(np.uint8) for i, j in enumerate(perm)]
+    soft = lam * labels.astype(np.float32) + (1 - lam) * labels[perm].astype(np.float32)
+    return mixed, soft
 
 
 def seed_everything(seed: int) -> None:
@@ -160,6 +190,51 @@ def predict_scores(net, crops: np.ndarray, spec: InputSpec, device, batch_size: 
     return np.concatenate(out).astype(np.float64)
 
 
+def function_matching_step(net, projector, hint_adapters, teacher, images, labels, rng, spec: InputSpec, device, fm: dict):
+    """One batch of distillation by function matching: the student sees exactly what the teacher sees.
+
+    Losses: KL from the teacher's live probability to the student's, cosine
+    distance from the student's projected embedding to each teacher's
+    embedding (the teacher's features, not only its answer), and a small
+    label term. Half the batches are mixed images, on which only the teacher
+    knows the answer.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    soft = labels.astype(np.float32)
+    if rng.random() < float(fm.get("mixup_p", 0.5)):
+        images, soft = mix_batch(images, labels, rng, float(fm.get("mixup_alpha", 0.4)))
+    x = torch.from_numpy(spec.to_tensor(images)).to(device)
+    y_soft = torch.from_numpy(soft).to(device)
+    with torch.no_grad():
+        t_live, t_embedding, t_maps = teacher_outputs_and_maps(teacher, images)
+    t_live, t_embedding = t_live.to(device), t_embedding.to(device)
+    embedding, s_maps = net.features_and_maps(x)
+    logits = net.logits(embedding)
+    hint_loss = torch.zeros((), device=device)
+    if hint_adapters is not None:
+        # FitNets-style hints: each student stage, mapped by a 1x1 conv, predicts the teacher's stage output
+        # (resampled to the student's grid), relative to the target's energy.
+        for adapter, s_map, t_map in zip(hint_adapters, s_maps, t_maps):
+            target = F.adaptive_avg_pool2d(t_map.to(device), s_map.shape[-2:])
+            hint_loss = hint_loss + F.mse_loss(adapter(s_map), target) / target.pow(2).mean().clamp(min=1e-6)
+        hint_loss = hint_loss / len(hint_adapters)
+    log_p = F.log_softmax(logits, dim=1)
+    kl = F.kl_div(log_p, torch.stack([1 - t_live, t_live], dim=1), reduction="batchmean")
+    predicted = projector(embedding).split(128, dim=1)
+    targets = t_embedding.split(128, dim=1)
+    embed_loss = sum(1 - F.cosine_similarity(p, t, dim=1).mean() for p, t in zip(predicted, targets)) / len(targets)
+    label_loss = -(y_soft * log_p[:, 1] + (1 - y_soft) * log_p[:, 0]).mean()
+    loss = (
+        float(fm.get("kl_weight", 1.0)) * kl
+        + float(fm.get("embedding_weight", 1.0)) * embed_loss
+        + float(fm.get("label_weight", 0.1)) * label_loss
+        + float(fm.get("hint_weight", 0.0)) * hint_loss
+    )
+    return loss, label_loss, logits, (y_soft > 0.5).long()
+
+
 def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root: Path, device_name: str, threads: int, epochs: int | None) -> Path:
     import torch
     import torch.nn.functional as F
@@ -189,8 +264,27 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     sim_weight = float(v.get("similarity_weight", 0.0))
     rng = np.random.default_rng(int(config["seed"]))
     teacher, distill_weight, temperature = None, float(v.get("distill_weight", 0.0)), score_temperature(v)
-    if distill_weight > 0:
-        teacher = load_teacher(Path(v.get("teacher_dir", DEFAULT_TEACHER)), scale)
+    fm = v.get("function_matching")
+    if distill_weight > 0 or fm:
+        teacher = load_teacher(Path(v.get("teacher_dir", DEFAULT_TEACHER)), scale, v.get("teacher_scales"))
+    if fm:
+        # Training-only head: the student's embedding predicts each teacher's embedding (not exported).
+        net.eval()
+        with torch.no_grad():
+            width = net.features(torch.zeros(2, spec.channels, spec.height, spec.width, device=device)).shape[1]
+        projector = torch.nn.Linear(width, 128 * len(teacher)).to(device)
+        optimizer.add_param_group({"params": projector.parameters(), "weight_decay": 0.0})
+        hint_adapters = None
+        if float(fm.get("hint_weight", 0.0)) > 0:
+            with torch.no_grad():
+                _, s_maps = net.features_and_maps(torch.zeros(2, spec.channels, spec.height, spec.width, device=device))
+            hint_adapters = torch.nn.ModuleList(
+                [torch.nn.Conv2d(m.shape[1], t, kernel_size=1) for m, t in zip(s_maps, (64, 128, 128))]
+            ).to(device)
+            optimizer.add_param_group({"params": hint_adapters.parameters(), "weight_decay": 0.0})
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15
+        )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps({"variant": variant, **v, "config": config}, indent=2))
@@ -205,13 +299,16 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
             idx = order[step * batch_size : (step + 1) * batch_size]
             labels = train_set.labels[idx]
             images = [augment(train_set.crops[i], int(l), rng, spec, aug) for i, l in zip(idx, labels)]
-            x = torch.from_numpy(spec.to_tensor(images)).to(device)
-            y = torch.from_numpy(labels).to(device)
-            embedding = net.features(x)
-            logits = net.logits(embedding, y)
-            cls_loss = F.cross_entropy(logits, y)
-            loss = cls_loss
-            if teacher is not None:
+            if fm:
+                loss, cls_loss, logits, y = function_matching_step(net, projector, hint_adapters, teacher, images, labels, rng, spec, device, fm)
+            else:
+                x = torch.from_numpy(spec.to_tensor(images)).to(device)
+                y = torch.from_numpy(labels).to(device)
+                embedding = net.features(x)
+                logits = net.logits(embedding, y)
+                cls_loss = F.cross_entropy(logits, y)
+                loss = cls_loss
+            if teacher is not None and not fm:
                 # Match the exported score (plain logits at the export temperature) to the teacher's live probability.
                 with torch.no_grad():
                     target_live = teacher_live_probability(teacher, images)
