@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default=None, help="run folder name (default: the net's name)")
     p.add_argument("--epochs", type=int, default=None, help="default: 30 for siamese, 40 for cnn (as the paper), 20 for pair")
     p.add_argument("--input-size", default="64x128", help="network input HxW (the canvas is resized to it)")
-    p.add_argument("--augment", default="full", choices=("none", "natural", "full"))
+    p.add_argument("--augment", default="full", help="none, natural or full; drop parts with -name, e.g. full-elastic (see signature_augment.py)")
     p.add_argument("--widths", default=None, help="siamese / pair: channels of the five conv stages (default 32,64,96,128,128 / 16,32,64,96,128)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=1)
