@@ -37,7 +37,7 @@ from functions.signature_preprocessing import to_network_input
 from .signature_augment import AugmentConfig, augment, forgery_like
 from .signature_data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
 from .signature_nets import PairSignatureCNN, PaperSignatureCNN, SigmoidOutput, SignatureEmbeddingNet, count_parameters
-from .signature_trials import TrialScores, eer, make_trials, trial_distances
+from .signature_trials import TrialScores, eer, make_trials, reference_spread, trial_distances
 
 CONTRASTIVE_MARGIN = 1.0
 
@@ -161,9 +161,12 @@ def cnn_probabilities(net: nn.Module, canvases: np.ndarray, q: np.ndarray, r: np
 
 
 def cnn_val_eer(net: nn.Module, val: SignatureSet, size) -> float:
+    """Validation EER (skilled) under the pair nets' serving rule: mean distance over the references' spread."""
     trials = make_trials(val)
-    dist = trial_distances(trials, lambda q, r: 1.0 - cnn_probabilities(net, val.canvases, q, r, size))
-    scores = TrialScores(-dist.mean(axis=1), np.array([t.kind for t in trials]))
+    distance = lambda q, r: 1.0 - cnn_probabilities(net, val.canvases, q, r, size)
+    dist = trial_distances(trials, distance)
+    spread = reference_spread(trials, distance)
+    scores = TrialScores(-dist.mean(axis=1) / np.maximum(spread, 1e-3), np.array([t.kind for t in trials]))
     return eer(scores.of("genuine"), scores.of("skilled"))[0]
 
 
