@@ -13,7 +13,7 @@ shape distortion). Training uses it to make extra negatives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -28,14 +28,15 @@ class AugmentConfig:
 
     @classmethod
     def named(cls, name: str) -> "AugmentConfig":
-        """'none', 'natural' (affine+elastic+stroke) or 'full' (natural + synthetic forgeries)."""
-        if name == "none":
-            return cls(False, False, False, False)
-        if name == "natural":
-            return cls(True, True, True, False)
-        if name == "full":
-            return cls()
-        raise ValueError(f"unknown augmentation {name!r}")
+        """'none', 'natural' (affine+elastic+stroke) or 'full' (natural + synthetic forgeries).
+
+        A preset may drop parts for an ablation, e.g. 'full-elastic' or 'natural-affine-stroke_width'.
+        """
+        preset, *dropped = name.split("-")
+        presets = {"none": cls(False, False, False, False), "natural": cls(True, True, True, False), "full": cls()}
+        if preset not in presets or any(d not in cls.__dataclass_fields__ for d in dropped):
+            raise ValueError(f"unknown augmentation {name!r}")
+        return replace(presets[preset], **{d: False for d in dropped})
 
 
 def affine(canvas: np.ndarray, rng: np.random.Generator, max_rot: float = 6.0, scale=(0.88, 1.08), max_shear: float = 0.12) -> np.ndarray:

@@ -12,6 +12,9 @@ forgery) (push apart beyond a margin).
 `cnn`: the seed paper's small CNN, on pairs stacked as two channels, binary
 cross-entropy, RMSprop, 40 epochs.
 
+`pair`: the same pairs and loss through a wider batch-norm network
+(PairSignatureCNN, `--widths`), AdamW with a cosine schedule.
+
 The run writes `<work-dir>/<tag>/model.onnx` and `training.json`; the
 evaluation command compares the runs and ships the better one.
 """
@@ -33,8 +36,8 @@ from functions.signature_preprocessing import to_network_input
 
 from .signature_augment import AugmentConfig, augment, forgery_like
 from .signature_data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
-from .signature_nets import PaperSignatureCNN, SigmoidOutput, SignatureEmbeddingNet, count_parameters
-from .signature_trials import TrialScores, eer, make_trials, trial_distances
+from .signature_nets import PairSignatureCNN, PaperSignatureCNN, SigmoidOutput, SignatureEmbeddingNet, count_parameters
+from .signature_trials import TrialScores, eer, make_trials, reference_spread, trial_distances
 
 CONTRASTIVE_MARGIN = 1.0
 
@@ -158,9 +161,12 @@ def cnn_probabilities(net: nn.Module, canvases: np.ndarray, q: np.ndarray, r: np
 
 
 def cnn_val_eer(net: nn.Module, val: SignatureSet, size) -> float:
+    """Validation EER (skilled) under the pair nets' serving rule: mean distance over the references' spread."""
     trials = make_trials(val)
-    dist = trial_distances(trials, lambda q, r: 1.0 - cnn_probabilities(net, val.canvases, q, r, size))
-    scores = TrialScores(-dist.mean(axis=1), np.array([t.kind for t in trials]))
+    distance = lambda q, r: 1.0 - cnn_probabilities(net, val.canvases, q, r, size)
+    dist = trial_distances(trials, distance)
+    spread = reference_spread(trials, distance)
+    scores = TrialScores(-dist.mean(axis=1) / np.maximum(spread, 1e-3), np.array([t.kind for t in trials]))
     return eer(scores.of("genuine"), scores.of("skilled"))[0]
 
 
@@ -185,14 +191,14 @@ def export_onnx(net: nn.Module, path: Path, in_channels: int, size: tuple[int, i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model_export train-signature", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--net", choices=("siamese", "cnn"), default="siamese")
+    p.add_argument("--net", choices=("siamese", "cnn", "pair"), default="siamese")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="where runs are written (outside the repository)")
     p.add_argument("--tag", default=None, help="run folder name (default: the net's name)")
-    p.add_argument("--epochs", type=int, default=None, help="default: 30 for siamese, 40 for cnn (as the paper)")
+    p.add_argument("--epochs", type=int, default=None, help="default: 30 for siamese, 40 for cnn (as the paper), 20 for pair")
     p.add_argument("--input-size", default="64x128", help="network input HxW (the canvas is resized to it)")
-    p.add_argument("--augment", default="full", choices=("none", "natural", "full"))
-    p.add_argument("--widths", default="32,64,96,128,128", help="siamese: channels of the five conv stages")
+    p.add_argument("--augment", default="full", help="none, natural or full; drop parts with -name, e.g. full-elastic (see signature_augment.py)")
+    p.add_argument("--widths", default=None, help="siamese / pair: channels of the five conv stages (default 32,64,96,128,128 / 16,32,64,96,128)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
@@ -212,19 +218,29 @@ def main(argv: list[str] | None = None) -> int:
     train, val = data.subset(split.train), data.subset(split.val)
 
     if args.net == "siamese":
-        net: nn.Module = SignatureEmbeddingNet(widths=tuple(int(v) for v in args.widths.split(",")))
+        widths = args.widths or "32,64,96,128,128"
+        net: nn.Module = SignatureEmbeddingNet(widths=tuple(int(v) for v in widths.split(",")))
         epochs = args.epochs or 30
         lr = args.lr or 1e-3
         optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        val_eer = lambda: siamese_val_eer(net, val, size)
+        val_eer = lambda m: siamese_val_eer(m, val, size)
+    elif args.net == "pair":
+        widths = args.widths or "16,32,64,96,128"
+        net = PairSignatureCNN(widths=tuple(int(v) for v in widths.split(",")))
+        epochs = args.epochs or 20
+        lr = args.lr or 2e-3
+        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        val_eer = lambda m: cnn_val_eer(m, val, size)
     else:
+        widths = "8,16,16,32,32"
         net = PaperSignatureCNN()
         epochs = args.epochs or 40
         lr = args.lr or 1e-3
         optimizer = torch.optim.RMSprop(net.parameters(), lr=lr)
         scheduler = None
-        val_eer = lambda: cnn_val_eer(net, val, size)
+        val_eer = lambda m: cnn_val_eer(m, val, size)
 
     history = []
     best = (float("inf"), -1)
@@ -252,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                 losses.append(loss.item())
         if scheduler:
             scheduler.step()
-        v = val_eer()
+        v = val_eer(net)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_eer_skilled": v, "seconds": round(time.time() - started, 1)})
         print(f"epoch {epoch}: loss {np.mean(losses):.4f}  val EER (skilled) {v:.4f}  {time.time() - started:.0f}s", flush=True)
         if v <= best[0]:
@@ -267,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "net": args.net,
         "architecture": type(net).__name__,
-        "widths": args.widths if args.net == "siamese" else "8,16,16,32,32",
+        "widths": widths,
         "parameters": count_parameters(net),
         "input_size": list(size),
         "augment": args.augment,
