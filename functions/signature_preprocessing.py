@@ -84,6 +84,23 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise SignatureImageError(f"unsupported image shape {img.shape}", code="unsupported_image_shape")
 
 
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """np.percentile (linear interpolation) of uint8 data, read off a 256-bin histogram.
+
+    Gives the same value as numpy, without numpy's sort: the percentiles of a
+    page-sized image were most of the preprocessing time.
+    """
+    cum = np.cumsum(np.bincount(np.asarray(values, dtype=np.uint8).ravel(), minlength=256))
+    n = int(cum[-1])
+    if n == 0:
+        raise ValueError("percentile of an empty array")
+    pos = q / 100.0 * (n - 1)
+    lo = int(np.floor(pos))
+    v_lo = int(np.searchsorted(cum, lo, side="right"))
+    v_hi = int(np.searchsorted(cum, min(lo + 1, n - 1), side="right"))
+    return v_lo + (pos - lo) * (v_hi - v_lo)
+
+
 def flatten_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Divide out the paper's brightness so shadows and uneven light disappear.
 
@@ -111,9 +128,11 @@ def flatten_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     background = cv2.medianBlur(background, 5)
     if scale != 1.0:
         background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
-    background = np.maximum(background.astype(np.float32), 1.0)
+    background = np.maximum(background, 1)
+    paper_level = percentile_u8(background, 95)
+    background = background.astype(np.float32)
     flat = gray.astype(np.float32) / background * 255.0
-    paper = background > PAPER_FRACTION * float(np.percentile(background, 95))
+    paper = background > PAPER_FRACTION * paper_level
     if not paper.all():
         edge = max(3, k // 3)
         paper = cv2.erode(paper.astype(np.uint8), np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) > 0
@@ -130,8 +149,8 @@ def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
         mask &= paper
     if not mask.any():
         raise NoInk("no ink found in the signature image")
-    ink_level = float(np.median(flat[mask]))
-    paper_level = float(np.median(flat[~mask])) if (~mask).any() else ink_level
+    ink_level = percentile_u8(flat[mask], 50)
+    paper_level = percentile_u8(flat[~mask], 50) if (~mask).any() else ink_level
     if paper_level - ink_level < MIN_INK_CONTRAST:
         raise NoInk(
             "no ink found in the signature image (too little contrast between strokes and paper)",
@@ -187,7 +206,7 @@ def prepare_signature(image: np.ndarray) -> np.ndarray:
 
     # Ink darkness, bright on black; paper is exactly zero.
     ink = (255.0 - crop_flat.astype(np.float32)) * crop_mask
-    top = float(np.percentile(ink[crop_mask], 95)) if crop_mask.any() else 255.0
+    top = percentile_u8(255 - crop_flat[crop_mask], 95) if crop_mask.any() else 255.0
     ink = np.clip(ink * (255.0 / max(top, 1.0)), 0, 255)
     return place_on_canvas(ink.astype(np.uint8))
 
