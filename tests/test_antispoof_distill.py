@@ -1,4 +1,4 @@
-"""Distillation by function matching: mixup labels, the MiniFASNet-shaped student, and one training step against the real teachers."""
+"""Distillation by function matching (mixup labels, the MiniFASNet-shaped student, a training step against the real teachers) and the LBP texture baseline."""
 
 from __future__ import annotations
 
@@ -62,3 +62,19 @@ def test_a_function_matching_step_lowers_its_loss_on_a_fixed_batch():
         losses.append(float(loss.detach()))
     assert logits.shape == (4, 2) and y.tolist() == labels.tolist()
     assert losses[-1] < losses[0]
+
+
+def test_lbp_features_are_833_normalised_histograms_of_the_face():
+    pytest.importorskip("skimage")
+    from model_export.antispoof_lbp import lbp_features
+
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    f = lbp_features(crop)
+    assert f.shape == (833,)
+    # 9 block histograms + 2 whole-face ones, each summing to 1.
+    assert f.sum() == pytest.approx(11.0, abs=1e-4)
+    # Only the face box (the central half at context x2) counts: the border does not change it.
+    framed = crop.copy()
+    framed[:32] = 0
+    assert np.allclose(lbp_features(framed), f)
