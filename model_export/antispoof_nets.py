@@ -104,6 +104,13 @@ class IlluminationInvariantStem(nn.Module):
         return torch.cat([x, self.gain * (x - blurred)], dim=1)
 
 
+class GreyStem(nn.Module):
+    """Mean of the three normalised channels: the network sees no colour, only texture and shading."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1, keepdim=True)
+
+
 class ResNet(nn.Module):
     """ResNet with BasicBlocks. `widths` sets the four stage widths, `layers` the blocks per stage.
 
@@ -120,11 +127,16 @@ class ResNet(nn.Module):
         am_margin: float = 0.35,
         dropout: float = 0.0,
         invariant_stem: bool = False,
+        grey: bool = False,
     ):
         super().__init__()
         self.inplanes = widths[0]
-        self.stem = IlluminationInvariantStem() if invariant_stem else nn.Identity()
-        in_channels = 6 if invariant_stem else 3
+        if invariant_stem:
+            self.stem, in_channels = IlluminationInvariantStem(), 6
+        elif grey:
+            self.stem, in_channels = GreyStem(), 1
+        else:
+            self.stem, in_channels = nn.Identity(), 3
         self.conv1 = nn.Conv2d(in_channels, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(self.inplanes)
         self.relu = nn.ReLU(inplace=True)

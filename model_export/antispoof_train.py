@@ -256,9 +256,9 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     train_set, val_set = train_val_split(load_split(scale_cache, "train"), tuple(config["val_subjects"]))
     print(f"train {len(train_set)} crops ({sorted(set(train_set.subjects))}), val {len(val_set)} crops ({sorted(set(val_set.subjects))})")
 
-    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem") if k in v}
+    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem", "grey") if k in v}
     net = build_antispoof_net(v["arch"], head=v["head"], **net_kwargs).to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=float(config["lr"]), weight_decay=float(v.get("weight_decay", config["weight_decay"])))
     steps_per_epoch = int(np.ceil(len(train_set) / batch_size))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15)
     sim_weight = float(v.get("similarity_weight", 0.0))
@@ -374,7 +374,7 @@ def export_checkpoint(config: dict, variant: str, run_dir: Path, cache_dir: Path
     from .antispoof_nets import build_antispoof_net
 
     v = config["variants"][variant]
-    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem") if k in v}
+    net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem", "grey") if k in v}
     net = build_antispoof_net(v["arch"], head=v["head"], **net_kwargs)
     state = torch.load(run_dir / f"{which}.pt", map_location="cpu")
     net.load_state_dict(state["state_dict"])
