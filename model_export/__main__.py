@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "train-antispoof": "model_export.antispoof_train:main",
     "evaluate-antispoof": "model_export.antispoof_eval:main",
     "lbp-antispoof": "model_export.antispoof_lbp:main",
+    "train-antispoof-lbp": "model_export.antispoof_lbp:train_main",
     "train-signature": "model_export.signature_train:main",
     "evaluate-signature": "model_export.signature_evaluate:main",
     "export-reviews": "model_export.reviewed_cases:main",

@@ -78,3 +78,21 @@ def test_lbp_features_are_833_normalised_histograms_of_the_face():
     framed = crop.copy()
     framed[:32] = 0
     assert np.allclose(lbp_features(framed), f)
+
+
+def test_lbp_graph_bins_and_histograms():
+    from model_export.antispoof_lbp_net import LBPFeatures, uniform_lookup
+
+    # Uniform patterns: P*(P-1)+2 bins plus one for the rest.
+    assert uniform_lookup(8).max() + 1 == 59
+    assert uniform_lookup(16).max() + 1 == 243
+    features = LBPFeatures()
+    x = torch.randint(0, 256, (2, 1, 64, 64)).float()
+    f = features(x)
+    assert f.shape == (2, features.size) == (2, 833)
+    assert torch.allclose(f.sum(1), torch.full((2,), 11.0), atol=1e-4)
+    # LBP only compares grey levels: any increasing change of them leaves the features unchanged.
+    assert torch.allclose(features(x * 0.5 + 20), f)
+    # A flat face is one pattern (every neighbour >= centre) everywhere.
+    flat = features(torch.full((1, 1, 64, 64), 128.0))
+    assert int((flat[0, :59] > 0).sum()) == 1
