@@ -235,6 +235,32 @@ def function_matching_step(net, projector, hint_adapters, teacher, images, label
     return loss, label_loss, logits, (y_soft > 0.5).long()
 
 
+def model_teacher_step(net, teacher_model, images, labels, rng, spec: InputSpec, device, opts: dict):
+    """One batch of distillation from an exported model (e.g. the LBP-SVM candidate) run by onnxruntime.
+
+    The student matches the teacher's live probability on the same augmented
+    or mixed crops, with a small label term; the teacher is any model the
+    service can run, so its own preprocessing applies.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    soft = labels.astype(np.float32)
+    if rng.random() < float(opts.get("mixup_p", 0.5)):
+        images, soft = mix_batch(images, labels, rng, float(opts.get("mixup_alpha", 0.4)))
+    t_spec = teacher_model.manifest.input
+    t_probs = teacher_model.run_images([prepare_input(img, t_spec) for img in images])[0]
+    t_live = torch.from_numpy(t_probs[:, int(teacher_model.manifest.extra.get("live_class_index", 1))].astype(np.float32)).to(device)
+    x = torch.from_numpy(spec.to_tensor(images)).to(device)
+    y_soft = torch.from_numpy(soft).to(device)
+    logits = net(x)
+    log_p = F.log_softmax(logits, dim=1)
+    kl = F.kl_div(log_p, torch.stack([1 - t_live, t_live], dim=1), reduction="batchmean")
+    label_loss = -(y_soft * log_p[:, 1] + (1 - y_soft) * log_p[:, 0]).mean()
+    loss = kl + float(opts.get("label_weight", 0.1)) * label_loss
+    return loss, label_loss, logits, (y_soft > 0.5).long()
+
+
 def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root: Path, device_name: str, threads: int, epochs: int | None) -> Path:
     import torch
     import torch.nn.functional as F
@@ -267,6 +293,9 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     fm = v.get("function_matching")
     if distill_weight > 0 or fm:
         teacher = load_teacher(Path(v.get("teacher_dir", DEFAULT_TEACHER)), scale, v.get("teacher_scales"))
+    model_teacher = None
+    if v.get("model_teacher"):
+        model_teacher = OnnxModel(REPO_ROOT / v["model_teacher"]["dir"])
     if fm:
         # Training-only head: the student's embedding predicts each teacher's embedding (not exported).
         net.eval()
@@ -299,7 +328,9 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
             idx = order[step * batch_size : (step + 1) * batch_size]
             labels = train_set.labels[idx]
             images = [augment(train_set.crops[i], int(l), rng, spec, aug) for i, l in zip(idx, labels)]
-            if fm:
+            if model_teacher is not None:
+                loss, cls_loss, logits, y = model_teacher_step(net, model_teacher, images, labels, rng, spec, device, v["model_teacher"])
+            elif fm:
                 loss, cls_loss, logits, y = function_matching_step(net, projector, hint_adapters, teacher, images, labels, rng, spec, device, fm)
             else:
                 x = torch.from_numpy(spec.to_tensor(images)).to(device)
