@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from functions.signature import aggregate_distance
 from functions.signature_preprocessing import to_network_input
 
 from .signature_augment import AugmentConfig, augment, forgery_like
@@ -166,7 +167,7 @@ def cnn_val_eer(net: nn.Module, val: SignatureSet, size) -> float:
     distance = lambda q, r: 1.0 - cnn_probabilities(net, val.canvases, q, r, size)
     dist = trial_distances(trials, distance)
     spread = reference_spread(trials, distance)
-    scores = TrialScores(-dist.mean(axis=1) / np.maximum(spread, 1e-3), np.array([t.kind for t in trials]))
+    scores = TrialScores(-np.array([aggregate_distance(d, "mean_over_spread", sp) for d, sp in zip(dist, spread)]), np.array([t.kind for t in trials]))
     return eer(scores.of("genuine"), scores.of("skilled"))[0]
 
 
