@@ -9,9 +9,11 @@ blocks, plus LBP(8,2) and LBP(16,2) over the whole face (833 values). An SVM
 (RBF kernel, balanced classes) is fitted on the training subjects for each C
 of a grid; thresholds come from the validation subjects, as for the networks.
 
-It is a diagnostic, not a served model: it shows how far grey micro-texture
-of the face carries across NUAA's capture sessions, where the CNNs trained
-here on colour context crops do not.
+The sweep is a diagnostic: it shows how far grey micro-texture of the face
+carries across NUAA's capture sessions, where the CNNs trained here on colour
+context crops do not. `train-antispoof-lbp` (below) builds the servable
+candidate: the same kind of features written as tensor operations
+(antispoof_lbp_net) in front of the SVM, one ONNX graph.
 """
 
 from __future__ import annotations
@@ -92,9 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 # ---------------------------------------------------------------------------
 # The served variant: LBP written as tensor operations (antispoof_lbp_net), one ONNX graph
@@ -153,12 +152,11 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from functions.antispoof import MODEL_NAME, live_scores
-    from functions.model_runtime import ModelManifest, OnnxModel, sha256_file, write_manifest
+    from functions.antispoof import MODEL_NAME
+    from functions.model_runtime import ModelManifest, sha256_file, write_manifest
 
     from .antispoof_lbp_net import LBPFeatures, LBPSVM
-    from .antispoof_metrics import calibrate_thresholds
-    from .antispoof_train import export_onnx
+    from .antispoof_train import calibrate_on_validation, export_onnx
 
     cache_dir = ensure_cache(data_root, cache_root, splits=("train",), scale=LBP_SCALE)
     train, val = train_val_split(load_split(cache_dir, "train"))
@@ -183,24 +181,15 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     export_onnx(net, spec, run_dir / "model.onnx")
     version = f"{datetime.now(timezone.utc):%Y.%m.%d}-{LBP_VARIANT}"
     base = dict(name=MODEL_NAME, version=version, file="model.onnx", sha256=sha256_file(run_dir / "model.onnx"), input=spec, outputs=("probs",))
-    write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
-    model = OnnxModel(run_dir)
-    val_scores = np.concatenate([live_scores(list(val.crops[i : i + 64]), model) for i in range(0, len(val), 64)])
-    cal = calibrate_thresholds(val_scores, val.labels)
-    point = error_rates(val_scores, val.labels, cal["operating"])
-    history = [{"epoch": 1, "val_eer": cal["val_eer"], "cross_session_eer": selection[best_c], "elapsed_s": 0}]
+    fitted = calibrate_on_validation(
+        run_dir, base, val, target_rate=0.01,
+        score="probability of live: the SVM decision value through a Platt sigmoid fitted on the validation subjects",
+    )
+    history = [{"epoch": 1, "val_eer": fitted["calibration"]["val_eer"], "cross_session_eer": selection[best_c], "elapsed_s": 0}]
     (run_dir / "history.json").write_text(json.dumps(history))
     manifest = ModelManifest(
         **base,
-        thresholds={"live": cal["live"], "spoof": cal["spoof"], "operating": cal["operating"]},
-        calibration={
-            "method": "operating = validation EER threshold; uncertain band between the 1st percentile of live scores "
-            "and the 99th percentile of attack scores (whichever order they fall in)",
-            "data": f"NUAA train, subjects {', '.join(sorted(set(val.subjects)))} held out by subject ({len(val)} crops)",
-            "score": "probability of live: the SVM decision value through a Platt sigmoid fitted on the validation subjects",
-            **cal,
-        },
-        metrics={"validation": {"eer": cal["val_eer"], **point.to_dict(), "n_live": int((val.labels == 1).sum()), "n_attack": int((val.labels == 0).sum())}},
+        **fitted,
         extra={
             "live_class_index": 1,
             "classes": ["spoof", "live"],
@@ -238,3 +227,7 @@ def train_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     train_lbp_svm(args.data, args.cache, args.runs / LBP_VARIANT, c=args.c)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -115,13 +115,9 @@ def load_teacher(teacher_dir: Path, context_scale: float, scales: list[float] | 
     return nets
 
 
-def teacher_outputs(teacher, images: list[np.ndarray]):
-    """The teacher networks' average live probability and their concatenated 128-d embeddings for a batch of RGB model-input images."""
-    return teacher_outputs_and_maps(teacher, images)[:2]
-
-
 def teacher_outputs_and_maps(teacher, images: list[np.ndarray]):
-    """As teacher_outputs, plus the stage feature maps of the teacher that sees the whole context crop (None if none does)."""
+    """For a batch of RGB model-input images: the teacher networks' average live probability, their concatenated
+    128-d embeddings, and the stage feature maps of the teacher that sees the whole context crop (None if none does)."""
     import cv2
     import torch
 
@@ -143,7 +139,7 @@ def teacher_outputs_and_maps(teacher, images: list[np.ndarray]):
 
 def teacher_live_probability(teacher, images: list[np.ndarray]):
     """Average live probability of the teacher networks for a batch of RGB model-input images."""
-    return teacher_outputs(teacher, images)[0]
+    return teacher_outputs_and_maps(teacher, images)[0]
 
 
 def mix_batch(images: list[np.ndarray], labels: np.ndarray, rng: np.random.Generator, alpha: float):
@@ -190,6 +186,24 @@ def predict_scores(net, crops: np.ndarray, spec: InputSpec, device, batch_size: 
     return np.concatenate(out).astype(np.float64)
 
 
+def maybe_mixed(images: list[np.ndarray], labels: np.ndarray, rng: np.random.Generator, opts: dict):
+    """The batch and its soft labels, mixed (mixup) with probability `mixup_p`."""
+    if rng.random() < float(opts.get("mixup_p", 0.5)):
+        return mix_batch(images, labels, rng, float(opts.get("mixup_alpha", 0.4)))
+    return images, labels.astype(np.float32)
+
+
+def soft_target_losses(logits, t_live, y_soft):
+    """KL from the teacher's live probability to the student's, and cross-entropy against the (soft) labels."""
+    import torch
+    import torch.nn.functional as F
+
+    log_p = F.log_softmax(logits, dim=1)
+    kl = F.kl_div(log_p, torch.stack([1 - t_live, t_live], dim=1), reduction="batchmean")
+    label_loss = -(y_soft * log_p[:, 1] + (1 - y_soft) * log_p[:, 0]).mean()
+    return kl, label_loss
+
+
 def function_matching_step(net, projector, hint_adapters, teacher, images, labels, rng, spec: InputSpec, device, fm: dict):
     """One batch of distillation by function matching: the student sees exactly what the teacher sees.
 
@@ -202,9 +216,7 @@ def function_matching_step(net, projector, hint_adapters, teacher, images, label
     import torch
     import torch.nn.functional as F
 
-    soft = labels.astype(np.float32)
-    if rng.random() < float(fm.get("mixup_p", 0.5)):
-        images, soft = mix_batch(images, labels, rng, float(fm.get("mixup_alpha", 0.4)))
+    images, soft = maybe_mixed(images, labels, rng, fm)
     x = torch.from_numpy(spec.to_tensor(images)).to(device)
     y_soft = torch.from_numpy(soft).to(device)
     with torch.no_grad():
@@ -220,12 +232,10 @@ def function_matching_step(net, projector, hint_adapters, teacher, images, label
             target = F.adaptive_avg_pool2d(t_map.to(device), s_map.shape[-2:])
             hint_loss = hint_loss + F.mse_loss(adapter(s_map), target) / target.pow(2).mean().clamp(min=1e-6)
         hint_loss = hint_loss / len(hint_adapters)
-    log_p = F.log_softmax(logits, dim=1)
-    kl = F.kl_div(log_p, torch.stack([1 - t_live, t_live], dim=1), reduction="batchmean")
+    kl, label_loss = soft_target_losses(logits, t_live, y_soft)
     predicted = projector(embedding).split(128, dim=1)
     targets = t_embedding.split(128, dim=1)
     embed_loss = sum(1 - F.cosine_similarity(p, t, dim=1).mean() for p, t in zip(predicted, targets)) / len(targets)
-    label_loss = -(y_soft * log_p[:, 1] + (1 - y_soft) * log_p[:, 0]).mean()
     loss = (
         float(fm.get("kl_weight", 1.0)) * kl
         + float(fm.get("embedding_weight", 1.0)) * embed_loss
@@ -243,20 +253,15 @@ def model_teacher_step(net, teacher_model, images, labels, rng, spec: InputSpec,
     service can run, so its own preprocessing applies.
     """
     import torch
-    import torch.nn.functional as F
 
-    soft = labels.astype(np.float32)
-    if rng.random() < float(opts.get("mixup_p", 0.5)):
-        images, soft = mix_batch(images, labels, rng, float(opts.get("mixup_alpha", 0.4)))
+    images, soft = maybe_mixed(images, labels, rng, opts)
     t_spec = teacher_model.manifest.input
     t_probs = teacher_model.run_images([prepare_input(img, t_spec) for img in images])[0]
     t_live = torch.from_numpy(t_probs[:, int(teacher_model.manifest.extra.get("live_class_index", 1))].astype(np.float32)).to(device)
     x = torch.from_numpy(spec.to_tensor(images)).to(device)
     y_soft = torch.from_numpy(soft).to(device)
     logits = net(x)
-    log_p = F.log_softmax(logits, dim=1)
-    kl = F.kl_div(log_p, torch.stack([1 - t_live, t_live], dim=1), reduction="batchmean")
-    label_loss = -(y_soft * log_p[:, 1] + (1 - y_soft) * log_p[:, 0]).mean()
+    kl, label_loss = soft_target_losses(logits, t_live, y_soft)
     loss = kl + float(opts.get("label_weight", 0.1)) * label_loss
     return loss, label_loss, logits, (y_soft > 0.5).long()
 
@@ -286,7 +291,6 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     net = build_antispoof_net(v["arch"], head=v["head"], **net_kwargs).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=float(config["lr"]), weight_decay=float(v.get("weight_decay", config["weight_decay"])))
     steps_per_epoch = int(np.ceil(len(train_set) / batch_size))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15)
     sim_weight = float(v.get("similarity_weight", 0.0))
     rng = np.random.default_rng(int(config["seed"]))
     teacher, distill_weight, temperature = None, float(v.get("distill_weight", 0.0)), score_temperature(v)
@@ -297,23 +301,20 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     if v.get("model_teacher"):
         model_teacher = OnnxModel(REPO_ROOT / v["model_teacher"]["dir"])
     if fm:
-        # Training-only head: the student's embedding predicts each teacher's embedding (not exported).
+        # Training-only heads (not exported): the student's embedding predicts each teacher's embedding, and
+        # 1x1 adapters map its stages onto the teacher's for the hints.
         net.eval()
         with torch.no_grad():
-            width = net.features(torch.zeros(2, spec.channels, spec.height, spec.width, device=device)).shape[1]
-        projector = torch.nn.Linear(width, 128 * len(teacher)).to(device)
+            embedding, s_maps = net.features_and_maps(torch.zeros(2, spec.channels, spec.height, spec.width, device=device))
+        projector = torch.nn.Linear(embedding.shape[1], 128 * len(teacher)).to(device)
         optimizer.add_param_group({"params": projector.parameters(), "weight_decay": 0.0})
         hint_adapters = None
         if float(fm.get("hint_weight", 0.0)) > 0:
-            with torch.no_grad():
-                _, s_maps = net.features_and_maps(torch.zeros(2, spec.channels, spec.height, spec.width, device=device))
             hint_adapters = torch.nn.ModuleList(
                 [torch.nn.Conv2d(m.shape[1], t, kernel_size=1) for m, t in zip(s_maps, (64, 128, 128))]
             ).to(device)
             optimizer.add_param_group({"params": hint_adapters.parameters(), "weight_decay": 0.0})
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15
-        )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=float(config["lr"]), total_steps=epochs * steps_per_epoch, pct_start=0.15)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps({"variant": variant, **v, "config": config}, indent=2))
@@ -450,6 +451,36 @@ def export_onnx(net, spec: InputSpec, path: Path, temperature: float = 1.0) -> N
     )
 
 
+def calibrate_on_validation(run_dir: Path, base: dict, val_set, *, target_rate: float, score: str) -> dict:
+    """Thresholds, calibration and validation metrics of a manifest, from the validation subjects scored by the serving path.
+
+    `base` holds the manifest's identity fields (name, version, file, sha256,
+    input, outputs); a provisional manifest is written so onnxruntime can load
+    the run, and the validation scores are kept beside it.
+    """
+    from functions.antispoof import live_scores
+
+    write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
+    model = OnnxModel(run_dir)
+    val_scores = np.concatenate([live_scores(list(val_set.crops[i : i + 64]), model) for i in range(0, len(val_set), 64)])
+    cal = calibrate_thresholds(val_scores, val_set.labels, target_rate=target_rate)
+    np.save(run_dir / "val_scores.npy", np.stack([val_scores, val_set.labels]))
+    point = error_rates(val_scores, val_set.labels, cal["operating"])
+    return {
+        "thresholds": {"live": cal["live"], "spoof": cal["spoof"], "operating": cal["operating"]},
+        "calibration": {
+            "method": "operating = validation EER threshold; uncertain band between the 1st percentile of live scores "
+            "and the 99th percentile of attack scores (whichever order they fall in)",
+            "data": f"NUAA train, subjects {', '.join(sorted(set(val_set.subjects)))} held out by subject ({len(val_set)} crops)",
+            "score": score,
+            **cal,
+        },
+        "metrics": {
+            "validation": {"eer": cal["val_eer"], **point.to_dict(), "n_live": int((val_set.labels == 1).sum()), "n_attack": int((val_set.labels == 0).sum())}
+        },
+    }
+
+
 def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: int, *, best_epoch: int, history: list, train_seconds: float) -> Path:
     """ONNX file + manifest with thresholds calibrated on the validation subjects (scored by onnxruntime)."""
     from datetime import datetime, timezone
@@ -460,42 +491,16 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
     temperature = score_temperature(v)
     export_onnx(net, spec, onnx_path, temperature)
     version = f"{datetime.now(timezone.utc):%Y.%m.%d}-{variant}"
-    manifest = ModelManifest(
-        name=MODEL_NAME,
-        version=version,
-        file="model.onnx",
-        sha256=sha256_file(onnx_path),
-        input=spec,
-        outputs=("probs",),
-        thresholds={"live": 0.5, "spoof": 0.5},
-        extra={"live_class_index": 1},
-    )
-    write_manifest(run_dir, manifest)
+    base = dict(name=MODEL_NAME, version=version, file="model.onnx", sha256=sha256_file(onnx_path), input=spec, outputs=("probs",))
     # Validation scores through the serving path (onnxruntime), so thresholds match what serving computes.
-    from functions.antispoof import live_scores
-
-    model = OnnxModel(run_dir)
-    val_scores = np.concatenate([live_scores(list(val_set.crops[i : i + 64]), model) for i in range(0, len(val_set), 64)])
-    cal = calibrate_thresholds(val_scores, val_set.labels, target_rate=float(config["target_rate"]))
-    np.save(run_dir / "val_scores.npy", np.stack([val_scores, val_set.labels]))
-    val_point = error_rates(val_scores, val_set.labels, cal["operating"])
+    fitted = calibrate_on_validation(
+        run_dir, base, val_set, target_rate=float(config["target_rate"]),
+        score=f"probability of live (output probs[:, 1]): softmax of the logits divided by {temperature:g}; "
+        "monotone in the network's live-vs-spoof margin, not a calibrated probability",
+    )
     manifest = ModelManifest(
-        name=MODEL_NAME,
-        version=version,
-        file="model.onnx",
-        sha256=manifest.sha256,
-        input=spec,
-        outputs=("probs",),
-        thresholds={"live": cal["live"], "spoof": cal["spoof"], "operating": cal["operating"]},
-        calibration={
-            "method": "operating = validation EER threshold; uncertain band between the 1st percentile of live scores "
-            "and the 99th percentile of attack scores (whichever order they fall in)",
-            "data": f"NUAA train, subjects {', '.join(config['val_subjects'])} held out by subject ({len(val_set)} crops)",
-            "score": f"probability of live (output probs[:, 1]): softmax of the logits divided by {temperature:g}; "
-            "monotone in the network's live-vs-spoof margin, not a calibrated probability",
-            **{k: v for k, v in cal.items()},
-        },
-        metrics={"validation": {"eer": cal["val_eer"], **val_point.to_dict(), "n_live": int((val_set.labels == 1).sum()), "n_attack": int((val_set.labels == 0).sum())}},
+        **base,
+        **fitted,
         extra={
             "live_class_index": 1,
             "classes": ["spoof", "live"],
