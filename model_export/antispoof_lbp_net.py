@@ -70,7 +70,11 @@ class LBPFeatures(nn.Module):
 
 
 class LBPSVM(nn.Module):
-    """LBP features -> standardise -> RBF SVM decision -> Platt sigmoid; outputs probs [spoof, live]."""
+    """LBP features -> standardise -> RBF SVM decision -> Platt logit; outputs logits [0, live logit].
+
+    The export wrapper's softmax over these two logits is the Platt sigmoid, so
+    the graph's probs are exactly the calibrated live probability.
+    """
 
     def __init__(self, features: LBPFeatures, mean, scale, support_vectors, dual_coef, intercept: float, gamma: float,
                  platt_a: float, platt_b: float):
@@ -90,5 +94,5 @@ class LBPSVM(nn.Module):
         return (torch.exp(-self.gamma * d2.clamp(min=0.0)) @ self.coef).squeeze(1) + self.intercept
 
     def forward(self, grey: torch.Tensor) -> torch.Tensor:
-        live = torch.sigmoid(self.platt_a * self.decision(grey) + self.platt_b)
-        return torch.stack([1.0 - live, live], dim=1)
+        live_logit = self.platt_a * self.decision(grey) + self.platt_b
+        return torch.stack([torch.zeros_like(live_logit), live_logit], dim=1)

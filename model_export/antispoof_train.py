@@ -456,27 +456,33 @@ def calibrate_on_validation(run_dir: Path, base: dict, val_set, *, target_rate: 
 
     `base` holds the manifest's identity fields (name, version, file, sha256,
     input, outputs); a provisional manifest is written so onnxruntime can load
-    the run, and the validation scores are kept beside it.
+    the run.
     """
     from functions.antispoof import live_scores
 
     write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
     model = OnnxModel(run_dir)
     val_scores = np.concatenate([live_scores(list(val_set.crops[i : i + 64]), model) for i in range(0, len(val_set), 64)])
-    cal = calibrate_thresholds(val_scores, val_set.labels, target_rate=target_rate)
-    np.save(run_dir / "val_scores.npy", np.stack([val_scores, val_set.labels]))
-    point = error_rates(val_scores, val_set.labels, cal["operating"])
+    data = f"NUAA train, subjects {', '.join(sorted(set(val_set.subjects)))} held out by subject ({len(val_set)} crops)"
+    return calibration_from_scores(run_dir, val_scores, val_set.labels, target_rate=target_rate, score=score, data=data)
+
+
+def calibration_from_scores(run_dir: Path, scores: np.ndarray, labels: np.ndarray, *, target_rate: float, score: str, data: str) -> dict:
+    """The manifest's thresholds, calibration and validation metrics from held-out live scores; the scores are kept beside the run."""
+    cal = calibrate_thresholds(scores, labels, target_rate=target_rate)
+    np.save(run_dir / "val_scores.npy", np.stack([scores, labels]))
+    point = error_rates(scores, labels, cal["operating"])
     return {
         "thresholds": {"live": cal["live"], "spoof": cal["spoof"], "operating": cal["operating"]},
         "calibration": {
             "method": "operating = validation EER threshold; uncertain band between the 1st percentile of live scores "
             "and the 99th percentile of attack scores (whichever order they fall in)",
-            "data": f"NUAA train, subjects {', '.join(sorted(set(val_set.subjects)))} held out by subject ({len(val_set)} crops)",
+            "data": data,
             "score": score,
             **cal,
         },
         "metrics": {
-            "validation": {"eer": cal["val_eer"], **point.to_dict(), "n_live": int((val_set.labels == 1).sum()), "n_attack": int((val_set.labels == 0).sum())}
+            "validation": {"eer": cal["val_eer"], **point.to_dict(), "n_live": int((labels == 1).sum()), "n_attack": int((labels == 0).sum())}
         },
     }
 

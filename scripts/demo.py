@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bioauth" / "demo")
     parser.add_argument("--keep-data", action="store_true", help="keep the previous demo's data folder")
-    parser.add_argument("--spoof-action", choices=("reject", "review"), default="review",
-                        help="BIOAUTH_SPOOF_ACTION for this run (the service's default is reject)")
+    parser.add_argument("--spoof-action", choices=("reject", "review"), default="reject",
+                        help="BIOAUTH_SPOOF_ACTION for this run (reject, the service's default, or review)")
     args = parser.parse_args(argv)
 
     if args.data_dir.exists() and not args.keep_data:
@@ -117,11 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     key = secrets.token_urlsafe(24)
     port = free_port(args.port)
     print(f"starting the local host on http://127.0.0.1:{port}/api (data in {args.data_dir})")
-    if args.spoof_action == "review":
-        print("BIOAUTH_SPOOF_ACTION=review: the shipped anti-spoofing model is not validated beyond its NUAA training\n"
-              "data and calls these studio portraits spoofs (models/antispoof/MODEL_CARD.md), so in this demo a spoof\n"
-              "verdict goes to a person and the face and signature checks still run. The service's default is 'reject'\n"
-              "(run with --spoof-action reject to see it).")
     host = start_host(port, args.data_dir, key, BIOAUTH_SPOOF_ACTION=args.spoof_action)
     api = requests.Session()
     api.headers["x-functions-key"] = key

@@ -60,3 +60,12 @@ def models_for_the_accept_path(folder: Path) -> Path:
     constant_model("antispoof", folder / "antispoof", [0.0, 1.0], "test-fixture-always-live")
     constant_model("signature", folder / "signature", [1.0], "test-fixture-always-genuine")
     return folder
+
+
+def models_with_an_always_spoof_detector(folder: Path) -> Path:
+    """The shipped face and signature models beside an anti-spoofing fixture that calls every face a clear spoof."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "models" / "face_embedding", folder / "face_embedding")
+    shutil.copytree(ROOT / "models" / "signature", folder / "signature")
+    constant_model("antispoof", folder / "antispoof", [1.0, 0.0], "test-fixture-always-spoof")
+    return folder

@@ -1,4 +1,4 @@
-"""Distillation by function matching (mixup labels, the MiniFASNet-shaped student, a training step against the real teachers) and the LBP texture baseline."""
+"""Distillation by function matching (mixup labels, the MiniFASNet-shaped student, a training step against the real teachers) and the LBP texture model."""
 
 from __future__ import annotations
 
@@ -64,22 +64,6 @@ def test_a_function_matching_step_lowers_its_loss_on_a_fixed_batch():
     assert losses[-1] < losses[0]
 
 
-def test_lbp_features_are_833_normalised_histograms_of_the_face():
-    pytest.importorskip("skimage")
-    from model_export.antispoof_lbp import lbp_features
-
-    rng = np.random.default_rng(0)
-    crop = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    f = lbp_features(crop)
-    assert f.shape == (833,)
-    # 9 block histograms + 2 whole-face ones, each summing to 1.
-    assert f.sum() == pytest.approx(11.0, abs=1e-4)
-    # Only the face box (the central half at context x2) counts: the border does not change it.
-    framed = crop.copy()
-    framed[:32] = 0
-    assert np.allclose(lbp_features(framed), f)
-
-
 def test_lbp_graph_bins_and_histograms():
     from model_export.antispoof_lbp_net import LBPFeatures, uniform_lookup
 
@@ -96,3 +80,59 @@ def test_lbp_graph_bins_and_histograms():
     # A flat face is one pattern (every neighbour >= centre) everywhere.
     flat = features(torch.full((1, 1, 64, 64), 128.0))
     assert int((flat[0, :59] > 0).sum()) == 1
+
+
+def _faces_with_texture(n: int, rng: np.random.Generator, fine: bool) -> torch.Tensor:
+    """Grey 64x64 'faces': a smooth gradient, with pixel-level texture when `fine` (live skin) or blurred (a print)."""
+    yy = torch.linspace(60, 190, 64).view(1, 1, 64, 1).expand(n, 1, 64, 64)
+    noise = torch.from_numpy(rng.normal(0, 12, (n, 1, 64, 64)).astype(np.float32))
+    if not fine:
+        noise = torch.nn.functional.avg_pool2d(noise, 5, stride=1, padding=2)
+    return (yy + noise).clamp(0, 255)
+
+
+def test_the_exported_lbp_svm_gives_the_fitted_live_probability(tmp_path):
+    """The ONNX graph's live output equals the Platt sigmoid of scikit-learn's SVM decision (an export wrapper once squashed it)."""
+    import onnxruntime as ort
+    from sklearn.linear_model import LogisticRegression
+
+    from model_export.antispoof_lbp import decision, fit_svm, lbp_spec
+    from model_export.antispoof_lbp_net import LBPSVM, LBPFeatures
+    from model_export.antispoof_train import export_onnx
+
+    rng = np.random.default_rng(0)
+    grey = torch.cat([_faces_with_texture(30, rng, True), _faces_with_texture(30, rng, False)])
+    labels = np.array([1] * 30 + [0] * 30)
+    with torch.no_grad():
+        x = LBPFeatures()(grey).numpy().astype(np.float64)
+    scaler, svm = fit_svm(x, labels, 1.0)
+    d = decision((scaler, svm), x)
+    platt = LogisticRegression(C=1e6).fit(d[:, None], labels)
+    net = LBPSVM(LBPFeatures(), scaler.mean_, scaler.scale_, svm.support_vectors_, svm.dual_coef_[0], float(svm.intercept_[0]),
+                 float(svm._gamma), float(platt.coef_[0, 0]), float(platt.intercept_[0])).eval()
+    export_onnx(net, lbp_spec(), tmp_path / "model.onnx")
+    probs = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": grey.numpy()})[0]
+    expected = platt.predict_proba(d[:, None])[:, 1]
+    assert np.allclose(probs[:, 1], expected, atol=1e-4)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert probs[:30, 1].mean() > 0.9 > 0.1 > probs[30:, 1].mean()  # fine texture reads as live
+
+
+def test_leave_one_subject_out_scores_each_person_with_a_model_that_never_saw_them():
+    """Labels that only a person's own identity feature explains: fitted in-sample they separate, held out they cannot."""
+    from model_export.antispoof_lbp import cross_session_eer, decision, fit_svm, leave_one_subject_out
+    from model_export.antispoof_metrics import equal_error_rate
+
+    rng = np.random.default_rng(1)
+    subjects = np.repeat([f"{i:04d}" for i in range(6)], 20)
+    labels = np.tile(np.repeat([0, 1], 10), 6)
+    identity = np.eye(6)[np.repeat(np.arange(6), 20)] * 5.0
+    # Each person's live/spoof difference lies along their own direction, so nothing carries to a new person.
+    own = identity * np.where(labels == 1, 1.0, -1.0)[:, None]
+    x = np.hstack([identity, own]) + rng.normal(0, 0.1, (120, 12))
+    in_sample = decision(fit_svm(x, labels, 1.0), x)
+    assert equal_error_rate(in_sample, labels)[0] < 0.05
+    held_out = leave_one_subject_out(x, labels, subjects, 1.0)
+    assert equal_error_rate(held_out, labels)[0] > 0.3
+    sessions = np.tile(np.repeat(["01", "02"], 5), 12)
+    assert cross_session_eer(x, labels, subjects, sessions, 1.0) > 0.3

