@@ -19,6 +19,8 @@ from .storage import update_record
 
 REVIEWS = "reviews"
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
+# What the reviewer saw in front of the camera, when they judge it: labels for retraining the anti-spoofing model.
+PRESENTATIONS = ("bona_fide", "attack")
 
 bp = func.Blueprint()
 
@@ -124,6 +126,11 @@ def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
         verdict = data.get("verdict")
         if verdict not in VERDICTS:
             raise InvalidRequest("'verdict' must be 'accept' or 'reject'", code="invalid_field", details={"field": "verdict"})
+        presentation = data.get("presentation")
+        if presentation is not None and presentation not in PRESENTATIONS:
+            raise InvalidRequest("'presentation' must be 'bona_fide' or 'attack' when given", code="invalid_field", details={"field": "presentation"})
+        if presentation == "attack" and verdict == "accept":
+            raise InvalidRequest("a presentation attack cannot be accepted: reject it", code="invalid_field", details={"field": "presentation"})
         note = data.get("note") or ""
         reviewer = data.get("reviewer") or ""
         if not isinstance(note, str) or not isinstance(reviewer, str) or len(note) > 2000 or len(reviewer) > 200:
@@ -133,13 +140,13 @@ def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
             raise VerificationNotFound("no verification with this id")
         if record.get("status") != "review":
             raise Conflict(f"verification is '{record.get('status')}', not waiting for review", code="not_in_review")
-        closed = close_review(record, verdict, note, reviewer, services)
+        closed = close_review(record, verdict, note, reviewer, services, presentation=presentation)
     except BioauthError as exc:
         return error_response(exc)
     return json_response(verification_view(closed))
 
 
-def close_review(record: dict, verdict: str, note: str, reviewer: str, services) -> dict:
+def close_review(record: dict, verdict: str, note: str, reviewer: str, services, *, presentation: str | None = None) -> dict:
     vid = record["id"]
     pair_images = {}
     for name, ref in case_images(record).items():
@@ -147,7 +154,7 @@ def close_review(record: dict, verdict: str, note: str, reviewer: str, services)
         pair_images[name] = services.blobs.put(REVIEWS, f"{vid}/{name}.{extension}", services.blobs.get(ref),
                                                mimetypes.guess_type(ref)[0] or "application/octet-stream")
     reviewed_at = now_iso()
-    review = {"verdict": verdict, "note": note, "reviewer": reviewer, "reviewed_at": reviewed_at}
+    review = {"verdict": verdict, "presentation": presentation, "note": note, "reviewer": reviewer, "reviewed_at": reviewed_at}
     results = {step: (entry or {}).get("result") for step, entry in record.get("steps", {}).items()}
     services.records.upsert(REVIEWS, {
         "id": vid,

@@ -8,6 +8,9 @@ a folder the training jobs read:
     DIR/labels.csv                      one row per case: id, subject, label, verdict, reasons, model versions
     DIR/<label>/<case id>/face.jpg      the device's photo (and signature.png, face_chip.png, face_context.png)
     DIR/faces/<subject id>/<case id>.png   genuine cases' aligned chips, by identity (train-face's layout)
+    DIR/antispoof/<live|spoof>/<subject id>/<case id>.<ext>
+                                        the device's photo of cases whose reviewer judged the presentation
+                                        (bona fide or attack), by person (train-antispoof-lbp --reviewed)
 
 The export is incremental: cases already in DIR are left as they are. The
 images are biometric data: keep DIR where the retention rules allow.
@@ -23,7 +26,8 @@ from pathlib import Path
 from functions.services import Services, open_services
 from functions.settings import Settings
 
-FIELDS = ("id", "subject_id", "label", "verdict", "reviewer", "reviewed_at", "service_reasons", "models", "images")
+FIELDS = ("id", "subject_id", "label", "verdict", "reviewer", "reviewed_at", "service_reasons", "models", "images", "presentation")
+PRESENTATION_FOLDERS = {"bona_fide": "live", "attack": "spoof"}
 LABELS = ("genuine", "impostor")
 
 
@@ -49,7 +53,14 @@ def export_reviews(services: Services, out: Path) -> tuple[int, int]:
     known = set()
     if index.exists():
         with open(index, newline="") as f:
-            known = {row["id"] for row in csv.DictReader(f)}
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        known = {row["id"] for row in rows}
+        if tuple(reader.fieldnames or ()) != FIELDS:  # written by an earlier version: same rows, today's columns
+            with open(index, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=FIELDS)
+                writer.writeheader()
+                writer.writerows({k: row.get(k) or "" for k in FIELDS} for row in rows)
     written = 0
     with open(index, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
@@ -65,6 +76,12 @@ def export_reviews(services: Services, out: Path) -> tuple[int, int]:
                 target = folder / f"{name}.{ref.rsplit('.', 1)[-1]}"
                 target.write_bytes(services.blobs.get(ref))
                 files[name] = target.relative_to(out).as_posix()
+            presentation = case.get("presentation")
+            if presentation in PRESENTATION_FOLDERS and "face" in files:
+                person = out / "antispoof" / PRESENTATION_FOLDERS[presentation] / case["subject_id"]
+                person.mkdir(parents=True, exist_ok=True)
+                face = out / files["face"]
+                (person / f"{case['id']}{face.suffix}").write_bytes(face.read_bytes())
             chip = folder / "face_chip.png"
             if case["label"] == "genuine" and chip.exists():
                 identity = out / "faces" / case["subject_id"]
@@ -80,6 +97,7 @@ def export_reviews(services: Services, out: Path) -> tuple[int, int]:
                 "service_reasons": " ".join(case.get("service_reasons", [])),
                 "models": json.dumps(model_versions(case), sort_keys=True),
                 "images": json.dumps(files, sort_keys=True),
+                "presentation": presentation or "",
             })
             written += 1
     return written, len(known)

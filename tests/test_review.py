@@ -112,6 +112,18 @@ def test_verdict_must_be_accept_or_reject(client, embedded_services):
     assert client.post("/api/v1/reviews/nope", json={"verdict": "accept"}).status_code == 404
 
 
+def test_a_reviewer_may_say_what_was_presented_and_an_attack_cannot_be_accepted(client, embedded_services):
+    _case_in_review(embedded_services, "http://x")
+    for body in ({"verdict": "reject", "presentation": "print"}, {"verdict": "accept", "presentation": "attack"}):
+        r = client.post("/api/v1/reviews/v1", json=body)
+        assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "presentation", r.text
+    assert embedded_services.records.get("verifications", "v1")["status"] == "review"  # refused verdicts change nothing
+    r = client.post("/api/v1/reviews/v1", json={"verdict": "reject", "presentation": "attack", "note": "photo on paper"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    pair = embedded_services.records.get("reviews", "v1")
+    assert (pair["label"], pair["presentation"]) == ("impostor", "attack")
+
+
 def test_delivery_retries_then_raises_so_the_queue_retries():
     receiver = Receiver(status=503)
     try:
