@@ -238,6 +238,7 @@ function openCase(id) {
   if (!sameCase) {
     clearCase();
     $("verdict-note").value = "";
+    setPresentation("");
     $("verdict-reviewer").value = session.reviewer();
   }
   showView("case", "Case");
@@ -395,7 +396,7 @@ function renderVerdict(data) {
   $("verdict-form").hidden = !open;
   closeConfirm(false);
   hideNotice($("verdict-error"));
-  for (const id of ["verdict-note-error", "verdict-reviewer-error"]) $(id).textContent = "";
+  for (const id of ["verdict-note-error", "verdict-reviewer-error", "verdict-presentation-error"]) $(id).textContent = "";
   updateNoteCount();
   if (open) {
     hideNotice($("case-closed"));
@@ -408,6 +409,15 @@ function renderVerdict(data) {
     `This case is closed: ${statusText(data.status)}${by}${review.reviewed_at ? ` at ${formatTime(review.reviewed_at)}` : ""}.`,
     review.note ? `Note: ${review.note}` : "",
   );
+}
+
+function selectedPresentation() {
+  const checked = $("verdict-presentation").querySelector("input[name=presentation]:checked");
+  return checked ? checked.value : "";
+}
+
+function setPresentation(value) {
+  for (const input of $("verdict-presentation").querySelectorAll("input[name=presentation]")) input.checked = input.value === value;
 }
 
 function updateNoteCount() {
@@ -441,12 +451,20 @@ function closeConfirm(refocus = true) {
 async function onVerdictSubmit(event) {
   event.preventDefault();
   if (!pendingVerdict || !currentCase) return;
-  const built = buildVerdictRequest({ verdict: pendingVerdict, note: $("verdict-note").value, reviewer: $("verdict-reviewer").value });
+  const built = buildVerdictRequest({
+    verdict: pendingVerdict,
+    note: $("verdict-note").value,
+    reviewer: $("verdict-reviewer").value,
+    presentation: selectedPresentation(),
+  });
   $("verdict-note-error").textContent = built.ok ? "" : built.errors.note || "";
   $("verdict-reviewer-error").textContent = built.ok ? "" : built.errors.reviewer || "";
+  $("verdict-presentation-error").textContent = built.ok ? "" : built.errors.presentation || "";
   if (!built.ok) {
     closeConfirm(false);
-    (built.errors.reviewer ? $("verdict-reviewer") : $("verdict-note")).focus();
+    if (built.errors.reviewer) $("verdict-reviewer").focus();
+    else if (built.errors.presentation) $("verdict-presentation").querySelector("input:checked").focus();
+    else $("verdict-note").focus();
     return;
   }
   const buttons = $("verdict-form").querySelectorAll("button");
@@ -458,6 +476,7 @@ async function onVerdictSubmit(event) {
     session.rememberReviewer(built.body.reviewer);
     flashMessage = `Case for subject ${subject} ${closed.status || (built.body.verdict === "accept" ? "accepted" : "rejected")}. Thank you.`;
     $("verdict-note").value = "";
+    setPresentation("");
     window.location.hash = "#/";
   } catch (err) {
     closeConfirm(false);

@@ -277,7 +277,10 @@ export function validateSignIn({ key, reviewer }) {
 }
 
 /** The body of POST /api/v1/reviews/{id}, checked as the API will check it. Returns {ok, body|errors}. */
-export function buildVerdictRequest({ verdict, note, reviewer }) {
+export const PRESENTATIONS = ["bona_fide", "attack"];
+
+/** The verdict body, checked as the API checks it; `presentation` ("" when not judged) is what was in front of the camera. */
+export function buildVerdictRequest({ verdict, note, reviewer, presentation = "" }) {
   const errors = {};
   if (verdict !== "accept" && verdict !== "reject") errors.verdict = "Choose accept or reject.";
   const cleanNote = String(note ?? "").trim();
@@ -285,8 +288,14 @@ export function buildVerdictRequest({ verdict, note, reviewer }) {
   if (cleanNote.length > LIMITS.note) errors.note = `The note can be at most ${LIMITS.note} characters (it has ${cleanNote.length}).`;
   if (!cleanName) errors.reviewer = "Enter your name.";
   else if (cleanName.length > LIMITS.reviewer) errors.reviewer = `Your name can be at most ${LIMITS.reviewer} characters.`;
+  if (presentation && !PRESENTATIONS.includes(presentation)) errors.presentation = "Choose what was in front of the camera.";
+  else if (presentation === "attack" && verdict === "accept") {
+    errors.presentation = "A presentation attack cannot be accepted: reject the case, or change what you saw.";
+  }
   if (Object.keys(errors).length) return { ok: false, errors };
-  return { ok: true, body: { verdict, note: cleanNote, reviewer: cleanName } };
+  const body = { verdict, note: cleanNote, reviewer: cleanName };
+  if (presentation) body.presentation = presentation;
+  return { ok: true, body };
 }
 
 /** An error answered by the API ({error: {code, message}}) or met on the way (network, bad JSON). */

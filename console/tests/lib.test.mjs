@@ -202,6 +202,15 @@ test("the verdict request is built as the API checks it", () => {
   assert.equal(buildVerdictRequest({ verdict: "accept", reviewer: "r", note: "x".repeat(2000) }).ok, true);
 });
 
+test("what the reviewer saw is sent only when judged, and an attack cannot be accepted", () => {
+  const base = { note: "", reviewer: "r1" };
+  assert.equal("presentation" in buildVerdictRequest({ ...base, verdict: "accept" }).body, false);
+  assert.equal(buildVerdictRequest({ ...base, verdict: "accept", presentation: "bona_fide" }).body.presentation, "bona_fide");
+  assert.equal(buildVerdictRequest({ ...base, verdict: "reject", presentation: "attack" }).body.presentation, "attack");
+  assert.ok(buildVerdictRequest({ ...base, verdict: "accept", presentation: "attack" }).errors.presentation);
+  assert.ok(buildVerdictRequest({ ...base, verdict: "reject", presentation: "print" }).errors.presentation);
+});
+
 /** A fetch that records its calls and answers from a list. */
 function fakeFetch(answers) {
   const calls = [];
