@@ -99,6 +99,36 @@ def load_split(cache_dir: Path, split: str, *, mmap: bool = False) -> CropSet:
     )
 
 
+def load_reviewed(folder: Path, scale: float) -> CropSet:
+    """Faces whose presentation a reviewer judged (`export-reviews` writes them to antispoof/<live|spoof>/<subject>/),
+    detected and cropped as the service crops them. Each subject becomes one more person for training."""
+    import cv2
+
+    min_score = get_settings().min_face_score
+    crops, labels, subjects, files, boxes = [], [], [], [], []
+    for name, label in sorted(LABELS.items()):
+        for path in sorted((Path(folder) / "antispoof" / name).glob("*/*")):
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.suffix.lower() in (".jpg", ".jpeg", ".png") else None
+            if bgr is None:
+                continue
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            faces = detect_faces(rgb, min_score=min_score)
+            if not faces:
+                continue
+            crops.append(context_crop(rgb, faces[0].box, scale=scale, size=CONTEXT_SIZE))
+            labels.append(label)
+            subjects.append(f"reviewed-{path.parent.name}")
+            files.append(str(path))
+            boxes.append(faces[0].box)
+    return CropSet(
+        crops=np.stack(crops) if crops else np.zeros((0, CONTEXT_SIZE, CONTEXT_SIZE, 3), dtype=np.uint8),
+        labels=np.asarray(labels, dtype=np.int64),
+        subjects=np.asarray(subjects, dtype=str),
+        files=files,
+        boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+    )
+
+
 def load_index(cache_dir: Path, split: str) -> dict:
     return json.loads((cache_dir / f"{split}_index.json").read_text())
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_split
+from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_reviewed, load_split
 from .antispoof_metrics import equal_error_rate, error_rates
 
 LBP_VARIANT = "lbp_svm_face64"
@@ -145,23 +145,36 @@ def leave_one_subject_out(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, c:
 
 
 def cross_session_eer(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, sessions: np.ndarray, c: float) -> float:
-    """Mean EER when fitting on one session of two thirds of the people and scoring the other session of the rest."""
+    """Mean EER when fitting on one session of two thirds of the people and scoring the other sessions of the rest
+    (folds where either side lacks live faces or attacks are skipped)."""
     people = np.unique(subjects)
     rates = []
     for g in range(SUBJECT_GROUPS):
         held = np.isin(subjects, people[g::SUBJECT_GROUPS])
         for session in np.unique(sessions):
             fit, score = ~held & (sessions == session), held & (sessions != session)
+            if len(np.unique(y[fit])) < 2 or len(np.unique(y[score])) < 2:
+                continue
             rates.append(equal_error_rate(decision(fit_svm(x[fit], y[fit], c), x[score]), y[score])[0])
     return float(np.mean(rates))
 
 
-def train_features(data_root: Path, cache_root: Path, features=face_features):
-    """(features, labels, subjects, sessions, crops) of every training-split face."""
+def train_features(data_root: Path, cache_root: Path, features=face_features, reviewed: list[Path] = ()):
+    """(features, labels, subjects, sessions, NUAA crops) of every training-split face, then of every reviewed face
+    (`export-reviews` folders: more people, in a session of their own)."""
     cache_dir = ensure_cache(data_root, cache_root, splits=("train",), scale=LBP_SCALE)
     train = load_split(cache_dir, "train")
+    x, y, subjects = features(train.crops), train.labels, train.subjects
     sessions = np.array([session_of(f) for f in train.files])
-    return features(train.crops), train.labels, train.subjects, sessions, train
+    for folder in reviewed:
+        extra = load_reviewed(folder, LBP_SCALE)
+        print(f"{folder}: {int((extra.labels == 1).sum())} live and {int((extra.labels == 0).sum())} attack faces "
+              f"of {len(set(extra.subjects))} people")
+        if len(extra):
+            x, y = np.concatenate([x, features(extra.crops)]), np.concatenate([y, extra.labels])
+            subjects = np.concatenate([subjects, extra.subjects])
+            sessions = np.concatenate([sessions, np.full(len(extra), "reviewed")])
+    return x, y, subjects, sessions, train
 
 
 def sweep(data_root: Path, cache_root: Path, c_grid=C_GRID, features: str = "grey") -> list[dict]:
@@ -209,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRID, c: float | None = None) -> Path:
-    """Choose C across sessions, calibrate on leave-one-subject-out scores, fit on all nine subjects, export one graph."""
+def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRID, c: float | None = None,
+                  reviewed: list[Path] = ()) -> Path:
+    """Choose C across sessions, calibrate on leave-one-subject-out scores, fit on every person, export one graph."""
     from datetime import datetime, timezone
 
     from sklearn.linear_model import LogisticRegression
@@ -221,7 +235,7 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     from .antispoof_lbp_net import LBPFeatures, LBPSVM
     from .antispoof_train import calibration_from_scores, export_onnx
 
-    x, y, subjects, sessions, train = train_features(data_root, cache_root)
+    x, y, subjects, sessions, train = train_features(data_root, cache_root, reviewed=reviewed)
     selection = {k: cross_session_eer(x, y, subjects, sessions, k) for k in c_grid}
     best_c = min(selection, key=lambda k: (round(selection[k], 3), -k))  # on a tie, the larger C: fewer support vectors
     print("cross-session EER by C:", {k: round(v, 4) for k, v in selection.items()}, "-> C =", best_c)
@@ -239,19 +253,21 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = lbp_spec()
     export_onnx(net, spec, run_dir / "model.onnx")
-    version = f"{datetime.now(timezone.utc):%Y.%m.%d}-{LBP_VARIANT}"
+    version = f"{datetime.now(timezone.utc):%Y.%m.%d}-{run_dir.name}"
     base = dict(name=MODEL_NAME, version=version, file="model.onnx", sha256=sha256_file(run_dir / "model.onnx"), input=spec, outputs=("probs",))
-    people = sorted(set(subjects))
+    nuaa_people = sorted(set(train.subjects))
+    reviewed_people = len(set(subjects)) - len(nuaa_people)
+    people_text = f"NUAA train subjects {nuaa_people[0]}-{nuaa_people[-1]}" + (
+        f" and {reviewed_people} reviewed people ({len(y) - len(train)} faces)" if reviewed_people else "")
     fitted = calibration_from_scores(
         run_dir, held_out_live, y, target_rate=0.01,
         score="probability of live: the SVM decision value through a Platt sigmoid fitted on the leave-one-subject-out decisions",
-        data=f"NUAA train, leave-one-subject-out over subjects {people[0]}-{people[-1]}: each person scored by an SVM "
-        f"fitted without them ({len(y)} crops)",
+        data=f"leave-one-subject-out over {people_text}: each person scored by an SVM fitted without them ({len(y)} crops)",
     )
 
     # The served graph must compute what scikit-learn fitted: score every 7th training face both ways.
     write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
-    sample = np.arange(0, len(y), 7)
+    sample = np.arange(0, len(train), 7)  # NUAA faces: their crops are at hand
     served = live_scores([np.asarray(train.crops[i]) for i in sample], OnnxModel(run_dir))
     fitted_live = platt.predict_proba(decision((scaler, svm), x[sample])[:, None])[:, 1]
     parity = float(np.max(np.abs(served - fitted_live)))
@@ -269,7 +285,7 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
             "preprocessing": "256x256 context crop of the face box x1 (functions.face_crop.context_crop), resized to 64x64 "
             "with INTER_AREA, grey (OpenCV RGB2GRAY), values 0..255",
             "training": {
-                "variant": LBP_VARIANT,
+                "variant": run_dir.name,
                 "arch": "LBP(8,1) 3x3 blocks + LBP(8,2) + LBP(16,2) uniform histograms (833) -> RBF SVM",
                 "head": "svm",
                 "C": best_c,
@@ -279,7 +295,9 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
                 "support_vectors": int(svm.support_vectors_.shape[0]),
                 "parameters": int(svm.support_vectors_.size + 3 * x.shape[1] + svm.support_vectors_.shape[0]),
                 "serving_parity_max_abs": parity,
-                "data": "NUAA Photograph Imposter Database, train split (sessions 1-2, subjects 0001-0009), all subjects",
+                "data": "NUAA Photograph Imposter Database, train split (sessions 1-2, subjects 0001-0009), all subjects"
+                + (f"; reviewed cases from {', '.join(str(r) for r in reviewed)}: {reviewed_people} people, "
+                   f"{len(y) - len(train)} faces" if reviewed_people else ""),
             },
             "license": "Model: same licence as the project code. Fitted on NUAA, academic research data without a redistribution licence; see MODEL_CARD.md.",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -298,8 +316,11 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
     parser.add_argument("--c", type=float, default=None, help="SVM C; default: the grid value with the lowest cross-session EER")
+    parser.add_argument("--reviewed", type=Path, nargs="*", default=[],
+                        help="export-reviews folders: faces whose presentation a reviewer judged join the training people")
+    parser.add_argument("--variant", default=LBP_VARIANT, help="run folder name under --runs")
     args = parser.parse_args(argv)
-    train_lbp_svm(args.data, args.cache, args.runs / LBP_VARIANT, c=args.c)
+    train_lbp_svm(args.data, args.cache, args.runs / args.variant, c=args.c, reviewed=args.reviewed)
     return 0
 
 

@@ -136,3 +136,25 @@ def test_leave_one_subject_out_scores_each_person_with_a_model_that_never_saw_th
     assert equal_error_rate(held_out, labels)[0] > 0.3
     sessions = np.tile(np.repeat(["01", "02"], 5), 12)
     assert cross_session_eer(x, labels, subjects, sessions, 1.0) > 0.3
+
+
+def test_reviewed_faces_are_read_from_the_export_layout_and_cropped_like_the_service(tmp_path):
+    """export-reviews' antispoof/<live|spoof>/<subject>/ folders become labelled face crops, one person per subject."""
+    from PIL import Image
+
+    from model_export.antispoof_data import load_reviewed
+    from scripts.demo import capture
+    from scripts.sample_photos import astronaut
+    from scripts.sample_spoof import make_print_attack
+
+    live, spoof = tmp_path / "antispoof" / "live" / "alice", tmp_path / "antispoof" / "spoof" / "alice"
+    live.mkdir(parents=True)
+    spoof.mkdir(parents=True)
+    Image.fromarray(capture(astronaut(), 1)).save(live / "case1.jpg")
+    Image.fromarray(make_print_attack(astronaut(), seed=1)).save(spoof / "case2.png")
+    (spoof / "notes.txt").write_text("not an image")
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(spoof / "case3.png")  # no face: left out
+    reviewed = load_reviewed(tmp_path, scale=1.0)
+    assert reviewed.labels.tolist() == [1, 0]
+    assert reviewed.subjects.tolist() == ["reviewed-alice", "reviewed-alice"]
+    assert reviewed.crops.shape == (2, 256, 256, 3) and reviewed.crops.dtype == np.uint8
