@@ -12,7 +12,8 @@ in serving. Grey levels only: colour and background tell NUAA's capture
 sessions apart better than they tell live from print, and a model that uses
 them does not carry to a new session.
 
-Model choice and thresholds use the nine training subjects only, in two ways:
+Model choice and thresholds use the training people only (NUAA's nine, plus
+any reviewed people given with --reviewed), in two ways:
 - C is chosen by a subject- and session-disjoint cross-validation: fit on one
   capture session of two thirds of the people, score the other session of the
   remaining third: the nearest the training list comes to a new site. It does
@@ -21,8 +22,8 @@ Model choice and thresholds use the nine training subjects only, in two ways:
 - The thresholds and the Platt sigmoid come from leave-one-subject-out scores:
   every person is scored by an SVM fitted without them. Pooled over nine people
   the operating point is far steadier than on two held-out people.
-The final SVM is then fitted on all nine subjects. The dev split is read only
-by the sweep, to print what each C would have scored.
+The final SVM is then fitted on every person. The dev split is read only by
+the sweep, to print what each C would have scored.
 """
 
 from __future__ import annotations
