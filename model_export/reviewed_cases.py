@@ -64,7 +64,7 @@ def export_reviews(services: Services, out: Path) -> tuple[int, int]:
     written = 0
     with open(index, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if not known:
+        if f.tell() == 0:  # a new file
             writer.writeheader()
         for case in reviewed_cases(services):
             if case["id"] in known:

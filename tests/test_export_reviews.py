@@ -53,3 +53,16 @@ def test_an_index_written_before_the_presentation_column_is_upgraded_in_place(cl
     rows = list(csv.DictReader(open(out / "labels.csv")))
     assert [(r["id"], r["presentation"]) for r in rows] == [("old", ""), ("v1", "bona_fide")]
     assert (out / "antispoof" / "live" / "alice" / "v1.png").is_file()
+
+
+def test_an_index_holding_only_its_header_gets_no_second_header(client, embedded_services, tmp_path):
+    from model_export.reviewed_cases import FIELDS, export_reviews
+
+    out = tmp_path / "reviewed"
+    out.mkdir()
+    with open(out / "labels.csv", "w", newline="") as f:
+        csv.DictWriter(f, fieldnames=FIELDS).writeheader()
+    _case_in_review(embedded_services, "http://x")
+    assert client.post("/api/v1/reviews/v1", json={"verdict": "accept"}).status_code == 200
+    assert export_reviews(embedded_services, out) == (1, 0)
+    assert [r["id"] for r in csv.DictReader(open(out / "labels.csv"))] == ["v1"]
