@@ -53,24 +53,37 @@ def list_images(data_root: Path, split: str) -> list[tuple[str, int, str]]:
     return items
 
 
+def read_rgb(path: Path) -> np.ndarray | None:
+    """A photo file as RGB, or None when OpenCV cannot read it."""
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def crop_first_face(rgb: np.ndarray, *, scale: float, min_score: float):
+    """(context crop, face box) of the first face the service's detector finds, or None."""
+    faces = detect_faces(rgb, min_score=min_score)
+    if not faces:
+        return None
+    return context_crop(rgb, faces[0].box, scale=scale, size=CONTEXT_SIZE), faces[0].box
+
+
 def build_cache(data_root: Path, cache_dir: Path, split: str, *, scale: float, min_score: float) -> dict:
     """Detect, crop and save one split; images where no face is found are listed, not cropped."""
-    import cv2
     from tqdm import tqdm
 
     items = list_images(data_root, split)
     crops = np.zeros((len(items), CONTEXT_SIZE, CONTEXT_SIZE, 3), dtype=np.uint8)
     kept, boxes, no_face = [], [], []
     for rel, label, subject in tqdm(items, desc=f"crop {split}"):
-        bgr = cv2.imread(str(data_root / rel), cv2.IMREAD_COLOR)
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        faces = detect_faces(rgb, min_score=min_score)
-        if not faces:
+        found = crop_first_face(read_rgb(data_root / rel), scale=scale, min_score=min_score)
+        if found is None:
             no_face.append(rel)
             continue
-        crops[len(kept)] = context_crop(rgb, faces[0].box, scale=scale, size=CONTEXT_SIZE)
+        crops[len(kept)], box = found
         kept.append((rel, label, subject))
-        boxes.append(faces[0].box)
+        boxes.append(box)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(cache_dir / f"{split}_crops.npy", crops[: len(kept)])
     index = {
@@ -102,24 +115,19 @@ def load_split(cache_dir: Path, split: str, *, mmap: bool = False) -> CropSet:
 def load_reviewed(folder: Path, scale: float) -> CropSet:
     """Faces whose presentation a reviewer judged (`export-reviews` writes them to antispoof/<live|spoof>/<subject>/),
     detected and cropped as the service crops them. Each subject becomes one more person for training."""
-    import cv2
-
     min_score = get_settings().min_face_score
     crops, labels, subjects, files, boxes = [], [], [], [], []
     for name, label in sorted(LABELS.items()):
         for path in sorted((Path(folder) / "antispoof" / name).glob("*/*")):
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.suffix.lower() in (".jpg", ".jpeg", ".png") else None
-            if bgr is None:
+            rgb = read_rgb(path) if path.suffix.lower() in (".jpg", ".jpeg", ".png") else None
+            found = None if rgb is None else crop_first_face(rgb, scale=scale, min_score=min_score)
+            if found is None:
                 continue
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            faces = detect_faces(rgb, min_score=min_score)
-            if not faces:
-                continue
-            crops.append(context_crop(rgb, faces[0].box, scale=scale, size=CONTEXT_SIZE))
+            crops.append(found[0])
+            boxes.append(found[1])
             labels.append(label)
             subjects.append(f"reviewed-{path.parent.name}")
             files.append(str(path))
-            boxes.append(faces[0].box)
     return CropSet(
         crops=np.stack(crops) if crops else np.zeros((0, CONTEXT_SIZE, CONTEXT_SIZE, 3), dtype=np.uint8),
         labels=np.asarray(labels, dtype=np.int64),

@@ -231,10 +231,10 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     from sklearn.linear_model import LogisticRegression
 
     from functions.antispoof import MODEL_NAME, live_scores
-    from functions.model_runtime import ModelManifest, OnnxModel, sha256_file, write_manifest
+    from functions.model_runtime import ModelManifest, sha256_file, write_manifest
 
     from .antispoof_lbp_net import LBPFeatures, LBPSVM
-    from .antispoof_train import calibration_from_scores, export_onnx
+    from .antispoof_train import calibration_from_scores, export_onnx, provisional_model
 
     x, y, subjects, sessions, train = train_features(data_root, cache_root, reviewed=reviewed)
     selection = {k: cross_session_eer(x, y, subjects, sessions, k) for k in c_grid}
@@ -267,9 +267,8 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     )
 
     # The served graph must compute what scikit-learn fitted: score every 7th training face both ways.
-    write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
     sample = np.arange(0, len(train), 7)  # NUAA faces: their crops are at hand
-    served = live_scores([np.asarray(train.crops[i]) for i in sample], OnnxModel(run_dir))
+    served = live_scores([np.asarray(train.crops[i]) for i in sample], provisional_model(run_dir, base))
     fitted_live = platt.predict_proba(decision((scaler, svm), x[sample])[:, None])[:, 1]
     parity = float(np.max(np.abs(served - fitted_live)))
     if parity > 1e-3:

@@ -451,17 +451,21 @@ def export_onnx(net, spec: InputSpec, path: Path, temperature: float = 1.0) -> N
     )
 
 
+def provisional_model(run_dir: Path, base: dict) -> OnnxModel:
+    """The exported run, loadable by the serving code before its thresholds are known (a placeholder manifest)."""
+    write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
+    return OnnxModel(run_dir)
+
+
 def calibrate_on_validation(run_dir: Path, base: dict, val_set, *, target_rate: float, score: str) -> dict:
     """Thresholds, calibration and validation metrics of a manifest, from the validation subjects scored by the serving path.
 
     `base` holds the manifest's identity fields (name, version, file, sha256,
-    input, outputs); a provisional manifest is written so onnxruntime can load
-    the run.
+    input, outputs).
     """
     from functions.antispoof import live_scores
 
-    write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
-    model = OnnxModel(run_dir)
+    model = provisional_model(run_dir, base)
     val_scores = np.concatenate([live_scores(list(val_set.crops[i : i + 64]), model) for i in range(0, len(val_set), 64)])
     data = f"NUAA train, subjects {', '.join(sorted(set(val_set.subjects)))} held out by subject ({len(val_set)} crops)"
     return calibration_from_scores(run_dir, val_scores, val_set.labels, target_rate=target_rate, score=score, data=data)
