@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     load_local_settings()
 
     from function_app import app
-    from functions.services import get_services
+    from functions.runtime.services import get_services
 
     host = LocalHost(app, get_services(), port=args.port, host=args.host, lease_seconds=args.lease_seconds).start()
     print(f"bioauth local host: {host.url}/api  (function key in {get_services().settings.data_dir / 'local-function-key'})", flush=True)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 
 def demo_crops(n: int, scale: float) -> list[np.ndarray]:
-    from functions.face_crop import context_crop, detect_faces
+    from functions.imaging.face_detection import context_crop, detect_faces
     from scripts.sample_photos import astronaut, grace_hopper
 
     photos = [astronaut(), grace_hopper()]
@@ -65,9 +65,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = its default)")
     args = parser.parse_args()
 
-    from functions.antispoof import check_liveness, context_scale_for
-    from functions.model_runtime import OnnxModel
+    from functions.runtime.models import OnnxModel
     from functions.settings import get_settings
+    from functions.steps.antispoof import check_liveness
+    from functions.steps.face_crop import context_scale_for
 
     model_dir = get_settings().models_dir / "antispoof"
     model = OnnxModel(model_dir, intra_op_threads=args.threads or None)

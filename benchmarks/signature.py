@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from functions.model_runtime import load_model  # noqa: E402
-from functions.signature import compare, prepare_reference, reference_distances, verify_signature  # noqa: E402
-from functions.signature_preprocessing import prepare_signature  # noqa: E402
-from sample_signatures import make_signature  # noqa: E402
+from functions.imaging.signature_preprocessing import prepare_signature
+from functions.runtime.models import load_model
+from functions.steps.signature import compare, prepare_reference, reference_distances, verify_signature
+from scripts.sample_signatures import make_signature
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(fn, runs: int) -> tuple[float, float]:

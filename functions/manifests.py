@@ -1,16 +1,14 @@
-"""ONNX models as the steps see them: a manifest, a verified file, one session per process.
+"""Model manifests: what a network expects, which thresholds were calibrated and how, what was measured.
 
 A model lives in `<models_dir>/<name>/` as `model.onnx` beside `manifest.json`.
-The manifest says what the network expects (input spec), which thresholds were
-calibrated and how, and what was measured. Serving code reads sizes,
-normalisation and thresholds from here, never from constants.
+Serving code reads sizes, normalisation and thresholds from the manifest,
+never from constants; training writes it. Sessions are in runtime/models.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -153,84 +151,3 @@ def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:
     path = Path(model_dir) / MANIFEST_FILE
     path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
     return path
-
-
-def available_providers() -> list[str]:
-    """CUDA where onnxruntime-gpu finds a GPU, the CPU otherwise."""
-    import onnxruntime as ort
-
-    have = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in have]
-
-
-class OnnxModel:
-    """One ONNX Runtime session and the manifest that describes it."""
-
-    def __init__(self, model_dir: Path, *, verify_sha256: bool = True, intra_op_threads: int | None = None):
-        import onnxruntime as ort
-
-        self.dir = Path(model_dir)
-        self.manifest = read_manifest(self.dir)
-        path = self.dir / self.manifest.file
-        if not path.is_file():
-            raise ModelNotInstalled(f"model {self.manifest.name!r}: {self.manifest.file} is missing from the models folder")
-        if verify_sha256:
-            actual = sha256_file(path)
-            if actual != self.manifest.sha256:
-                raise ModelNotInstalled(
-                    f"model {self.manifest.name!r}: sha256 of {path.name} is {actual}, manifest says {self.manifest.sha256}",
-                    code="model_checksum_mismatch",
-                )
-        options = ort.SessionOptions()
-        if intra_op_threads:
-            options.intra_op_num_threads = intra_op_threads
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=available_providers())
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
-
-    @property
-    def version(self) -> str:
-        return self.manifest.version
-
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Run a prepared batch; returns every output in manifest/graph order."""
-        return self.session.run(self.output_names, {self.input_name: tensor})
-
-    def run_images(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        return self.run(self.manifest.input.to_tensor(images))
-
-
-_models: dict[Path, OnnxModel] = {}
-_lock = threading.Lock()
-
-
-def load_model(name: str, models_dir: Path | None = None) -> OnnxModel:
-    """The process-wide session for a model, created on first use.
-
-    Raises ModelNotInstalled when the folder or its manifest is missing.
-    """
-    if models_dir is None:
-        from .settings import get_settings
-
-        models_dir = get_settings().models_dir
-    key = (Path(models_dir) / name).resolve()
-    with _lock:
-        model = _models.get(key)
-        if model is None:
-            model = OnnxModel(key)
-            _models[key] = model
-        return model
-
-
-def installed_models(models_dir: Path) -> list[dict]:
-    """Manifests found in the models folder, for /api/health (sessions are not created here)."""
-    found = []
-    for d in sorted(Path(models_dir).iterdir()) if Path(models_dir).is_dir() else []:
-        if (d / MANIFEST_FILE).is_file():
-            found.append(read_manifest(d).summary())
-    return found
-
-
-def clear_model_cache() -> None:
-    with _lock:
-        _models.clear()

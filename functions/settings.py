@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The storage connection every queue trigger and output binding uses (identity-based in Azure).
+STORAGE_CONNECTION = "AzureWebJobsStorage"
 
 
 @dataclass(frozen=True)

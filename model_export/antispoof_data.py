@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.face_crop import CONTEXT_SIZE, context_crop, detect_faces
+from functions.imaging.face_detection import CONTEXT_SIZE, context_crop, detect_faces
 from functions.settings import REPO_ROOT, get_settings
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "nuaa"

@@ -5,7 +5,7 @@ evaluates the installed model (models/antispoof) and rewrites its report.
 `--candidates <run dir> ...` adds trained runs to the comparison;
 `--ship <run dir>` installs that run as models/antispoof first.
 
-Every model is scored through the serving code (functions.antispoof with
+Every model is scored through the serving code (functions.steps.antispoof with
 onnxruntime) on the context crops the face-crop step cuts. Thresholds come
 from each model's manifest (calibrated on validation subjects from train);
 dev is only measured, never used to choose anything.
@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.antispoof import live_scores
-from functions.model_runtime import OnnxModel, read_manifest, write_manifest
+from functions.manifests import read_manifest, write_manifest
+from functions.runtime.models import OnnxModel
 from functions.settings import REPO_ROOT
+from functions.steps.antispoof import live_scores
 
 from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_index, load_split, train_val_split
 from .antispoof_metrics import calibrate_thresholds, det_curve, equal_error_rate, error_rates, three_zone_rates

@@ -44,7 +44,7 @@ SUBJECT_GROUPS = 3  # cross-session folds: people split in thirds
 
 
 def lbp_spec():
-    from functions.model_runtime import InputSpec
+    from functions.manifests import InputSpec
 
     return InputSpec(name="input", height=64, width=64, color="GRAY", layout="NCHW", mean=(0.0,), std=(1.0,))
 
@@ -53,7 +53,7 @@ def face_features(crops: np.ndarray, batch: int = 256) -> np.ndarray:
     """Features of cached face crops through the serving resize and the ONNX graph's own LBP module."""
     import torch
 
-    from functions.antispoof import prepare_input
+    from functions.steps.antispoof import prepare_input
 
     from .antispoof_lbp_net import LBPFeatures
 
@@ -230,10 +230,10 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
 
     from sklearn.linear_model import LogisticRegression
 
-    from functions.antispoof import MODEL_NAME, live_scores
-    from functions.model_runtime import ModelManifest, sha256_file, write_manifest
+    from functions.manifests import ModelManifest, sha256_file, write_manifest
+    from functions.steps.antispoof import MODEL_NAME, live_scores
 
-    from .antispoof_lbp_net import LBPFeatures, LBPSVM
+    from .antispoof_lbp_net import LBPSVM, LBPFeatures
     from .antispoof_train import calibration_from_scores, export_onnx, provisional_model
 
     x, y, subjects, sessions, train = train_features(data_root, cache_root, reviewed=reviewed)
@@ -282,7 +282,7 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
             "live_class_index": 1,
             "classes": ["spoof", "live"],
             "context_scale": LBP_SCALE,
-            "preprocessing": "256x256 context crop of the face box x1 (functions.face_crop.context_crop), resized to 64x64 "
+            "preprocessing": "256x256 context crop of the face box x1 (functions.imaging.face_detection.context_crop), resized to 64x64 "
             "with INTER_AREA, grey (OpenCV RGB2GRAY), values 0..255",
             "training": {
                 "variant": run_dir.name,

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.antispoof import MODEL_NAME, prepare_input
-from functions.model_runtime import InputSpec, ModelManifest, OnnxModel, sha256_file, write_manifest
+from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
+from functions.runtime.models import OnnxModel
 from functions.settings import REPO_ROOT, get_settings
+from functions.steps.antispoof import MODEL_NAME, prepare_input
 
 from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, cache_dir_for, ensure_cache, load_split, train_val_split
 from .antispoof_metrics import calibrate_thresholds, equal_error_rate, error_rates
@@ -463,7 +464,7 @@ def calibrate_on_validation(run_dir: Path, base: dict, val_set, *, target_rate: 
     `base` holds the manifest's identity fields (name, version, file, sha256,
     input, outputs).
     """
-    from functions.antispoof import live_scores
+    from functions.steps.antispoof import live_scores
 
     model = provisional_model(run_dir, base)
     val_scores = np.concatenate([live_scores(list(val_set.crops[i : i + 64]), model) for i in range(0, len(val_set), 64)])
@@ -517,7 +518,7 @@ def export(net, config: dict, variant: str, run_dir: Path, val_set, n_params: in
             "score_temperature": temperature,
             "context_scale": float(v.get("context_scale", get_settings().context_scale)),
             "preprocessing": f"256x256 RGB context crop (face box x{float(v.get('context_scale', get_settings().context_scale)):g}, "
-            "functions.face_crop.context_crop) resized to the input size with INTER_AREA",
+            "functions.imaging.face_detection.context_crop) resized to the input size with INTER_AREA",
             "training": {
                 "variant": variant,
                 "arch": v["arch"],

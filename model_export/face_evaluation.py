@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.face_crop import crop_face
-from functions.face_match import embed_faces
-from functions.face_preprocessing import ChipGeometry
-from functions.model_runtime import OnnxModel, ModelManifest, write_manifest
+from functions.imaging.face_detection import crop_face
+from functions.imaging.face_preprocessing import ChipGeometry
+from functions.manifests import ModelManifest, write_manifest
+from functions.runtime.models import OnnxModel
 from functions.settings import Settings
+from functions.steps.face_match import embed_faces
 
 from .face_embedding import DEFAULT_DATA, DEFAULT_OUT
 

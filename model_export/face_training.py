@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.face_crop import crop_face
-from functions.face_preprocessing import ChipGeometry
-from functions.model_runtime import ModelManifest, read_manifest, sha256_file, write_manifest
+from functions.imaging.face_detection import crop_face
+from functions.imaging.face_preprocessing import ChipGeometry
+from functions.manifests import ModelManifest, read_manifest, sha256_file, write_manifest
 
 from .face_embedding import DEFAULT_OUT, export_onnx, load_converted
 

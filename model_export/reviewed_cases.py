@@ -23,7 +23,7 @@ import csv
 import json
 from pathlib import Path
 
-from functions.services import Services, open_services
+from functions.runtime.services import Services, open_services
 from functions.settings import Settings
 
 FIELDS = ("id", "subject_id", "label", "verdict", "reviewer", "reviewed_at", "service_reasons", "models", "images", "presentation")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.signature_preprocessing import prepare_signature
+from functions.imaging.signature_preprocessing import prepare_signature
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "signatures" / "sign_data"

@@ -4,7 +4,7 @@
 
 For every run in the work folder (`train-signature` output) the exported ONNX
 model is scored through ONNX Runtime, with the serving rule and calibration
-code from functions/signature.py:
+code from functions/steps/signature.py:
 
 1. validation writers: fit the score calibration (Platt) and the three-zone
    thresholds, and pick the run to ship (lowest validation EER on skilled
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.model_runtime import InputSpec, ModelManifest, sha256_file, write_manifest
-from functions.signature import aggregate_distance, calibrated_score, zone
-from functions.signature_preprocessing import CANVAS_HEIGHT, CANVAS_WIDTH, to_network_input
+from functions.imaging.signature_preprocessing import CANVAS_HEIGHT, CANVAS_WIDTH, to_network_input
+from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
+from functions.steps.signature import aggregate_distance, calibrated_score, zone
 
 from .signature_data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
 from .signature_trials import N_REFERENCES, TrialScores, eer, make_trials, rates_at, reference_spread, trial_distances
@@ -296,7 +296,7 @@ def write_report(summaries: list[dict], chosen: dict, split, out: Path, data_pat
         f"- Thresholds (validation writers): `genuine` = lowest score with FAR(skilled) <= {pct(TARGET_ERROR)},",
         f"  `forged` = highest score with FRR <= {pct(TARGET_ERROR)}; between them: uncertain (human review);",
         "  `eer` = where FAR(skilled) = FRR on validation writers.",
-        "- Preprocessing (both networks, training and serving): functions/signature_preprocessing.py.",
+        "- Preprocessing (both networks, training and serving): functions/imaging/signature_preprocessing.py.",
         "",
         "## Results on test writers",
         "",

@@ -32,8 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from functions.signature import aggregate_distance
-from functions.signature_preprocessing import to_network_input
+from functions.imaging.signature_preprocessing import to_network_input
+from functions.steps.signature import aggregate_distance
 
 from .signature_augment import AugmentConfig, augment, forgery_like
 from .signature_data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers

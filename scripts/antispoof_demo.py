@@ -21,7 +21,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 
 def demo_images() -> list[tuple[str, np.ndarray]]:
-    from sample_photos import astronaut as load_astronaut, grace_hopper
+    from sample_photos import astronaut as load_astronaut
+    from sample_photos import grace_hopper
     from sample_spoof import make_print_attack
 
     astronaut = load_astronaut()
@@ -35,9 +36,10 @@ def demo_images() -> list[tuple[str, np.ndarray]]:
 
 
 def main() -> int:
-    from functions.antispoof import check_liveness, context_scale_for
-    from functions.face_crop import context_crop, detect_faces
+    from functions.imaging.face_detection import context_crop, detect_faces
     from functions.settings import get_settings
+    from functions.steps.antispoof import check_liveness
+    from functions.steps.face_crop import context_scale_for
 
     settings = get_settings()
     for name, image in demo_images():

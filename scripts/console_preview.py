@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Sample step figures, in the shape of each step's record (see functions/antispoof.py, face_match.py, signature.py).
+# Sample step figures, in the shape of each step's record (see functions/steps/antispoof.py, face_match.py, signature.py).
 SAMPLES = [
     {
         "antispoof": {"label": "uncertain", "score": 0.58, "thresholds": {"live": 0.8, "spoof": 0.3},
@@ -74,10 +74,10 @@ def drawn_signature(seed: int) -> np.ndarray:
 def seed_cases(services, base_url: str, count: int) -> list[str]:
     from skimage import data
 
-    from functions.decide import decide
-    from functions.face_crop import context_crop, detect_faces
-    from functions.images import encode_png
-    from functions.pipeline import VERIFICATIONS
+    from functions.imaging.face_detection import context_crop, detect_faces
+    from functions.imaging.images import encode_png
+    from functions.runtime.step_runner import VERIFICATIONS
+    from functions.steps.decide import decide
 
     photo = data.astronaut()
     face = detect_faces(photo)[0]
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BIOAUTH_FACE_REVIEW_MARGIN", "0.05")  # so a distance near the threshold goes to review
 
     from function_app import app
-    from functions.services import get_services
+    from functions.runtime.services import get_services
     from local_host import LocalHost
 
     services = get_services()

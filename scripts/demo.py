@@ -28,12 +28,13 @@ import numpy as np
 import requests
 from PIL import Image, ImageEnhance
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.sample_photos import astronaut, grace_hopper  # noqa: E402
-from scripts.sample_signatures import make_forgery, make_signature  # noqa: E402
-from scripts.sample_spoof import make_print_attack  # noqa: E402
+from scripts.sample_photos import astronaut, grace_hopper
+from scripts.sample_signatures import make_forgery, make_signature
+from scripts.sample_spoof import make_print_attack
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def capture(image: np.ndarray, seed: int) -> np.ndarray:

@@ -46,7 +46,8 @@ def jpeg_b64(image: np.ndarray, quality: int = 92) -> str:
 @pytest.fixture
 def settings_env(tmp_path, monkeypatch):
     """Settings pointing at a fresh data folder; returns a function to change settings before services open."""
-    from functions import services, settings
+    from functions import settings
+    from functions.runtime import services
 
     monkeypatch.setenv("BIOAUTH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BIOAUTH_STORAGE", "embedded")
@@ -62,7 +63,7 @@ def settings_env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def embedded_services(settings_env):
-    from functions.services import get_services
+    from functions.runtime.services import get_services
 
     return get_services()
 
@@ -172,7 +173,7 @@ def azurite_connection(tmp_path_factory):
 
 @pytest.fixture
 def azurite_services(settings_env, azurite_connection):
-    from functions.services import get_services
+    from functions.runtime.services import get_services
 
     settings_env.setenv("BIOAUTH_STORAGE", "azure")
     settings_env.setenv("AzureWebJobsStorage", azurite_connection)

@@ -15,7 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
-from functions.model_runtime import sha256_file
+from functions.manifests import sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model_export.antispoof_nets import build_antispoof_net  # noqa: E402
-from model_export.antispoof_train import DEFAULT_CONFIG, input_spec, mix_batch  # noqa: E402
+antispoof_nets = pytest.importorskip("model_export.antispoof_nets")
+antispoof_train = pytest.importorskip("model_export.antispoof_train")
 
 TEACHER = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minifasnet"
 
@@ -19,7 +19,7 @@ TEACHER = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "m
 def test_mixup_blends_images_and_labels_in_the_same_proportion():
     rng = np.random.default_rng(0)
     images = [np.full((8, 8, 3), 0, np.uint8), np.full((8, 8, 3), 200, np.uint8)]
-    mixed, soft = mix_batch(images, np.array([0, 1]), rng, alpha=0.4)
+    mixed, soft = antispoof_train.mix_batch(images, np.array([0, 1]), rng, alpha=0.4)
     for img, y in zip(mixed, soft):
         assert img.dtype == np.uint8 and img.shape == (8, 8, 3)
         # Pixel value / 200 is the share of the live image, which is the soft label.
@@ -27,7 +27,7 @@ def test_mixup_blends_images_and_labels_in_the_same_proportion():
 
 
 def test_minifasnet_student_has_the_shared_interface():
-    net = build_antispoof_net("minifasnet_v1se").eval()
+    net = antispoof_nets.build_antispoof_net("minifasnet_v1se").eval()
     embedding, maps = net.features_and_maps(torch.zeros(2, 3, 80, 80))
     assert embedding.shape == (2, 128)
     assert [m.shape[1:] for m in maps] == [(64, 20, 20), (128, 10, 10), (128, 5, 5)]
@@ -40,12 +40,12 @@ def test_a_function_matching_step_lowers_its_loss_on_a_fixed_batch():
     from model_export.antispoof_train import function_matching_step, load_teacher
 
     torch.manual_seed(0)
-    config = json.loads(DEFAULT_CONFIG.read_text())
+    config = json.loads(antispoof_train.DEFAULT_CONFIG.read_text())
     v = config["variants"]["compact_fm_hint_ctx4"]
     fm = {**v["function_matching"], "mixup_p": 0.0}
-    spec = input_spec(config, v)
+    spec = antispoof_train.input_spec(config, v)
     teacher = load_teacher(TEACHER, 4.0)
-    net = build_antispoof_net(v["arch"], head=v["head"])
+    net = antispoof_nets.build_antispoof_net(v["arch"], head=v["head"])
     projector = torch.nn.Linear(128, 128 * len(teacher))
     adapters = torch.nn.ModuleList([torch.nn.Conv2d(c, t, 1) for c, t in zip((32, 64, 128), (64, 128, 128))])
     params = list(net.parameters()) + list(projector.parameters()) + list(adapters.parameters())

@@ -9,23 +9,23 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model_export.antispoof_nets import AMSoftmaxHead, build_antispoof_net, similarity_loss  # noqa: E402
+antispoof_nets = pytest.importorskip("model_export.antispoof_nets")
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def test_resnet_variants_shapes_and_sizes():
     x = torch.zeros(2, 3, 128, 128)
-    compact = build_antispoof_net("resnet18_compact", head="amsoftmax").eval()
+    compact = antispoof_nets.build_antispoof_net("resnet18_compact", head="amsoftmax").eval()
     assert compact(x).shape == (2, 2)
     assert 3e5 < sum(p.numel() for p in compact.parameters()) < 3e6
-    full = build_antispoof_net("resnet18").eval()
+    full = antispoof_nets.build_antispoof_net("resnet18").eval()
     assert 11e6 < sum(p.numel() for p in full.parameters()) < 12e6
 
 
 def test_am_softmax_margin_only_in_training():
     torch.manual_seed(0)
-    head = AMSoftmaxHead(8, 2, scale=10.0, margin=0.3)
+    head = antispoof_nets.AMSoftmaxHead(8, 2, scale=10.0, margin=0.3)
     emb, y = torch.randn(4, 8), torch.tensor([0, 1, 0, 1])
     head.train()
     with_margin = head(emb, y)
@@ -40,14 +40,14 @@ def test_similarity_loss_prefers_class_clusters():
     y = torch.tensor([0, 0, 1, 1])
     clustered = torch.tensor([[1.0, 0], [1.0, 0.01], [0, 1.0], [0.01, 1.0]])
     mixed = torch.tensor([[1.0, 0], [0, 1.0], [1.0, 0.01], [0.01, 1.0]])
-    assert float(similarity_loss(clustered, y)) < 0.05 < 0.5 < float(similarity_loss(mixed, y))
+    assert float(antispoof_nets.similarity_loss(clustered, y)) < 0.05 < 0.5 < float(antispoof_nets.similarity_loss(mixed, y))
 
 
 @pytest.mark.skipif(not (SHARED / "minifasnet").is_dir(), reason="../shared/data/minifasnet is absent")
 def test_minifasnet_baseline_weights_load_and_separate_upstream_samples():
     import cv2
 
-    from functions.face_crop import detect_faces
+    from functions.imaging.face_detection import detect_faces
     from model_export.antispoof_eval import baseline_scores
 
     samples = SHARED / "minifasnet" / "samples"

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from sample_spoof import make_print_attack  # noqa: E402
+from scripts.sample_spoof import make_print_attack
 
 
 def _astronaut() -> np.ndarray:
@@ -28,7 +22,7 @@ def test_same_seed_same_attack_other_seed_other_attack():
 
 
 def test_print_has_reduced_dynamic_range_and_keeps_a_face():
-    from functions.face_crop import detect_faces
+    from functions.imaging.face_detection import detect_faces
 
     image = _astronaut()
     attack = make_print_attack(image, 0)

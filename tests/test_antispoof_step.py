@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from functions.antispoof import AntispoofResult, InvalidContextCrop, check_liveness, context_scale_for, label_for, live_scores
-from functions.face_crop import context_crop, detect_faces
-from functions.model_runtime import load_model, sha256_file
+from functions.imaging.face_detection import context_crop, detect_faces
+from functions.manifests import sha256_file
+from functions.runtime.models import load_model
+from functions.steps.antispoof import AntispoofResult, InvalidContextCrop, check_liveness, label_for, live_scores
+from functions.steps.face_crop import context_scale_for
 from scripts.sample_photos import astronaut, grace_hopper
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 NUAA = ROOT.parent / "shared" / "data" / "nuaa"
-sys.path.insert(0, str(ROOT / "scripts"))
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""The app's shape: each step's output queue is the next step's trigger queue; routes, methods and auth levels."""
+"""The app's shape against the step table: one trigger per step, its outputs are the step's next queues; routes, methods and auth levels."""
 
 import json
 from pathlib import Path
 
-from functions.pipeline import FIRST_STEP, NEXT_STEPS, STEP_QUEUES
-from functions.triggers import STORAGE_CONNECTION
+from functions.settings import STORAGE_CONNECTION
+from functions.steps.table import STEPS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,34 +22,44 @@ def _by_trigger(functions_index):
     return queue_fns, http_fns
 
 
-def test_every_step_has_one_queue_trigger(functions_index):
+def test_every_step_has_one_queue_trigger_on_its_own_queue(functions_index):
     queue_fns, _ = _by_trigger(functions_index)
-    assert sorted(queue_fns) == sorted(STEP_QUEUES)
+    assert sorted(queue_fns) == sorted(STEPS.queues)
+    assert all(step.queue == step.name for step in STEPS)
 
 
-def test_each_output_queue_is_the_next_steps_trigger(functions_index):
+def test_each_trigger_writes_to_exactly_its_steps_next_queues(functions_index):
     queue_fns, _ = _by_trigger(functions_index)
-    for step, (f, trigger, outs) in queue_fns.items():
-        assert outs == sorted(NEXT_STEPS[step]), f"{step} writes to {outs}"
+    for step in STEPS:
+        f, trigger, outs = queue_fns[step.queue]
+        assert outs == sorted(step.next_queues), f"{step.name} writes to {outs}"
         for out in outs:
-            assert out in queue_fns, f"{step} writes to {out}, which no function reads"
+            assert out in queue_fns, f"{step.name} writes to {out}, which no function reads"
         assert trigger.connection == STORAGE_CONNECTION
+        assert f.get_function_name() == step.name.replace("-", "_") + "_trigger"
 
 
 def test_the_main_path_visits_every_step_in_order():
-    """Following each step's first successor from the first step walks the whole chain once."""
-    order, step = [], FIRST_STEP
+    """Following each step's first successor from the first step walks the whole table once."""
+    order, step = [], STEPS.first
     while step:
-        order.append(step)
-        step = NEXT_STEPS[step][0] if NEXT_STEPS[step] else None
-    assert order == list(STEP_QUEUES)
+        order.append(step.name)
+        step = STEPS[step.next_queues[0]] if step.next_queues else None
+    assert order == [s.name for s in STEPS]
 
 
-def test_decode_enqueues_the_first_step(functions_index):
+def test_the_post_enqueues_the_first_step_and_the_steps_that_stay_on_their_queues(functions_index):
+    """Async: the first step's queue. Sync: the chain runs in-process; the steps after the answer go to their queues."""
     _, http_fns = _by_trigger(functions_index)
     f, trigger, outs = http_fns[("v1/verifications", ("POST",))]
-    assert FIRST_STEP in outs  # async path
-    assert "review" in outs and "notify" in outs  # the sync path hands these to their queues
+    after_the_answer = [s.queue for s in STEPS if not s.runs_in_sync_chain]
+    assert after_the_answer == ["review", "notify"]
+    assert outs == sorted([STEPS.first.queue, *after_the_answer])
+
+
+def test_only_notify_runs_for_a_failed_request():
+    assert STEPS.failure_notice is STEPS["notify"]
+    assert [s.name for s in STEPS if s.runs_after_failure] == ["notify"]
 
 
 def test_routes_methods_and_auth_levels(functions_index):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from functions.decide import decide
+from functions.steps.decide import decide
 
 LIVE = {"label": "live", "score": 0.98}
 MATCH = {"distance": 0.30, "threshold": 0.6, "strict_threshold": 0.41}

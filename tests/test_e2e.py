@@ -102,7 +102,7 @@ def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_pat
 
 def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedded_services, astronaut):
     """All real models: whatever each step says, the decision is the policy applied to what was recorded."""
-    from functions.decide import decide
+    from functions.steps.decide import decide
     from scripts.demo import capture
     from scripts.sample_signatures import make_signature
 
@@ -158,7 +158,7 @@ def test_with_spoof_action_review_a_spoof_verdict_goes_to_a_person_with_the_whol
     from tests.conftest import Client, start_host
 
     settings_env.setenv("BIOAUTH_SPOOF_ACTION", "review")
-    from functions.services import get_services
+    from functions.runtime.services import get_services
 
     host = start_host(get_services(), lease_seconds=30)
     try:

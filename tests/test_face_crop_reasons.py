@@ -6,9 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.face_images import FACES_DIR, astronaut, coffee, grace_hopper, read_rgb
-
-from functions.face_crop import (
+from functions.imaging.face_detection import (
     FACE_CUT_OFF,
     FACE_TOO_SMALL,
     LOW_FACE_SCORE,
@@ -18,7 +16,8 @@ from functions.face_crop import (
     crop_face,
     outside_fraction,
 )
-from functions.face_preprocessing import ChipGeometry
+from functions.imaging.face_preprocessing import ChipGeometry
+from tests.face_images import FACES_DIR, astronaut, coffee, grace_hopper, read_rgb
 
 # Same geometry as the shipped manifest's shape (values from its alignment fit, rounded).
 GEOMETRY = ChipGeometry(
@@ -45,7 +44,7 @@ def test_one_face_gives_chip_and_context():
     assert record["reason"] is None and record["chip_size"] == 150
     assert "chip" not in record and record["detection"]["inter_eye_px"] > 24
     # The keypoints land on the chip geometry's reference places.
-    from functions.face_preprocessing import chip_transform
+    from functions.imaging.face_preprocessing import chip_transform
 
     m = chip_transform(result.detection.keypoints, GEOMETRY)
     for name in ("right_eye", "left_eye"):
@@ -75,7 +74,7 @@ def test_multiple_faces_rejected_or_largest_taken():
     assert rejected.reason == MULTIPLE_FACES and rejected.faces_found >= 2 and rejected.chip is None
     largest = crop_face(both, multiple_faces="largest", chip_spec=GEOMETRY)
     assert largest.ok and largest.chip is not None
-    from functions.face_crop import detect_faces
+    from functions.imaging.face_detection import detect_faces
 
     all_faces = detect_faces(both)
     assert largest.detection.area == max(f.area for f in all_faces)
@@ -136,7 +135,7 @@ def test_result_record_is_json_safe():
 
 def test_geometry_round_trips_and_missing_model_is_reported(tmp_path):
     from functions.errors import ModelNotInstalled
-    from functions.face_preprocessing import load_chip_geometry
+    from functions.imaging.face_preprocessing import load_chip_geometry
 
     again = ChipGeometry.from_dict(GEOMETRY.to_dict())
     assert again.size == 150 and again.reference["left_eye"] == pytest.approx(GEOMETRY.reference["left_eye"])

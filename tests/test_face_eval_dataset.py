@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 from tests.face_images import faces_dir_or_skip, model_dir_or_skip
 
 
 def test_service_path_gets_at_least_299_of_300_pairs_right():
-    from functions.model_runtime import OnnxModel
+    from functions.runtime.models import OnnxModel
     from functions.settings import Settings
     from model_export.face_evaluation import pair_scores, read_pairs, service_embeddings, summarise
 

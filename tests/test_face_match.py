@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from functions.steps.face_match import FaceMatchResult, NoReferences, match_face, similarity_from_distance
 from tests.face_images import astronaut, grace_hopper, model_dir_or_skip
-
-from functions.face_match import NoReferences, FaceMatchResult, match_face, similarity_from_distance
 
 
 def random_orthonormal(n: int, seed: int) -> np.ndarray:
@@ -79,10 +78,10 @@ def test_real_photos_through_the_service_path():
     """crop_face -> chip -> ONNX -> match_face: the same person matches, two people do not."""
     import cv2
 
-    from functions.face_crop import crop_face
-    from functions.face_match import embed_face, match_settings
-    from functions.face_preprocessing import ChipGeometry
-    from functions.model_runtime import OnnxModel
+    from functions.imaging.face_detection import crop_face
+    from functions.imaging.face_preprocessing import ChipGeometry
+    from functions.runtime.models import OnnxModel
+    from functions.steps.face_match import embed_face, match_settings
 
     model = OnnxModel(model_dir_or_skip())
     geometry = ChipGeometry.from_manifest(model.manifest)

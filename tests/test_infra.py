@@ -8,25 +8,22 @@ the code reads in Azure, and the security settings of each resource.
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 from pycep import BicepParser
 
+# The code's own names: a queue, container or secret added to the code without the Bicep fails here.
+from functions.keys import SECRET_NAMES as KEY_VAULT_SECRETS
+from functions.settings import Settings, azure_setting_names
+from functions.steps.table import STEPS
+from functions.storage import CONTAINERS as BLOB_CONTAINERS
+from functions.storage import COSMOS_CONTAINERS
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
-sys.path.insert(0, str(ROOT))
-
-from functions.settings import azure_setting_names  # noqa: E402
-
-# The code's own names: a queue, container or secret added to the code without the Bicep fails here.
-from functions.keys import SECRET_NAMES as KEY_VAULT_SECRETS  # noqa: E402
-from functions.pipeline import STEP_QUEUES  # noqa: E402
-from functions.storage import CONTAINERS as BLOB_CONTAINERS  # noqa: E402
-from functions.storage import COSMOS_CONTAINERS  # noqa: E402
-from functions.settings import Settings  # noqa: E402
+STEP_QUEUES = STEPS.queues
 
 COSMOS_DATABASE = Settings.from_env({}).cosmos_database
 WORKFLOW = ROOT / ".github" / "workflows" / "deploy.yml"

@@ -2,10 +2,12 @@
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from functions.review import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_body_signature
+from functions.runtime.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_body_signature
+from functions.steps.table import STEPS
 from tests.conftest import png_b64
 from tests.test_review import Receiver
 
@@ -45,13 +47,12 @@ def test_the_device_is_called_back_once_with_the_decision(client, embedded_servi
 
 
 def test_a_failed_request_is_called_back_too(client, embedded_services, monkeypatch):
-    import functions.decide
     from functions.errors import ModelNotInstalled
 
     def not_installed(ctx):
         raise ModelNotInstalled("model 'x' is not installed")
 
-    monkeypatch.setattr(functions.decide, "decide_step", not_installed)
+    monkeypatch.setitem(STEPS.steps, "decide", replace(STEPS["decide"], function=not_installed))
     embedded_services.records.upsert("subjects", {"id": "alice"})
     receiver = Receiver()
     try:

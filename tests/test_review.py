@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from functions.messages import StepMessage
-from functions.pipeline import VERIFICATIONS, run_step
-from functions.review import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_body_signature, deliver, review_step
+from functions.runtime.step_runner import VERIFICATIONS, run_step
+from functions.runtime.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_body_signature, deliver
+from functions.steps.table import STEPS
 
 
 class Receiver:
@@ -70,7 +71,7 @@ def receiver(settings_env):
 def test_webhook_is_signed_and_links_work_then_the_verdict_closes_the_case(receiver, local_host, client, embedded_services):
     services = embedded_services
     msg = _case_in_review(services, local_host.url)
-    assert run_step("review", review_step, msg.to_json(), 1, services) is None
+    assert run_step(STEPS, "review", msg.to_json(), 1, services) is None
 
     headers, body = receiver.calls[0]
     assert check_body_signature(body, services.secrets.review_webhook_secret, headers[TIMESTAMP_HEADER.lower()],
@@ -137,7 +138,7 @@ def test_delivery_retries_then_raises_so_the_queue_retries():
 
 
 def test_stale_timestamps_are_refused():
-    from functions.review import sign_body
+    from functions.runtime.webhooks import sign_body
 
     old = int(time.time()) - 3600
     assert not check_body_signature(b"{}", b"k", str(old), sign_body(b"{}", b"k", old))

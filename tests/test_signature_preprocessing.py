@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from functions.signature_preprocessing import (  # noqa: E402
+from functions.imaging.signature_preprocessing import (
     CANVAS_HEIGHT,
     CANVAS_WIDTH,
     BlankImage,
@@ -22,7 +17,9 @@ from functions.signature_preprocessing import (  # noqa: E402
     prepare_signature,
     to_network_input,
 )
-from sample_signatures import make_signature  # noqa: E402
+from scripts.sample_signatures import make_signature
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SIGN_DATA = ROOT.parent / "shared" / "data" / "signatures" / "sign_data"
 

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from functions.signature_preprocessing import prepare_signature  # noqa: E402
-from sample_signatures import make_forgery, make_signature  # noqa: E402
+from functions.imaging.signature_preprocessing import prepare_signature
+from scripts.sample_signatures import make_forgery, make_signature
 
 
 def test_shape_and_look():

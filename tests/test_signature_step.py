@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from functions.model_runtime import load_model, sha256_file  # noqa: E402
-from functions.signature import (  # noqa: E402
+from functions.imaging.signature_preprocessing import NoInk
+from functions.manifests import sha256_file
+from functions.runtime.models import load_model
+from functions.steps.signature import (
     FORGED,
     GENUINE,
     UNCERTAIN,
@@ -26,8 +23,9 @@ from functions.signature import (  # noqa: E402
     verify_signature,
     zone,
 )
-from functions.signature_preprocessing import NoInk  # noqa: E402
-from sample_signatures import make_forgery, make_signature  # noqa: E402
+from scripts.sample_signatures import make_forgery, make_signature
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODELS = ROOT / "models"
 SIGN_DATA = ROOT.parent / "shared" / "data" / "signatures" / "sign_data"
@@ -134,7 +132,7 @@ def test_real_test_writer_genuine_vs_forged(model):
 def test_serving_and_evaluation_compute_the_same_distances(model):
     """The evaluation scores the exported model through its own batched path; it must agree with serving."""
     pytest.importorskip("sklearn", reason="model_export's evaluation needs scikit-learn")
-    from functions.signature import reference_distances
+    from functions.steps.signature import reference_distances
     from model_export.signature_data import SignatureSet
     from model_export.signature_evaluate import OnnxComparator
 

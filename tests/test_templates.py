@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from functions.templates import decrypt, encrypt, new_subject_token, pack_arrays, protect_embedding, protected_to_vector, unpack_arrays
+from functions.imaging.templates import (
+    decrypt,
+    encrypt,
+    new_subject_token,
+    pack_arrays,
+    protect_embedding,
+    protected_to_vector,
+    unpack_arrays,
+)
 
 SECRET = b"s" * 32
 

@@ -1,21 +1,25 @@
-"""The HTTP API besides the device's POST (see decode.py): status, enrolment, erasure, review verdicts, health."""
+"""The HTTP API: verifications, enrolment, erasure, the review inbox and verdicts, image links, health."""
 
 from __future__ import annotations
 
 import mimetypes
-from urllib.parse import unquote
+from urllib.parse import unquote, urlparse
 
 import azure.functions as func
 
-from .decode import check_subject_id, error_response, json_response, read_json_body, verification_view
-from .enrolment import enrol_subject, erase_subject, renew_subject
-from .errors import BioauthError, Conflict, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
-from .images import decode_image_field
-from .model_runtime import installed_models
-from .pipeline import STEP_QUEUES, VERIFICATIONS, now_iso
-from .review import case_image_links, case_images, check_link
-from .services import get_services
-from .storage import update_record
+from ..errors import BioauthError, Conflict, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
+from ..imaging.images import decode_image_field
+from ..runtime.models import installed_models
+from ..runtime.services import get_services
+from ..runtime.step_runner import VERIFICATIONS, now_iso, run_chain
+from ..runtime.subjects import erase_subject
+from ..settings import STORAGE_CONNECTION
+from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
+from ..steps.review import case_image_links, case_images, check_link
+from ..steps.table import STEPS
+from ..storage import update_record
+from .enrolment import enrol_subject, renew_subject
+from .json_api import error_response, json_response, read_json_body
 
 REVIEWS = "reviews"
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
@@ -23,6 +27,59 @@ VERDICTS = {"accept": "accepted", "reject": "rejected"}
 PRESENTATIONS = ("bona_fide", "attack")
 
 bp = func.Blueprint()
+
+
+def api_base_of(req: func.HttpRequest) -> str:
+    parsed = urlparse(req.url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+def verification_view(record: dict) -> dict:
+    """What a device sees of a record: status, decision, and per-step results with timings."""
+    steps = {
+        name: {k: entry.get(k) for k in ("result", "duration_ms", "started_at", "finished_at", "attempt")}
+        for name, entry in (record.get("steps") or {}).items()
+    }
+    view = {
+        "id": record["id"],
+        "subject_id": record["subject_id"],
+        "device_id": record.get("device_id"),
+        "status": record["status"],
+        "decision": record.get("decision"),
+        "failure": record.get("failure"),
+        "steps": steps,
+        "created_at": record.get("created_at"),
+        "updated_at": record.get("updated_at"),
+    }
+    if record.get("review"):
+        view["review"] = record["review"]
+    return view
+
+
+@bp.route(route="v1/verifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.queue_output(arg_name="to_face_crop", queue_name=STEPS.first.queue, connection=STORAGE_CONNECTION)
+@bp.queue_output(arg_name="to_review", queue_name=STEPS["review"].queue, connection=STORAGE_CONNECTION)
+@bp.queue_output(arg_name="to_notify", queue_name=STEPS["notify"].queue, connection=STORAGE_CONNECTION)
+def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str],
+                        to_notify: func.Out[str]) -> func.HttpResponse:
+    services = get_services()
+    mode = "sync" if req.params.get("mode") == "sync" else "async"
+    try:
+        request = parse_verification_request(read_json_body(req, services.settings), services.settings)
+        record, message = accept_verification(request, services, api_base_of(req), mode)
+    except BioauthError as exc:
+        return error_response(exc)
+    location = f"/api/v1/verifications/{record['id']}"
+    if mode == "async":
+        to_face_crop.set(message.to_json())
+        return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
+
+    stopped_before = run_chain(STEPS, message.to_json(), services)
+    handoff = {"review": to_review, "notify": to_notify}  # these run on their queues, after the answer
+    if stopped_before in handoff:
+        handoff[stopped_before].set(message.to_json())
+    final = services.records.get(VERIFICATIONS, record["id"])
+    return json_response(verification_view(final), 200, {"Location": location})
 
 
 @bp.route(route="v1/verifications/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -204,5 +261,5 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         "status": "ok",
         "storage": services.describe(),
         "models": installed_models(services.settings.models_dir),
-        "queues": list(STEP_QUEUES),
+        "queues": list(STEPS.queues),
     })

@@ -1,4 +1,4 @@
-"""Face crop step: find the face with MediaPipe BlazeFace and cut the crops the next steps need.
+"""Find the face with MediaPipe BlazeFace and cut the crops the face-crop step stores.
 
 Two crops come from one detection: an aligned chip for the embedding network
 and a context crop (the face box enlarged) for anti-spoofing, whose extra
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .face_preprocessing import ChipGeometry
+from .face_preprocessing import ChipGeometry, align_face
 
 # MediaPipe's six keypoints, in its order. "right"/"left" are the subject's.
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
@@ -187,7 +185,7 @@ def crop_face(
     min_eye_distance_px: float = 24.0,
     multiple_faces: str = "reject",
     context_scale: float = 2.0,
-    chip_spec: "ChipGeometry | None" = None,
+    chip_spec: ChipGeometry | None = None,
     cut_off_tolerance: float = CUT_OFF_TOLERANCE,
 ) -> FaceCropResult:
     """Find the one face to verify and cut its aligned chip and context crop.
@@ -216,65 +214,6 @@ def crop_face(
         return FaceCropResult(FACE_CUT_OFF, face, len(faces))
     if face.inter_eye_px < min_eye_distance_px:
         return FaceCropResult(FACE_TOO_SMALL, face, len(faces))
-    chip = None
-    if chip_spec is not None:
-        from .face_preprocessing import align_face
-
-        chip = align_face(image_rgb, face.keypoints, chip_spec)
+    chip = None if chip_spec is None else align_face(image_rgb, face.keypoints, chip_spec)
     context = context_crop(image_rgb, face.box, scale=context_scale)
     return FaceCropResult(None, face, len(faces), chip=chip, context=context)
-
-
-# --- the queue step -------------------------------------------------------------------------
-
-import azure.functions as func  # noqa: E402
-
-from .errors import ModelNotInstalled  # noqa: E402
-from .images import encode_png, load_rgb  # noqa: E402
-from .pipeline import StepContext, StepOutcome  # noqa: E402
-from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
-
-
-def chip_geometry(models_dir) -> "ChipGeometry | None":
-    """The embedding model's chip geometry (from the process's cached model); without it no chip is cut."""
-    from .face_preprocessing import ChipGeometry
-    from .model_runtime import load_model
-
-    try:
-        return ChipGeometry.from_manifest(load_model("face_embedding", models_dir).manifest)
-    except ModelNotInstalled:
-        return None
-
-
-def face_crop_step(ctx: StepContext) -> StepOutcome:
-    from .antispoof import context_scale_for  # imported here: antispoof imports this module
-
-    s = ctx.services.settings
-    found = crop_face(
-        load_rgb(ctx.image("face")),
-        min_score=s.min_face_score,
-        min_eye_distance_px=s.min_eye_distance_px,
-        multiple_faces=s.multiple_faces,
-        context_scale=context_scale_for(models_dir=s.models_dir),
-        chip_spec=chip_geometry(s.models_dir),
-    )
-    result = found.to_record()
-    if found.reason:
-        return StepOutcome(result=result, next_step="decide")
-    vid = ctx.message.verification_id
-    crops = {}
-    for name, pixels in (("chip", found.chip), ("context", found.context)):
-        if pixels is not None:
-            crops[name] = ctx.services.blobs.put("crops", f"{vid}/{name}.png", encode_png(pixels), "image/png")
-    result["crops"] = crops
-    return StepOutcome(result=result, next_step="antispoof")
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="face-crop", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_antispoof", queue_name="antispoof", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_decide", queue_name="decide", connection=STORAGE_CONNECTION)
-def face_crop_trigger(msg: func.QueueMessage, to_antispoof: func.Out[str], to_decide: func.Out[str]) -> None:
-    handle_queue_message("face-crop", face_crop_step, msg, {"antispoof": to_antispoof, "decide": to_decide})

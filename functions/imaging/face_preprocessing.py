@@ -12,11 +12,13 @@ photo onto those places, so our chips land where dlib's land.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .model_runtime import InputSpec, ModelManifest
+from ..manifests import InputSpec, ModelManifest, read_manifest
+from ..settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,6 @@ def load_chip_geometry(models_dir=None, model_name: str = "face_embedding") -> C
 
     Raises ModelNotInstalled when the model's manifest is missing.
     """
-    from pathlib import Path
-
-    from .model_runtime import read_manifest
-
     if models_dir is None:
-        from .settings import get_settings
-
         models_dir = get_settings().models_dir
     return ChipGeometry.from_manifest(read_manifest(Path(models_dir) / model_name))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BioauthError
+from ..errors import BioauthError
 
 CANVAS_HEIGHT = 128
 CANVAS_WIDTH = 256

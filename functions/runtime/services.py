@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .keys import Secrets, load_key_vault_secrets, load_local_secrets
-from .settings import Settings, get_settings
-from .storage import BlobStore, QueueStore, RecordStore
+from ..keys import Secrets, load_key_vault_secrets, load_local_secrets
+from ..settings import Settings, get_settings
+from ..storage import BlobStore, QueueStore, RecordStore
 
 
 @dataclass
@@ -27,11 +27,11 @@ class Services:
 
 
 def open_services(settings: Settings) -> Services:
-    from .storage.embedded import FileBlobStore, SqliteQueueStore, SqliteRecordStore
+    from ..storage.embedded import FileBlobStore, SqliteQueueStore, SqliteRecordStore
 
     data = settings.data_dir
     if settings.storage == "azure":
-        from .storage.azure import AzureBlobStore, AzureQueueStore
+        from ..storage.azure import AzureBlobStore, AzureQueueStore
 
         conn = settings.storage_connection
         blobs = AzureBlobStore(connection_string=conn, account_url=None if conn else settings.blob_service_uri)
@@ -40,7 +40,7 @@ def open_services(settings: Settings) -> Services:
         blobs = FileBlobStore(data / "blobs")
         queues = SqliteQueueStore(data / "queue.sqlite")
     if settings.records == "cosmos":
-        from .storage.azure import CosmosRecordStore
+        from ..storage.azure import CosmosRecordStore
 
         if not settings.cosmos_endpoint:
             raise ValueError("BIOAUTH_RECORDS=cosmos needs BIOAUTH_COSMOS_ENDPOINT")

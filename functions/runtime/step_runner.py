@@ -15,28 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import BioauthError, ModelNotInstalled, StepFailed
-from .messages import StepMessage
+from ..errors import BioauthError, ModelNotInstalled, StepFailed
+from ..messages import StepMessage
+from ..storage import update_record
 from .services import Services
-from .storage import update_record
 
 log = logging.getLogger("bioauth.pipeline")
 
-# The chain, in order. A step's queue has the step's name.
-STEP_QUEUES = ("face-crop", "antispoof", "face-match", "signature", "decide", "review", "notify")
-# Where each step may send the request next (the contract test checks the triggers' bindings against this).
-NEXT_STEPS: dict[str, tuple[str, ...]] = {
-    "face-crop": ("antispoof", "decide"),
-    "antispoof": ("face-match", "decide"),
-    "face-match": ("signature",),
-    "signature": ("decide",),
-    "decide": ("review", "notify"),
-    "review": ("notify",),
-    "notify": (),
-}
-# Steps that still run for a request that failed (telling the device it failed).
-RUNS_AFTER_FAILURE = ("notify",)
-FIRST_STEP = "face-crop"
 TERMINAL = ("accepted", "rejected", "review", "failed")
 VERIFICATIONS = "verifications"
 
@@ -71,10 +56,48 @@ class StepContext:
 StepFunction = Callable[[StepContext], StepOutcome]
 
 
-def mark_failed(services: Services, verification_id: str, step: str, code: str, message: str) -> None:
+@dataclass(frozen=True)
+class Step:
+    """One row of the step table: the step, the queue that triggers it, the queues it may hand on to."""
+
+    name: str
+    queue: str
+    next_queues: tuple[str, ...]
+    function: StepFunction
+    runs_in_sync_chain: bool = True  # False: even with ?mode=sync it runs on its queue, after the answer
+    runs_after_failure: bool = False  # it still runs for a failed request (telling the device)
+
+
+class StepTable:
+    """The chain in order; the first row is the first step. The Functions app, the sync chain and the tests read it."""
+
+    def __init__(self, steps: tuple[Step, ...]):
+        self.steps: dict[str, Step] = {s.name: s for s in steps}
+
+    def __getitem__(self, name: str) -> Step:
+        return self.steps[name]
+
+    def __iter__(self):
+        return iter(self.steps.values())
+
+    @property
+    def first(self) -> Step:
+        return next(iter(self.steps.values()))
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return tuple(s.queue for s in self)
+
+    @property
+    def failure_notice(self) -> Step | None:
+        """The step that tells the device about a failed request."""
+        return next((s for s in self if s.runs_after_failure), None)
+
+
+def mark_failed(table: StepTable, services: Services, verification_id: str, step: str, code: str, message: str) -> None:
     """End the request as failed, saying where and why. A case already decided keeps its decision.
 
-    A device that gave a callback URL is told, through the notify queue.
+    A device that gave a callback URL is told, through the queue of the table's failure notice (notify).
     """
 
     def mutate(doc: dict) -> dict:
@@ -88,17 +111,19 @@ def mark_failed(services: Services, verification_id: str, step: str, code: str, 
         return doc
 
     saved = update_record(services.records, VERIFICATIONS, verification_id, mutate)
-    if saved and saved.get("status") == "failed" and saved.get("callback_url") and step not in RUNS_AFTER_FAILURE:
+    notice = table.failure_notice
+    if saved and saved.get("status") == "failed" and saved.get("callback_url") and notice and not table[step].runs_after_failure:
         message_text = StepMessage(verification_id, saved["subject_id"], saved.get("images", {})).to_json()
-        services.queues.send("notify", message_text)
+        services.queues.send(notice.queue, message_text)
 
 
-def run_step(step: str, fn: StepFunction, message_text: str, dequeue_count: int, services: Services) -> str | None:
-    """Run one step for one message; returns the next step's name, or None when the chain stops here.
+def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int, services: Services) -> str | None:
+    """Run one step of the table for one message; returns the next step's name, or None when the chain stops here.
 
     Raises on transient errors so the queue retries; on the last allowed try
     the record is marked failed first.
     """
+    row = table[step]
     message = StepMessage.from_json(message_text)
     vid = message.verification_id
     record = services.records.get(VERIFICATIONS, vid)
@@ -109,23 +134,25 @@ def run_step(step: str, fn: StepFunction, message_text: str, dequeue_count: int,
     if done is not None:
         log.info("step %s: %s already recorded; re-sending to %s", step, vid, done.get("next"))
         return done.get("next")
-    if record.get("status") == "failed" and step not in RUNS_AFTER_FAILURE:
+    if record.get("status") == "failed" and not row.runs_after_failure:
         log.info("step %s: %s already failed; nothing to do", step, vid)
         return None
 
     started = now_iso()
     t0 = time.perf_counter()
     try:
-        outcome = fn(StepContext(services=services, message=message, record=record))
+        outcome = row.function(StepContext(services=services, message=message, record=record))
+        if outcome.next_step is not None and outcome.next_step not in row.next_queues:
+            raise StepFailed(f"step {step} handed on to {outcome.next_step!r}, which the step table does not allow it")
     except BioauthError as exc:
         permanent = isinstance(exc, (StepFailed, ModelNotInstalled)) or exc.http_status < 500
         if not permanent:
-            return _retry_or_fail(step, vid, exc, dequeue_count, services)
+            return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
         log.warning("step %s: %s failed permanently: %s", step, vid, exc.code)
-        mark_failed(services, vid, step, exc.code, exc.message)
+        mark_failed(table, services, vid, step, exc.code, exc.message)
         return None
     except Exception as exc:  # noqa: BLE001 - the queue decides about retries
-        return _retry_or_fail(step, vid, exc, dequeue_count, services)
+        return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
     duration_ms = (time.perf_counter() - t0) * 1000.0
 
     entry = {
@@ -157,29 +184,30 @@ def run_step(step: str, fn: StepFunction, message_text: str, dequeue_count: int,
     return winner.get("next")
 
 
-def _retry_or_fail(step: str, vid: str, exc: Exception, dequeue_count: int, services: Services) -> None:
+def _retry_or_fail(table: StepTable, step: str, vid: str, exc: Exception, dequeue_count: int, services: Services) -> None:
     limit = services.settings.max_dequeue_count
     # Only the exception type and our own messages are logged: never image bytes or templates.
     detail = exc.message if isinstance(exc, BioauthError) else type(exc).__name__
     if dequeue_count >= limit:
         log.error("step %s: %s failed on try %d of %d (%s); giving up", step, vid, dequeue_count, limit, detail)
-        mark_failed(services, vid, step, "step_error", f"{type(exc).__name__} on every one of {limit} tries: {detail}")
+        mark_failed(table, services, vid, step, "step_error", f"{type(exc).__name__} on every one of {limit} tries: {detail}")
     else:
         log.warning("step %s: %s failed on try %d of %d (%s); will retry", step, vid, dequeue_count, limit, detail)
     raise exc
 
 
-def run_chain(first: str, steps: dict[str, StepFunction], message_text: str, services: Services) -> str | None:
-    """Run the chain in-process (the synchronous API) up to the review step, which stays on its queue.
+def run_chain(table: StepTable, message_text: str, services: Services) -> str | None:
+    """Run the chain in-process (the synchronous API) up to the first step that stays on its queue (review, notify).
 
-    In-process there is no queue to retry: an error is the last try, so the
-    record is marked failed and the chain stops.
+    Returns that step's name (the caller enqueues it), or None when the chain
+    ended. In-process there is no queue to retry: an error is the last try,
+    so the record is marked failed and the chain stops.
     """
-    current: str | None = first
+    current: str | None = table.first.name
     last_try = services.settings.max_dequeue_count
-    while current is not None and current in steps:
+    while current is not None and table[current].runs_in_sync_chain:
         try:
-            current = run_step(current, steps[current], message_text, last_try, services)
+            current = run_step(table, current, message_text, last_try, services)
         except Exception:  # noqa: BLE001 - already recorded as failed by run_step
             return None
     return current

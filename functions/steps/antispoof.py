@@ -19,9 +19,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import BioauthError, ModelNotInstalled
-from .face_crop import CONTEXT_SIZE
-from .model_runtime import InputSpec, OnnxModel, load_model
+from ..errors import BioauthError
+from ..imaging.face_detection import CONTEXT_SIZE
+from ..imaging.images import load_rgb
+from ..manifests import InputSpec
+from ..runtime.models import OnnxModel, load_model
+from ..runtime.step_runner import StepContext, StepOutcome
 
 MODEL_NAME = "antispoof"
 LIVE, SPOOF, UNCERTAIN = "live", "spoof", "uncertain"
@@ -87,23 +90,6 @@ def _check_crop(context_rgb: np.ndarray) -> None:
         )
 
 
-def context_scale_for(model: OnnxModel | None = None, models_dir=None) -> float:
-    """How much the face box must be enlarged for this model's context crop (its manifest says; else the setting).
-
-    The face-crop step cuts the anti-spoofing crop with this scale, so the
-    model always sees the amount of background it was trained with. Without
-    an installed model the crop is still cut, at the setting's scale, for review.
-    """
-    from .settings import get_settings
-
-    try:
-        model = model or load_model(MODEL_NAME, models_dir)
-    except ModelNotInstalled:
-        return get_settings().context_scale
-    scale = model.manifest.extra.get("context_scale")
-    return get_settings().context_scale if scale is None else float(scale)
-
-
 def live_scores(context_crops: list[np.ndarray], model: OnnxModel | None = None) -> np.ndarray:
     """Probability of live for a batch of context crops."""
     model = model or load_model(MODEL_NAME)
@@ -130,12 +116,6 @@ def check_liveness(context_rgb: np.ndarray, model: OnnxModel | None = None) -> A
 
 # --- the queue step -------------------------------------------------------------------------
 
-import azure.functions as func  # noqa: E402
-
-from .images import load_rgb  # noqa: E402
-from .pipeline import StepContext, StepOutcome  # noqa: E402
-from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
-
 
 def antispoof_step(ctx: StepContext) -> StepOutcome:
     """Check the stored context crop; a spoof ends the chain early (straight to decide) unless spoofs go to review."""
@@ -144,13 +124,3 @@ def antispoof_step(ctx: StepContext) -> StepOutcome:
     result = check_liveness(load_rgb(ctx.services.blobs.get(crops["context"])), model)
     ends_here = result.label == SPOOF and ctx.services.settings.spoof_action == "reject"
     return StepOutcome(result=result.to_record(), next_step="decide" if ends_here else "face-match")
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="antispoof", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_face_match", queue_name="face-match", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_decide", queue_name="decide", connection=STORAGE_CONNECTION)
-def antispoof_trigger(msg: func.QueueMessage, to_face_match: func.Out[str], to_decide: func.Out[str]) -> None:
-    handle_queue_message("antispoof", antispoof_step, msg, {"face-match": to_face_match, "decide": to_decide})

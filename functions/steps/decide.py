@@ -15,10 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import azure.functions as func
-
-from .pipeline import StepContext, StepOutcome, now_iso
-from .triggers import STORAGE_CONNECTION, handle_queue_message
+from ..runtime.step_runner import StepContext, StepOutcome, now_iso
 
 
 @dataclass(frozen=True)
@@ -80,13 +77,3 @@ def decide_step(ctx: StepContext) -> StepOutcome:
         next_step=next_step,
         record_updates={"status": decision.outcome, "decision": record},
     )
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="decide", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_review", queue_name="review", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_notify", queue_name="notify", connection=STORAGE_CONNECTION)
-def decide_trigger(msg: func.QueueMessage, to_review: func.Out[str], to_notify: func.Out[str]) -> None:
-    handle_queue_message("decide", decide_step, msg, {"review": to_review, "notify": to_notify})

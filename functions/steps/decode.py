@@ -1,43 +1,25 @@
-"""Decode step: the device's POST. Check and decode both images, store them, create the record, start the chain.
+"""Decode step: the device's request. Check and decode both images, store them, create the record.
 
-Answers 202 with the record's URL; with `?mode=sync` it runs the same steps
-in-process and answers 200 with the decision.
+The route (http/routes.py) then starts the chain: it answers 202 with the
+record's URL, or with `?mode=sync` runs the same steps in-process and answers
+200 with the decision.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-import azure.functions as func
-
-from .antispoof import antispoof_step
-from .decide import decide_step
-from .errors import BioauthError, BodyTooLarge, InvalidRequest, MissingField, SubjectNotEnrolled
-from .face_crop import face_crop_step
-from .face_match import face_match_step
-from .images import DecodedImage, decode_image_field
-from .messages import StepMessage
-from .pipeline import FIRST_STEP, VERIFICATIONS, StepFunction, now_iso, run_chain
-from .services import Services, get_services
-from .settings import Settings
-from .signature import signature_step
-from .triggers import STORAGE_CONNECTION
-
-log = logging.getLogger("bioauth.decode")
+from ..errors import InvalidRequest, MissingField, SubjectNotEnrolled
+from ..imaging.images import DecodedImage, decode_image_field
+from ..messages import StepMessage
+from ..runtime.services import Services
+from ..runtime.step_runner import VERIFICATIONS, now_iso
+from ..settings import Settings
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-STEP_FUNCTIONS: dict[str, StepFunction] = {
-    "face-crop": face_crop_step,
-    "antispoof": antispoof_step,
-    "face-match": face_match_step,
-    "signature": signature_step,
-    "decide": decide_step,
-}
 
 
 @dataclass(frozen=True)
@@ -47,28 +29,6 @@ class VerificationRequest:
     face: DecodedImage
     signature: DecodedImage
     callback_url: str | None = None
-
-
-def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers or {})
-
-
-def error_response(exc: BioauthError) -> func.HttpResponse:
-    return json_response({"error": exc.to_dict()}, exc.http_status)
-
-
-def read_json_body(req: func.HttpRequest, settings: Settings) -> dict:
-    body = req.get_body() or b""
-    if len(body) > settings.max_body_bytes:
-        raise BodyTooLarge(f"request body is {len(body)} bytes, over the {settings.max_body_bytes} byte limit",
-                           details={"limit_bytes": settings.max_body_bytes})
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    return data
 
 
 def require_str(data: dict, name: str) -> str:
@@ -142,57 +102,3 @@ def accept_verification(request: VerificationRequest, services: Services, api_ba
     return record, StepMessage(verification_id=vid, subject_id=request.subject_id, images=images)
 
 
-def api_base_of(req: func.HttpRequest) -> str:
-    parsed = urlparse(req.url)
-    return f"{parsed.scheme}://{parsed.netloc}"
-
-
-def verification_view(record: dict) -> dict:
-    """What a device sees of a record: status, decision, and per-step results with timings."""
-    steps = {
-        name: {k: entry.get(k) for k in ("result", "duration_ms", "started_at", "finished_at", "attempt")}
-        for name, entry in (record.get("steps") or {}).items()
-    }
-    view = {
-        "id": record["id"],
-        "subject_id": record["subject_id"],
-        "device_id": record.get("device_id"),
-        "status": record["status"],
-        "decision": record.get("decision"),
-        "failure": record.get("failure"),
-        "steps": steps,
-        "created_at": record.get("created_at"),
-        "updated_at": record.get("updated_at"),
-    }
-    if record.get("review"):
-        view["review"] = record["review"]
-    return view
-
-
-bp = func.Blueprint()
-
-
-@bp.route(route="v1/verifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@bp.queue_output(arg_name="to_face_crop", queue_name="face-crop", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_review", queue_name="review", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_notify", queue_name="notify", connection=STORAGE_CONNECTION)
-def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str],
-                        to_notify: func.Out[str]) -> func.HttpResponse:
-    services = get_services()
-    mode = "sync" if req.params.get("mode") == "sync" else "async"
-    try:
-        request = parse_verification_request(read_json_body(req, services.settings), services.settings)
-        record, message = accept_verification(request, services, api_base_of(req), mode)
-    except BioauthError as exc:
-        return error_response(exc)
-    location = f"/api/v1/verifications/{record['id']}"
-    if mode == "async":
-        to_face_crop.set(message.to_json())
-        return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
-
-    stopped_before = run_chain(FIRST_STEP, STEP_FUNCTIONS, message.to_json(), services)
-    handoff = {"review": to_review, "notify": to_notify}  # these run on their queues, after the answer
-    if stopped_before in handoff:
-        handoff[stopped_before].set(message.to_json())
-    final = services.records.get(VERIFICATIONS, record["id"])
-    return json_response(verification_view(final), 200, {"Location": location})

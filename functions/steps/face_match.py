@@ -20,8 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import BioauthError
-from .model_runtime import OnnxModel, load_model
+from ..errors import BioauthError, StepFailed
+from ..imaging.images import load_rgb
+from ..runtime.models import OnnxModel, load_model
+from ..runtime.step_runner import StepContext, StepOutcome
+from ..runtime.subjects import enrolled_subject, load_face_template, protect_probe
 
 MODEL_NAME = "face_embedding"
 RULE = "centroid"
@@ -141,14 +144,6 @@ def match_settings(model: OnnxModel | None = None) -> dict:
 
 # --- the queue step -------------------------------------------------------------------------
 
-import azure.functions as func  # noqa: E402
-
-from .enrolment import enrolled_subject, load_face_template, protect_probe  # noqa: E402
-from .errors import StepFailed  # noqa: E402
-from .images import load_rgb  # noqa: E402
-from .pipeline import StepContext, StepOutcome  # noqa: E402
-from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
-
 
 def face_match_step(ctx: StepContext) -> StepOutcome:
     """Embed the probe chip, protect it with the subject's token, compare it in the protected space."""
@@ -165,12 +160,3 @@ def face_match_step(ctx: StepContext) -> StepOutcome:
     probe = protect_probe(embed_face(chip, model), template, services)
     result = match_face(probe, template.references, **match_settings(model))
     return StepOutcome(result=result.to_record(), next_step="signature")
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="face-match", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_signature", queue_name="signature", connection=STORAGE_CONNECTION)
-def face_match_trigger(msg: func.QueueMessage, to_signature: func.Out[str]) -> None:
-    handle_queue_message("face-match", face_match_step, msg, {"signature": to_signature})

@@ -9,11 +9,8 @@ answers ends in notify-poison without touching the decision.
 
 from __future__ import annotations
 
-import azure.functions as func
-
-from .pipeline import StepContext, StepOutcome, now_iso
-from .review import deliver
-from .triggers import STORAGE_CONNECTION, handle_queue_message
+from ..runtime.step_runner import StepContext, StepOutcome, now_iso
+from ..runtime.webhooks import deliver
 
 
 def callback_payload(record: dict) -> dict:
@@ -36,11 +33,3 @@ def notify_step(ctx: StepContext) -> StepOutcome:
         return StepOutcome(result={"status": "no_callback"}, next_step=None)
     delivery = deliver(url, callback_payload(ctx.record), ctx.services.secrets.review_webhook_secret)
     return StepOutcome(result=delivery, next_step=None)
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="notify", connection=STORAGE_CONNECTION)
-def notify_trigger(msg: func.QueueMessage) -> None:
-    handle_queue_message("notify", notify_step, msg, {})

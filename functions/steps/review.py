@@ -1,47 +1,19 @@
-"""Review step: a case in doubt goes to a human by a signed webhook.
+"""Review step: a case in doubt goes to a human by a signed webhook (runtime/webhooks.py).
 
-The POST body is JSON; the headers carry a timestamp and
-HMAC-SHA256(secret, "<timestamp>.<body>"), so a receiver can check both origin
-and freshness. Images travel as short-lived links, never inline. The verdict
-comes back on POST /api/v1/reviews/{id}.
+Images travel as short-lived links, never inline. The verdict comes back on
+POST /api/v1/reviews/{id}.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import logging
 import time
 from urllib.parse import quote
 
-import azure.functions as func
-
-from .pipeline import StepContext, StepOutcome, now_iso
-from .services import Services
-from .triggers import STORAGE_CONNECTION, handle_queue_message
-
-log = logging.getLogger("bioauth.review")
-
-SIGNATURE_HEADER = "X-Bioauth-Signature"
-TIMESTAMP_HEADER = "X-Bioauth-Timestamp"
-DELIVERY_TRIES = 3
-DELIVERY_TIMEOUT_SECONDS = 10.0
-
-
-def sign_body(body: bytes, secret: bytes, timestamp: int) -> str:
-    return "sha256=" + hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def check_body_signature(body: bytes, secret: bytes, timestamp: str, signature: str, *, tolerance_seconds: int = 300) -> bool:
-    """What a receiver does: recompute the HMAC and refuse stale timestamps (replays)."""
-    try:
-        ts = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    if abs(time.time() - ts) > tolerance_seconds:
-        return False
-    return hmac.compare_digest(sign_body(body, secret, ts), signature or "")
+from ..runtime.services import Services
+from ..runtime.step_runner import StepContext, StepOutcome, now_iso
+from ..runtime.webhooks import deliver
 
 
 def sign_link(ref: str, expires: int, key: bytes) -> str:
@@ -103,28 +75,6 @@ def review_payload(ctx: StepContext) -> dict:
     }
 
 
-def deliver(url: str, payload: dict, secret: bytes, *, tries: int = DELIVERY_TRIES) -> dict:
-    """POST with retries and exponential backoff; raises after the last try so the queue retries later."""
-    import requests
-
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    last_error = ""
-    for attempt in range(1, tries + 1):
-        ts = int(time.time())
-        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign_body(body, secret, ts)}
-        try:
-            response = requests.post(url, data=body, headers=headers, timeout=DELIVERY_TIMEOUT_SECONDS)
-            if 200 <= response.status_code < 300:
-                return {"status": "delivered", "http_status": response.status_code, "tries": attempt, "at": now_iso()}
-            last_error = f"HTTP {response.status_code}"
-        except requests.RequestException as exc:
-            last_error = type(exc).__name__
-        log.warning("review webhook try %d of %d failed: %s", attempt, tries, last_error)
-        if attempt < tries:
-            time.sleep(0.5 * 2 ** (attempt - 1))
-    raise ConnectionError(f"review webhook not delivered after {tries} tries: {last_error}")
-
-
 def review_step(ctx: StepContext) -> StepOutcome:
     url = ctx.services.settings.review_webhook_url
     then = "notify" if ctx.record.get("callback_url") else None
@@ -132,12 +82,3 @@ def review_step(ctx: StepContext) -> StepOutcome:
         return StepOutcome(result={"status": "not_configured", "at": now_iso()}, next_step=then)
     delivery = deliver(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret)
     return StepOutcome(result=delivery, next_step=then)
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="review", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_notify", queue_name="notify", connection=STORAGE_CONNECTION)
-def review_trigger(msg: func.QueueMessage, to_notify: func.Out[str]) -> None:
-    handle_queue_message("review", review_step, msg, {"notify": to_notify})

@@ -32,9 +32,18 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import BioauthError
-from .model_runtime import OnnxModel, load_model
-from .signature_preprocessing import CANVAS_HEIGHT, CANVAS_WIDTH, prepare_signature, to_network_input
+from ..errors import BioauthError
+from ..imaging.images import load_rgb
+from ..imaging.signature_preprocessing import (
+    CANVAS_HEIGHT,
+    CANVAS_WIDTH,
+    SignatureImageError,
+    prepare_signature,
+    to_network_input,
+)
+from ..runtime.models import OnnxModel, load_model
+from ..runtime.step_runner import StepContext, StepOutcome
+from ..runtime.subjects import enrolled_subject, load_signature_references
 
 MODEL_NAME = "signature"
 MIN_REFERENCES = 3
@@ -229,14 +238,6 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
 
 # --- the queue step -------------------------------------------------------------------------
 
-import azure.functions as func  # noqa: E402
-
-from .enrolment import enrolled_subject, load_signature_references  # noqa: E402
-from .images import load_rgb  # noqa: E402
-from .pipeline import StepContext, StepOutcome  # noqa: E402
-from .signature_preprocessing import SignatureImageError  # noqa: E402
-from .triggers import STORAGE_CONNECTION, handle_queue_message  # noqa: E402
-
 
 def signature_step(ctx: StepContext) -> StepOutcome:
     """Compare the questioned signature with the subject's references; an unusable image is a reason, not a crash."""
@@ -249,12 +250,3 @@ def signature_step(ctx: StepContext) -> StepOutcome:
     except SignatureImageError as exc:
         result = {"reason": exc.code, "message": exc.message, "model_version": model.version}
     return StepOutcome(result=result, next_step="decide")
-
-
-bp = func.Blueprint()
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="signature", connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_decide", queue_name="decide", connection=STORAGE_CONNECTION)
-def signature_trigger(msg: func.QueueMessage, to_decide: func.Out[str]) -> None:
-    handle_queue_message("signature", signature_step, msg, {"decide": to_decide})

@@ -7,16 +7,14 @@ its message was never deleted, so it comes back after its lease.
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-import functions.decide as decide  # noqa: E402
-import local_host  # noqa: E402
+import local_host
+from functions.steps.table import STEPS
 
 marker = Path(os.environ["KILL_MARKER"])
-real_step = decide.decide_step
+real_step = STEPS["decide"].function
 
 
 def dying_step(ctx):
@@ -26,5 +24,6 @@ def dying_step(ctx):
     return real_step(ctx)
 
 
-decide.decide_step = dying_step
-sys.exit(local_host.main(sys.argv[1:]))
+if __name__ == "__main__":
+    STEPS.steps["decide"] = replace(STEPS["decide"], function=dying_step)
+    sys.exit(local_host.main(sys.argv[1:]))

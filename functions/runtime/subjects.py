@@ -1,0 +1,92 @@
+"""A subject's enrolled references, protected at rest: what the face-match and signature steps compare against.
+
+Face: one embedding per enrolment photo, made cancelable with a per-subject
+token and encrypted. Signature: the references in processed form
+(model-independent, so they survive a model upgrade), encrypted. Enrolment
+(http/enrolment.py) writes them, the steps read them, erasure removes them.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SubjectNotEnrolled
+from ..imaging.templates import (
+    decrypt,
+    encrypt,
+    new_subject_token,
+    pack_arrays,
+    protect_embedding,
+    protected_to_vector,
+    unpack_arrays,
+)
+from .services import Services
+
+SUBJECTS = "subjects"
+
+
+@dataclass(frozen=True)
+class FaceTemplate:
+    token: bytes
+    references: list[np.ndarray]  # protected vectors, compared in the protected space
+    model_version: str
+
+
+def associated_data(kind: str, subject_id: str) -> str:
+    """What each encrypted item is bound to: its kind and its subject."""
+    return f"bioauth:{kind}:{subject_id}"
+
+
+def protected_face(subject_id: str, embeddings: list[np.ndarray], model_version: str, services: Services) -> dict:
+    """The subject document's `token` and `face` fields: a fresh token, the embeddings protected with it, encrypted."""
+    key = services.secrets.template_key
+    token = new_subject_token()
+    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
+    return {
+        "token": base64.b64encode(encrypt(token, key, associated_data("token", subject_id))).decode(),
+        "face": {
+            "model_version": model_version,
+            "count": len(protected),
+            "templates": base64.b64encode(encrypt(pack_arrays(protected), key, associated_data("face", subject_id))).decode(),
+        },
+    }
+
+
+def store_signature_references(subject_id: str, references: list[np.ndarray], services: Services) -> str:
+    """The encrypted reference canvases as one blob; returns its reference."""
+    data = encrypt(pack_arrays(references), services.secrets.template_key, associated_data("signatures", subject_id))
+    return services.blobs.put("images", f"subjects/{subject_id}/signature-references.bin", data)
+
+
+def enrolled_subject(services: Services, subject_id: str) -> dict:
+    """The subject's enrolment, for a step; erased while its request was in flight is a permanent failure."""
+    subject = services.records.get(SUBJECTS, subject_id)
+    if subject is None:
+        raise SubjectNotEnrolled("the subject was erased while the request was in flight")
+    return subject
+
+
+def load_face_template(subject: dict, services: Services) -> FaceTemplate:
+    key, sid = services.secrets.template_key, subject["id"]
+    token = decrypt(base64.b64decode(subject["token"]), key, associated_data("token", sid))
+    packed = decrypt(base64.b64decode(subject["face"]["templates"]), key, associated_data("face", sid))
+    return FaceTemplate(token, [protected_to_vector(p) for p in unpack_arrays(packed)], subject["face"]["model_version"])
+
+
+def protect_probe(embedding: np.ndarray, template: FaceTemplate, services: Services) -> np.ndarray:
+    return protected_to_vector(protect_embedding(embedding, template.token, services.secrets.template_secret))
+
+
+def load_signature_references(subject: dict, services: Services) -> list[np.ndarray]:
+    blob = services.blobs.get(subject["signature"]["references"])
+    return unpack_arrays(decrypt(blob, services.secrets.template_key, associated_data("signatures", subject["id"])))
+
+
+def erase_subject(subject_id: str, services: Services) -> bool:
+    """Erase templates, references and enrolment images. Verifications keep their own images until retention ends."""
+    existed = services.records.delete(SUBJECTS, subject_id)
+    deleted = services.blobs.delete_prefix("images", f"subjects/{subject_id}/")
+    return existed or deleted > 0

@@ -1,0 +1,68 @@
+"""Face crop step: find the one face to verify and store the crops the next steps need.
+
+The aligned chip is cut to the face embedding model's geometry, the context
+crop to the anti-spoofing model's scale, both read from their manifests, so
+each network sees what it was trained on. Detection and cropping are in
+imaging/face_detection.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelNotInstalled
+from ..imaging.face_detection import crop_face
+from ..imaging.face_preprocessing import ChipGeometry
+from ..imaging.images import encode_png, load_rgb
+from ..runtime.models import OnnxModel, load_model
+from ..runtime.step_runner import StepContext, StepOutcome
+from ..settings import get_settings
+
+# The models whose input this step cuts.
+FACE_MODEL = "face_embedding"
+ANTISPOOF_MODEL = "antispoof"
+
+
+def chip_geometry(models_dir) -> ChipGeometry | None:
+    """The embedding model's chip geometry (from the process's cached model); without it no chip is cut."""
+    try:
+        return ChipGeometry.from_manifest(load_model(FACE_MODEL, models_dir).manifest)
+    except ModelNotInstalled:
+        return None
+
+
+def context_scale_for(model: OnnxModel | None = None, models_dir: Path | None = None) -> float:
+    """How much the face box must be enlarged for the anti-spoofing model's context crop (its manifest says; else the setting).
+
+    The anti-spoofing model thus always sees the amount of background it was
+    trained with. Without an installed model the crop is still cut, at the
+    setting's scale, for review.
+    """
+    try:
+        model = model or load_model(ANTISPOOF_MODEL, models_dir)
+    except ModelNotInstalled:
+        return get_settings().context_scale
+    scale = model.manifest.extra.get("context_scale")
+    return get_settings().context_scale if scale is None else float(scale)
+
+
+def face_crop_step(ctx: StepContext) -> StepOutcome:
+    s = ctx.services.settings
+    found = crop_face(
+        load_rgb(ctx.image("face")),
+        min_score=s.min_face_score,
+        min_eye_distance_px=s.min_eye_distance_px,
+        multiple_faces=s.multiple_faces,
+        context_scale=context_scale_for(models_dir=s.models_dir),
+        chip_spec=chip_geometry(s.models_dir),
+    )
+    result = found.to_record()
+    if found.reason:
+        return StepOutcome(result=result, next_step="decide")
+    vid = ctx.message.verification_id
+    crops = {}
+    for name, pixels in (("chip", found.chip), ("context", found.context)):
+        if pixels is not None:
+            crops[name] = ctx.services.blobs.put("crops", f"{vid}/{name}.png", encode_png(pixels), "image/png")
+    result["crops"] = crops
+    return StepOutcome(result=result, next_step="antispoof")
