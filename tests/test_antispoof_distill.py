@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-antispoof_nets = pytest.importorskip("model_export.antispoof_nets")
-antispoof_train = pytest.importorskip("model_export.antispoof_train")
+antispoof_nets = pytest.importorskip("model_export.antispoof.nets")
+antispoof_train = pytest.importorskip("model_export.antispoof.train_cnn")
 
 TEACHER = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minifasnet"
 
@@ -37,7 +37,7 @@ def test_minifasnet_student_has_the_shared_interface():
 
 @pytest.mark.skipif(not TEACHER.is_dir(), reason="MiniFASNet teacher weights (../shared/data/minifasnet) are absent")
 def test_a_function_matching_step_lowers_its_loss_on_a_fixed_batch():
-    from model_export.antispoof_train import function_matching_step, load_teacher
+    from model_export.antispoof.train_cnn import function_matching_step, load_teacher
 
     torch.manual_seed(0)
     config = json.loads(antispoof_train.DEFAULT_CONFIG.read_text())
@@ -65,7 +65,7 @@ def test_a_function_matching_step_lowers_its_loss_on_a_fixed_batch():
 
 
 def test_lbp_graph_bins_and_histograms():
-    from model_export.antispoof_lbp_net import LBPFeatures, uniform_lookup
+    from model_export.antispoof.lbp_svm import LBPFeatures, uniform_lookup
 
     # Uniform patterns: P*(P-1)+2 bins plus one for the rest.
     assert uniform_lookup(8).max() + 1 == 59
@@ -96,9 +96,9 @@ def test_the_exported_lbp_svm_gives_the_fitted_live_probability(tmp_path):
     import onnxruntime as ort
     from sklearn.linear_model import LogisticRegression
 
-    from model_export.antispoof_lbp import decision, fit_svm, lbp_spec
-    from model_export.antispoof_lbp_net import LBPSVM, LBPFeatures
-    from model_export.antispoof_train import export_onnx
+    from model_export.antispoof.train import decision, fit_svm, lbp_spec
+    from model_export.antispoof.lbp_svm import LBPSVM, LBPFeatures
+    from model_export.antispoof.train_cnn import export_onnx
 
     rng = np.random.default_rng(0)
     grey = torch.cat([_faces_with_texture(30, rng, True), _faces_with_texture(30, rng, False)])
@@ -120,8 +120,8 @@ def test_the_exported_lbp_svm_gives_the_fitted_live_probability(tmp_path):
 
 def test_leave_one_subject_out_scores_each_person_with_a_model_that_never_saw_them():
     """Labels that only a person's own identity feature explains: fitted in-sample they separate, held out they cannot."""
-    from model_export.antispoof_lbp import cross_session_eer, decision, fit_svm, leave_one_subject_out
-    from model_export.antispoof_metrics import equal_error_rate
+    from model_export.antispoof.train import cross_session_eer, decision, fit_svm, leave_one_subject_out
+    from model_export.common.metrics import equal_error_rate
 
     rng = np.random.default_rng(1)
     subjects = np.repeat([f"{i:04d}" for i in range(6)], 20)
@@ -142,7 +142,7 @@ def test_reviewed_faces_are_read_from_the_export_layout_and_cropped_like_the_ser
     """export-reviews' antispoof/<live|spoof>/<subject>/ folders become labelled face crops, one person per subject."""
     from PIL import Image
 
-    from model_export.antispoof_data import load_reviewed
+    from model_export.antispoof.data import load_reviewed
     from scripts.demo import capture
     from scripts.sample_photos import astronaut
     from scripts.sample_spoof import make_print_attack

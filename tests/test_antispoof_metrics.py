@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_export.antispoof_metrics import calibrate_thresholds, equal_error_rate, error_rates, three_zone_rates
+from model_export.common.metrics import calibrate_thresholds, equal_error_rate, error_rates, three_zone_rates
 
 
 def test_error_rates_count_attacks_accepted_and_live_rejected():

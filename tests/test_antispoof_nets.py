@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-antispoof_nets = pytest.importorskip("model_export.antispoof_nets")
+antispoof_nets = pytest.importorskip("model_export.antispoof.nets")
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -48,7 +48,7 @@ def test_minifasnet_baseline_weights_load_and_separate_upstream_samples():
     import cv2
 
     from functions.imaging.face_detection import detect_faces
-    from model_export.antispoof_eval import baseline_scores
+    from model_export.antispoof.evaluate import baseline_scores
 
     samples = SHARED / "minifasnet" / "samples"
     files = ["image_T1.jpg", "image_F1.jpg", "image_F2.jpg"]

@@ -150,8 +150,8 @@ def test_nuaa_dev_images_end_to_end(model):
 @pytest.mark.skipif(not NUAA.is_dir(), reason="NUAA data (../shared/data/nuaa) is absent")
 def test_nuaa_dev_acer_matches_the_report(model):
     """Dataset-wide: the whole dev split scored again gives the ACER the manifest reports."""
-    from model_export.antispoof_data import DEFAULT_CACHE, ensure_cache, load_split
-    from model_export.antispoof_metrics import error_rates
+    from model_export.antispoof.data import DEFAULT_CACHE, ensure_cache, load_split
+    from model_export.common.metrics import error_rates
 
     cache = ensure_cache(NUAA, DEFAULT_CACHE, splits=("dev",), scale=context_scale_for(model))
     dev = load_split(cache, "dev", mmap=True)

@@ -7,7 +7,7 @@ from tests.test_review import _case_in_review
 
 
 def test_a_reviewed_case_is_exported_once_with_its_images_and_labels(client, embedded_services, tmp_path):
-    from model_export.reviewed_cases import export_reviews
+    from model_export.common.reviewed_cases import export_reviews
 
     _case_in_review(embedded_services, "http://x")
     assert client.post("/api/v1/reviews/v1", json={"verdict": "accept", "reviewer": "r1"}).status_code == 200
@@ -26,7 +26,7 @@ def test_a_reviewed_case_is_exported_once_with_its_images_and_labels(client, emb
 
 
 def test_judged_presentations_are_exported_by_person_for_anti_spoofing(client, embedded_services, tmp_path):
-    from model_export.reviewed_cases import export_reviews
+    from model_export.common.reviewed_cases import export_reviews
 
     _case_in_review(embedded_services, "http://x")
     assert client.post("/api/v1/reviews/v1", json={"verdict": "reject", "presentation": "attack"}).status_code == 200
@@ -38,7 +38,7 @@ def test_judged_presentations_are_exported_by_person_for_anti_spoofing(client, e
 
 
 def test_an_index_written_before_the_presentation_column_is_upgraded_in_place(client, embedded_services, tmp_path):
-    from model_export.reviewed_cases import FIELDS, export_reviews
+    from model_export.common.reviewed_cases import FIELDS, export_reviews
 
     out = tmp_path / "reviewed"
     out.mkdir()
@@ -56,7 +56,7 @@ def test_an_index_written_before_the_presentation_column_is_upgraded_in_place(cl
 
 
 def test_an_index_holding_only_its_header_gets_no_second_header(client, embedded_services, tmp_path):
-    from model_export.reviewed_cases import FIELDS, export_reviews
+    from model_export.common.reviewed_cases import FIELDS, export_reviews
 
     out = tmp_path / "reviewed"
     out.mkdir()

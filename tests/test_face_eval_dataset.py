@@ -8,7 +8,7 @@ from tests.face_images import faces_dir_or_skip, model_dir_or_skip
 def test_service_path_gets_at_least_299_of_300_pairs_right():
     from functions.runtime.models import OnnxModel
     from functions.settings import Settings
-    from model_export.face_evaluation import pair_scores, read_pairs, service_embeddings, summarise
+    from model_export.face.evaluate import pair_scores, read_pairs, service_embeddings, summarise
 
     faces = faces_dir_or_skip()
     model = OnnxModel(model_dir_or_skip())

@@ -13,7 +13,7 @@ from tests.face_images import FACES_DIR, astronaut, grace_hopper, model_dir_or_s
 dlib = pytest.importorskip("dlib")
 torch = pytest.importorskip("torch")
 
-dlib_format = pytest.importorskip("model_export.dlib_format")
+dlib_format = pytest.importorskip("model_export.face.dlib_format")
 
 TOLERANCE = 1e-4
 
@@ -53,7 +53,7 @@ def test_reader_finds_the_whole_network():
 
 
 def test_torch_module_matches_dlib(dlib_chips_and_descriptors):
-    from model_export.face_embedding import input_spec, load_converted, torch_embed
+    from model_export.face.train import input_spec, load_converted, torch_embed
 
     chips, expected = dlib_chips_and_descriptors
     model, network = load_converted()

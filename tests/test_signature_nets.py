@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-signature_augment = pytest.importorskip("model_export.signature_augment")
-signature_nets = pytest.importorskip("model_export.signature_nets")
+signature_augment = pytest.importorskip("model_export.signature.augment")
+signature_nets = pytest.importorskip("model_export.signature.nets")
 
 
 def test_pair_networks_take_a_two_channel_pair_and_return_one_logit():

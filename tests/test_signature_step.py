@@ -133,8 +133,8 @@ def test_serving_and_evaluation_compute_the_same_distances(model):
     """The evaluation scores the exported model through its own batched path; it must agree with serving."""
     pytest.importorskip("sklearn", reason="model_export's evaluation needs scikit-learn")
     from functions.steps.signature import reference_distances
-    from model_export.signature_data import SignatureSet
-    from model_export.signature_evaluate import OnnxComparator
+    from model_export.signature.data import SignatureSet
+    from model_export.signature.evaluate import OnnxComparator
 
     paths = sorted((SIGN_DATA / "001" / "genuine").glob("*.png"))[:4]
     canvases = np.stack([prepare_reference(_read(p)) for p in paths])

@@ -35,10 +35,10 @@ from tqdm import tqdm
 from functions.imaging.signature_preprocessing import to_network_input
 from functions.steps.signature import aggregate_distance
 
-from .signature_augment import AugmentConfig, augment, forgery_like
-from .signature_data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
-from .signature_nets import PairSignatureCNN, PaperSignatureCNN, SigmoidOutput, SignatureEmbeddingNet, count_parameters
-from .signature_trials import TrialScores, eer, make_trials, reference_spread, trial_distances
+from .augment import AugmentConfig, augment, forgery_like
+from .data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
+from .nets import PairSignatureCNN, PaperSignatureCNN, SigmoidOutput, SignatureEmbeddingNet, count_parameters
+from .trials import TrialScores, eer, make_trials, reference_spread, trial_distances
 
 CONTRASTIVE_MARGIN = 1.0
 

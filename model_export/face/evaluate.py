@@ -25,7 +25,7 @@ from functions.runtime.models import OnnxModel
 from functions.settings import Settings
 from functions.steps.face_match import embed_faces
 
-from .face_embedding import DEFAULT_DATA, DEFAULT_OUT
+from .train import DEFAULT_DATA, DEFAULT_OUT
 
 FMR_TARGETS = (1e-2, 1e-3)
 
@@ -109,7 +109,7 @@ def pair_scores(pairs, embeddings: dict[str, np.ndarray | None]) -> PairScores:
 
 def service_embeddings(names, faces_dir: Path, model: OnnxModel, settings: Settings) -> dict[str, np.ndarray | None]:
     """crop_face with the service's settings, then the ONNX network: the path a request takes."""
-    from .face_alignment import read_rgb
+    from .alignment import read_rgb
 
     geometry = ChipGeometry.from_manifest(model.manifest)
     out: dict[str, np.ndarray | None] = {}
@@ -130,7 +130,7 @@ def service_embeddings(names, faces_dir: Path, model: OnnxModel, settings: Setti
 
 def dlib_embeddings(names, faces_dir: Path, model: OnnxModel) -> dict[str, np.ndarray | None]:
     """dlib's own alignment (HOG + 5 landmarks + get_face_chip), then the same ONNX network."""
-    from .face_alignment import DlibAligner, read_rgb
+    from .alignment import DlibAligner, read_rgb
 
     aligner = DlibAligner()
     out: dict[str, np.ndarray | None] = {}
@@ -143,7 +143,7 @@ def dlib_embeddings(names, faces_dir: Path, model: OnnxModel) -> dict[str, np.nd
 
 def nuaa_identity_scores(nuaa_dir: Path, model: OnnxModel, settings: Settings, per_subject: int) -> PairScores:
     """Every pair among a few live frames per person of NUAA dev/ (session 3, held out), through crop_face."""
-    from .face_alignment import read_rgb
+    from .alignment import read_rgb
 
     geometry = ChipGeometry.from_manifest(model.manifest)
     embeddings, subjects, failed = [], [], []

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from functions.imaging.face_detection import CONTEXT_SIZE, context_crop, detect_faces
-from functions.settings import REPO_ROOT, get_settings
+from functions.settings import get_settings
 
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "nuaa"
-DEFAULT_CACHE = REPO_ROOT / "model_export" / "cache" / "antispoof"
+from ..common.paths import CACHE_DIR, SHARED_DATA
+
+DEFAULT_DATA = SHARED_DATA / "nuaa"
+DEFAULT_CACHE = CACHE_DIR / "antispoof"
 LABELS = {"live": 1, "spoof": 0}  # 1 = bona fide presentation
 
 # Train subjects held out for validation (threshold calibration, model choice).

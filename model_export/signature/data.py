@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from functions.imaging import signature_preprocessing
 from functions.imaging.signature_preprocessing import prepare_signature
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "signatures" / "sign_data"
+from ..common.paths import SHARED_DATA
+
+DEFAULT_DATA = SHARED_DATA / "signatures" / "sign_data"
 DEFAULT_WORK_DIR = Path.home() / ".cache" / "bioauth" / "signature"
 
 SPLIT_SEED = 2011
@@ -94,7 +96,7 @@ def load_signature_set(root: Path, cache_dir: Path | None = DEFAULT_WORK_DIR) ->
     files = list_signatures(root)
     key = hashlib.sha256(
         ("\n".join(f"{f.path.relative_to(root)}:{f.path.stat().st_size}" for f in files)).encode()
-        + Path(__file__).with_name("..").joinpath("functions", "signature_preprocessing.py").resolve().read_bytes()
+        + Path(signature_preprocessing.__file__).read_bytes()
     ).hexdigest()[:16]
     cache = Path(cache_dir) / f"canvases-{key}.npz" if cache_dir else None
     if cache and cache.is_file():

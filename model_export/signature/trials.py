@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from .signature_data import SignatureSet
+from .data import SignatureSet
 
 N_REFERENCES = 5
 RANDOM_PER_OTHER_WRITER = 2

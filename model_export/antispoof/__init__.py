@@ -1,0 +1,1 @@
+"""Anti-spoofing: the LBP-SVM trained and exported (`train-antispoof`) and its evaluation (`evaluate-antispoof`)."""

@@ -1,0 +1,1 @@
+"""What every model's training and evaluation share: paths, metrics (EER, DET), ONNX export, image reading, plots."""

@@ -1,0 +1,1 @@
+"""Signature verification: the CNN trained and exported (`train-signature`) and its evaluation (`evaluate-signature`)."""
