@@ -4,7 +4,7 @@ The embedding network was trained on dlib's face chips (150x150, padding 0.25,
 eyes and nose at fixed places). We detect faces with MediaPipe, whose six
 keypoints differ from dlib's five landmarks, so the chip geometry is stored in
 the face_embedding manifest as the place each MediaPipe keypoint lands in a
-dlib chip (measured, see model_export/face_alignment.py). A similarity
+dlib chip (measured, see model_export/face/alignment.py). A similarity
 transform (rotation, uniform scale, shift) then maps the keypoints of a new
 photo onto those places, so our chips land where dlib's land.
 """

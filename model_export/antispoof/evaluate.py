@@ -333,7 +333,7 @@ def write_report(path: Path, shipped: dict, rows: list[dict], dev_counts: dict, 
         baseline_note,
         "",
         "What each variant changed (loss, context, stem, distillation) and what it did: `../MODEL_CARD.md`. "
-        "Variant definitions: `model_export/configs/antispoof.json`.",
+        "Variant definitions: `model_export/antispoof/cnn_variants.json`.",
         "",
         "![training curves](training_curves.png)",
         "",

@@ -2,7 +2,7 @@
 
 `python -m model_export train-antispoof --variant compact_am`
 
-One run = one variant of model_export/configs/antispoof.json. The run folder
+One run = one variant of model_export/antispoof/cnn_variants.json. The run folder
 (model_export/runs/antispoof/<variant>/) gets checkpoints, the training history,
 `model.onnx` and a `manifest.json` whose thresholds come from the validation
 subjects (held out of train by person). The test split (dev) is never read here.
