@@ -56,6 +56,9 @@ param maximumInstanceCount int = 40
 param deployPrincipalId string = ''
 
 @description('Tags on every resource.')
+@description('Email that receives operations alerts (poison messages, queue age, 5xx, latency, missing model); empty: none.')
+param alertEmail string = ''
+
 param tags object = {}
 
 var allTags = union(tags, {
@@ -368,6 +371,18 @@ module availability 'modules/availability.bicep' = {
   dependsOn: [
     frontDoorRoutes
   ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  scope: rg
+  name: 'alerts'
+  params: {
+    namePrefix: 'bioauth-${environmentName}'
+    location: location
+    tags: allTags
+    appInsightsId: monitoring.outputs.appInsightsId
+    alertEmail: alertEmail
+  }
 }
 
 output resourceGroupName string = rg.name
