@@ -15,7 +15,8 @@ import azure.functions as func
 from functions.http.routes import bp as http_routes
 from functions.runtime.services import get_services
 from functions.runtime.step_runner import Step, run_step
-from functions.settings import STORAGE_CONNECTION
+from functions.settings import STORAGE_CONNECTION, get_settings
+from functions.telemetry import configure_telemetry, observe_queues
 from functions.steps.table import STEPS
 
 
@@ -46,6 +47,16 @@ def queue_trigger(step: Step) -> Callable[..., None]:
     trigger.__name__ = trigger.__qualname__ = step.name.replace("-", "_") + "_trigger"
     return trigger
 
+
+def queue_statistics() -> dict[str, dict[str, float]]:
+    """Depth and poison count of every step queue, read when the metrics exporter collects."""
+    queues = get_services().queues
+    return {q: {"depth": queues.count(q), "poison": queues.count(f"{q}-poison")} for q in STEPS.queues}
+
+
+settings = get_settings()
+if configure_telemetry(settings.telemetry, connection_string=settings.appinsights_connection_string) != "none":
+    observe_queues(queue_statistics)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(http_routes)

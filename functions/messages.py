@@ -11,13 +11,19 @@ class StepMessage:
     verification_id: str
     subject_id: str
     images: dict[str, str] = field(default_factory=dict)  # "face"/"signature" -> "container/name"
+    trace: dict[str, str] = field(default_factory=dict)  # W3C trace context (traceparent), so every hop joins one trace
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = asdict(self)
+        if not self.trace:
+            del data["trace"]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "StepMessage":
         d = json.loads(text)
         if not isinstance(d, dict) or not isinstance(d.get("verification_id"), str):
             raise ValueError("step message without verification_id")
-        return cls(verification_id=d["verification_id"], subject_id=d.get("subject_id", ""), images=dict(d.get("images", {})))
+        trace = d.get("trace") if isinstance(d.get("trace"), dict) else {}
+        return cls(verification_id=d["verification_id"], subject_id=d.get("subject_id", ""), images=dict(d.get("images", {})),
+                   trace={str(k): str(v) for k, v in trace.items()})

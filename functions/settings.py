@@ -53,6 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop when the anti-spoofing model's manifest does not say."),
     Setting("BIOAUTH_SPOOF_ACTION", "reject", "On a spoof verdict: 'reject' at once (the chain ends early), or 'review' (a person decides; the chain runs on) while the detector is not validated on your cameras."),
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (between the model's strict threshold and its threshold) on both sides."),
+    Setting("BIOAUTH_TELEMETRY", "none", "Where traces and metrics go: 'azure' (Application Insights, needs APPLICATIONINSIGHTS_CONNECTION_STRING), 'console' (stdout, local development) or 'none'."),
+    Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", None, "Application Insights to export traces and metrics to (an address; the app signs in with its identity)."),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )
 
@@ -98,6 +100,8 @@ class Settings:
     spoof_action: str
     face_review_margin: float
     retain_enrolment_images: bool
+    telemetry: str = "none"
+    appinsights_connection_string: str | None = None
     max_dequeue_count: int = 5
 
     @classmethod
@@ -149,6 +153,8 @@ class Settings:
             spoof_action=spoof_action,
             face_review_margin=float(get("BIOAUTH_FACE_REVIEW_MARGIN") or 0.0),
             retain_enrolment_images=(get("BIOAUTH_RETAIN_ENROLMENT_IMAGES") or "true").lower() in ("1", "true", "yes"),
+            telemetry=(get("BIOAUTH_TELEMETRY") or "none").lower(),
+            appinsights_connection_string=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
         )
 

@@ -13,6 +13,7 @@ here is a cheap no-op (the OpenTelemetry API's default).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from contextlib import contextmanager
@@ -48,11 +49,11 @@ def configure_telemetry(exporter: str, *, connection_string: str | None = None) 
     spans and metrics to stdout, for local development.
     """
     global _configured
-    if _configured is not None:
-        return _configured
     exporter = (exporter or "none").lower()
     if exporter not in EXPORTERS:
-        raise ValueError(f"telemetry exporter must be one of {EXPORTERS}, not {exporter!r}")
+        raise ValueError(f"BIOAUTH_TELEMETRY must be one of {EXPORTERS}, not {exporter!r}")
+    if _configured is not None:
+        return _configured
     if exporter == "azure":
         if not connection_string:
             raise ValueError("telemetry exporter 'azure' needs APPLICATIONINSIGHTS_CONNECTION_STRING")
@@ -149,6 +150,26 @@ def current_trace_context() -> dict[str, str]:
     carrier: dict[str, str] = {}
     inject(carrier)
     return carrier
+
+
+def traced_http(route: str, method: str):
+    """Decorate an HTTP function so its request is the root span of the trace (signature kept for the worker)."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def traced(*args, **kwargs):
+            with http_span(route, method) as span:
+                response = fn(*args, **kwargs)
+                status = getattr(response, "status_code", None)
+                if isinstance(status, int):
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                return response
+
+        return traced
+
+    return wrap
 
 
 @contextmanager

@@ -282,6 +282,10 @@ var appSettings = [
     value: 'true'
   }
   {
+    name: 'BIOAUTH_TELEMETRY'
+    value: 'azure'
+  }
+  {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: monitoring.outputs.appInsightsConnectionString
   }

@@ -12,6 +12,7 @@ from ..imaging.images import decode_image_field
 from ..runtime.models import installed_models
 from ..runtime.services import get_services
 from ..runtime.step_runner import VERIFICATIONS, now_iso, run_chain
+from ..telemetry import traced_http
 from ..runtime.subjects import erase_subject
 from ..settings import STORAGE_CONNECTION
 from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
@@ -60,6 +61,7 @@ def verification_view(record: dict) -> dict:
 @bp.queue_output(arg_name="to_face_crop", queue_name=STEPS.first.queue, connection=STORAGE_CONNECTION)
 @bp.queue_output(arg_name="to_review", queue_name=STEPS["review"].queue, connection=STORAGE_CONNECTION)
 @bp.queue_output(arg_name="to_notify", queue_name=STEPS["notify"].queue, connection=STORAGE_CONNECTION)
+@traced_http("v1/verifications", "POST")
 def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str],
                         to_notify: func.Out[str]) -> func.HttpResponse:
     services = get_services()

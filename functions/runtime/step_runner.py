@@ -18,6 +18,7 @@ from typing import Callable
 from ..errors import BioauthError, ModelNotInstalled, StepFailed
 from ..messages import StepMessage
 from ..storage import update_record
+from ..telemetry import StepTrace, record_decision, step_span
 from .services import Services
 
 log = logging.getLogger("bioauth.pipeline")
@@ -111,6 +112,8 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
         return doc
 
     saved = update_record(services.records, VERIFICATIONS, verification_id, mutate)
+    if saved and saved.get("status") == "failed" and saved.get("failure", {}).get("step") == step:
+        record_decision("failed", [code])
     notice = table.failure_notice
     if saved and saved.get("status") == "failed" and saved.get("callback_url") and notice and not table[step].runs_after_failure:
         message_text = StepMessage(verification_id, saved["subject_id"], saved.get("images", {})).to_json()
@@ -123,19 +126,28 @@ def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int,
     Raises on transient errors so the queue retries; on the last allowed try
     the record is marked failed first.
     """
-    row = table[step]
     message = StepMessage.from_json(message_text)
+    with step_span(step, message.verification_id, message.trace) as trace:
+        return _run_step(table, step, message, dequeue_count, services, trace)
+
+
+def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: int, services: Services,
+              trace: StepTrace) -> str | None:
+    row = table[step]
     vid = message.verification_id
     record = services.records.get(VERIFICATIONS, vid)
     if record is None:
         log.warning("step %s: verification %s not found; message dropped", step, vid)
+        trace.outcome = "not_found"
         return None
     done = record.get("steps", {}).get(step)
     if done is not None:
         log.info("step %s: %s already recorded; re-sending to %s", step, vid, done.get("next"))
+        trace.outcome = "redelivered"
         return done.get("next")
     if record.get("status") == "failed" and not row.runs_after_failure:
         log.info("step %s: %s already failed; nothing to do", step, vid)
+        trace.outcome = "skipped_failed"
         return None
 
     started = now_iso()
@@ -149,6 +161,8 @@ def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int,
         if not permanent:
             return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
         log.warning("step %s: %s failed permanently: %s", step, vid, exc.code)
+        trace.outcome = "failed"
+        trace.set(error_code=exc.code)
         mark_failed(table, services, vid, step, exc.code, exc.message)
         return None
     except Exception as exc:  # noqa: BLE001 - the queue decides about retries
@@ -178,10 +192,31 @@ def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int,
 
     saved = update_record(services.records, VERIFICATIONS, vid, mutate)
     if saved is None:
+        trace.outcome = "gone"
         return None
     winner = saved.get("steps", {}).get(step, entry)
+    trace.outcome = "done" if winner is entry else "redelivered"
+    trace.set(next=winner.get("next"), **_traced_fields(outcome.result))
+    status = outcome.record_updates.get("status")
+    if winner is entry and status in TERMINAL:
+        record_decision(status, list((outcome.record_updates.get("decision") or {}).get("reasons", [])))
     log.info("step %s: %s done in %.1f ms -> %s", step, vid, duration_ms, winner.get("next"))
     return winner.get("next")
+
+
+def _traced_fields(result: dict) -> dict:
+    """What of a step's result may go on its span: outcomes, reasons and model versions, never scores of people."""
+    fields: dict = {}
+    for key in ("verdict", "outcome", "reason", "model_version"):
+        if isinstance(result.get(key), (str, int, float, bool)):
+            fields[key] = result[key]
+    model = result.get("model")
+    if isinstance(model, dict) and isinstance(model.get("version"), str):
+        fields["model_version"] = model["version"]
+    reasons = result.get("reasons")
+    if isinstance(reasons, list):
+        fields["reasons"] = ",".join(str(r) for r in reasons)
+    return fields
 
 
 def _retry_or_fail(table: StepTable, step: str, vid: str, exc: Exception, dequeue_count: int, services: Services) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from ..errors import InvalidRequest, MissingField, SubjectNotEnrolled
 from ..imaging.images import DecodedImage, decode_image_field
 from ..messages import StepMessage
+from ..telemetry import current_trace_context
 from ..runtime.services import Services
 from ..runtime.step_runner import VERIFICATIONS, now_iso
 from ..settings import Settings
@@ -99,6 +100,7 @@ def accept_verification(request: VerificationRequest, services: Services, api_ba
         "updated_at": now_iso(),
     }
     services.records.create(VERIFICATIONS, record)
-    return record, StepMessage(verification_id=vid, subject_id=request.subject_id, images=images)
+    return record, StepMessage(verification_id=vid, subject_id=request.subject_id, images=images,
+                        trace=current_trace_context())
 
 
