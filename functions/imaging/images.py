@@ -147,9 +147,13 @@ def load_gray(data: bytes) -> np.ndarray:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """Lossless storage of crops, so review shows exactly what the model saw."""
+    """Lossless storage of crops, so review shows exactly what the model saw.
+
+    Fastest zlib level: a third of the default's time for about a tenth more bytes, and this runs on
+    every request.
+    """
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -11,6 +11,7 @@ encrypted with AES-256-GCM, bound to the subject id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import io
@@ -27,12 +28,17 @@ def new_subject_token() -> bytes:
     return secrets.token_bytes(32)
 
 
+@functools.lru_cache(maxsize=64)
 def _transform(subject_token: bytes, system_secret: bytes, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's projection and permutation; cached because the QR costs more than the match itself."""
     seed = hmac.new(system_secret, subject_token + dim.to_bytes(4, "big"), hashlib.sha256).digest()
     rng = np.random.Generator(np.random.PCG64(int.from_bytes(seed, "big")))
     q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
     q *= np.sign(np.diag(r))  # a uniformly random orthonormal matrix
-    return q, rng.permutation(dim)
+    perm = rng.permutation(dim)
+    q.setflags(write=False)
+    perm.setflags(write=False)
+    return q, perm
 
 
 def protect_embedding(embedding: np.ndarray, subject_token: bytes, system_secret: bytes) -> np.ndarray:

@@ -40,6 +40,9 @@ class OnnxModel:
                     code="model_checksum_mismatch",
                 )
         options = ort.SessionOptions()
+        # Idle pool threads must not spin after a run: on a 2-core worker the next step's numpy work and
+        # the other requests' sessions need those cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=available_providers())
