@@ -40,10 +40,9 @@ log = logging.getLogger("bioauth.local_host")
 
 
 def load_local_settings(path: Path = ROOT / "local.settings.json") -> None:
-    """Like Core Tools: local.settings.json 'Values' become environment variables (the shell wins)."""
-    if path.is_file():
-        for key, value in json.loads(path.read_text()).get("Values", {}).items():
-            os.environ.setdefault(key, str(value))
+    from functions.settings import load_local_settings as load
+
+    load(path)
 
 
 @dataclass(frozen=True)
@@ -285,6 +284,16 @@ class LocalHost:
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, target.read_bytes()
 
+    def caller_known(self, params: dict[str, str], headers: dict[str, str]) -> bool:
+        """The platform's check: the function key, or (as Front Door adds the key in Azure) a known credential."""
+        from functions.http.access import bearer_token
+
+        token = bearer_token(headers)
+        if token:
+            return self.services.credentials.authenticate(token) is not None
+        return secrets.compare_digest((params.get("code") or headers.get("x-functions-key", "")).encode(),
+                                      self.function_key.encode())
+
     def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path = parts.path.lstrip("/")
@@ -304,10 +313,8 @@ class LocalHost:
         if chosen is None:
             return _json_error(405, "method_not_allowed", f"{method} is not allowed here")
         f, match = chosen
-        if f.auth_level != "anonymous":
-            given = params.get("code") or headers.get("x-functions-key", "")
-            if not secrets.compare_digest(given, self.function_key):
-                return _json_error(401, "unauthorized", "a function key is required (x-functions-key header or ?code=)")
+        if f.auth_level != "anonymous" and not self.caller_known(params, headers):
+            return _json_error(401, "unauthorized", "a credential is required (Authorization: Bearer <key>)")
         host_header = headers.get("host", f"127.0.0.1:{self.port}")
         req = func.HttpRequest(method=method, url=f"http://{host_header}{raw_path}", headers=headers, params=params,
                                route_params={k: v for k, v in match.groupdict().items()}, body=body)
@@ -359,16 +366,9 @@ def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, st
 
 
 def local_function_key(data_dir: Path) -> str:
-    """BIOAUTH_LOCAL_FUNCTION_KEY, or a key created once in the data folder."""
-    if os.environ.get("BIOAUTH_LOCAL_FUNCTION_KEY"):
-        return os.environ["BIOAUTH_LOCAL_FUNCTION_KEY"]
-    path = Path(data_dir) / "local-function-key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    from functions.keys import local_function_key as key
+
+    return key(data_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ class BioauthError(Exception):
         if code is not None:
             self.code = code
         self.details = details or {}
+        self.headers: dict[str, str] = {}  # extra response headers (Retry-After)
 
     def to_dict(self) -> dict:
         body = {"code": self.code, "message": self.message}
@@ -78,6 +79,25 @@ class Conflict(BioauthError):
 class Unauthorized(BioauthError):
     code = "unauthorized"
     http_status = 401
+
+
+class Forbidden(BioauthError):
+    """Authenticated, but this principal's role may not do this (`forbidden_role`), or not for this device."""
+
+    code = "forbidden_role"
+    http_status = 403
+
+
+class RateLimited(BioauthError):
+    """Too many requests for one key; `retry_after` seconds until the next one is allowed."""
+
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ModelNotInstalled(BioauthError):

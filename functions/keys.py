@@ -59,3 +59,19 @@ def load_key_vault_secrets(vault_url: str) -> Secrets:
 
     client = SecretClient(vault_url=vault_url, credential=DefaultAzureCredential())
     return Secrets.from_values({name: client.get_secret(name).value for name in SECRET_NAMES})
+
+
+def local_function_key(data_dir: Path) -> str:
+    """The local host's function key: BIOAUTH_LOCAL_FUNCTION_KEY, or a key created once in the data folder (0600)."""
+    if os.environ.get("BIOAUTH_LOCAL_FUNCTION_KEY"):
+        return os.environ["BIOAUTH_LOCAL_FUNCTION_KEY"]
+    path = Path(data_dir) / "local-function-key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        except FileExistsError:
+            pass
+    return path.read_text().strip()

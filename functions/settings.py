@@ -55,6 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (between the model's strict threshold and its threshold) on both sides."),
     Setting("BIOAUTH_TELEMETRY", "none", "Where traces and metrics go: 'azure' (Application Insights, needs APPLICATIONINSIGHTS_CONNECTION_STRING), 'console' (stdout, local development) or 'none'."),
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", None, "Application Insights to export traces and metrics to (an address; the app signs in with its identity)."),
+    Setting("BIOAUTH_RATE_LIMIT_PER_MINUTE", "120", "Requests a minute each key may make on average (token bucket per key, per instance); 0 = no limit."),
+    Setting("BIOAUTH_RATE_LIMIT_BURST", "30", "Requests a key may make at once before the per-minute rate applies."),
+    Setting("BIOAUTH_LOCAL_ADMIN_KEY", "true", "On one machine, the local function key acts as a bootstrap admin in every role (never with Cosmos DB or Key Vault).", azure=False),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )
 
@@ -102,6 +105,9 @@ class Settings:
     retain_enrolment_images: bool
     telemetry: str = "none"
     appinsights_connection_string: str | None = None
+    rate_limit_per_minute: float = 120.0
+    rate_limit_burst: int = 30
+    local_admin_key: bool = True
     max_dequeue_count: int = 5
 
     @classmethod
@@ -155,6 +161,9 @@ class Settings:
             retain_enrolment_images=(get("BIOAUTH_RETAIN_ENROLMENT_IMAGES") or "true").lower() in ("1", "true", "yes"),
             telemetry=(get("BIOAUTH_TELEMETRY") or "none").lower(),
             appinsights_connection_string=get("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            rate_limit_per_minute=float(get("BIOAUTH_RATE_LIMIT_PER_MINUTE") or 0),
+            rate_limit_burst=max(1, int(get("BIOAUTH_RATE_LIMIT_BURST") or 1)),
+            local_admin_key=(get("BIOAUTH_LOCAL_ADMIN_KEY") or "true").lower() in ("1", "true", "yes"),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
         )
 
@@ -169,6 +178,13 @@ def timespan_seconds(value: str | int | float | None, default: float) -> float:
     for part in str(value).split(":"):
         seconds = seconds * 60 + float(part)
     return seconds
+
+
+def load_local_settings(path: Path = REPO_ROOT / "local.settings.json") -> None:
+    """As Core Tools does: local.settings.json 'Values' become environment variables (the shell wins)."""
+    if path.is_file():
+        for key, value in json.loads(path.read_text()).get("Values", {}).items():
+            os.environ.setdefault(key, str(value))
 
 
 _cached: Settings | None = None

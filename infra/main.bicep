@@ -48,6 +48,12 @@ param reviewWebhookUrl string = ''
 @minValue(10)
 param rateLimitPerMinute int = 120
 
+@description('Requests a minute each credential may make on average, checked by the app per key (token bucket per instance).')
+param keyRateLimitPerMinute int = 120
+
+@description('Requests a credential may make at once before its per-minute rate applies.')
+param keyRateLimitBurst int = 30
+
 @description('Flex Consumption: largest number of instances.')
 @minValue(1)
 param maximumInstanceCount int = 40
@@ -284,6 +290,14 @@ var appSettings = [
   {
     name: 'BIOAUTH_TELEMETRY'
     value: 'azure'
+  }
+  {
+    name: 'BIOAUTH_RATE_LIMIT_PER_MINUTE'
+    value: string(keyRateLimitPerMinute)
+  }
+  {
+    name: 'BIOAUTH_RATE_LIMIT_BURST'
+    value: string(keyRateLimitBurst)
   }
   {
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'

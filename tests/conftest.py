@@ -98,14 +98,17 @@ def local_host(embedded_services):
 
 
 class Client:
-    """requests against the local host, with the function key."""
+    """requests against the local host: with a principal's credential, else the local bootstrap key."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, token: str | None = None):
         import requests
 
         self.base = base_url
         self.http = requests.Session()
-        self.http.headers["x-functions-key"] = FUNCTION_KEY
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+        else:
+            self.http.headers["x-functions-key"] = FUNCTION_KEY
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -131,6 +134,18 @@ class Client:
 @pytest.fixture
 def client(local_host):
     return Client(local_host.url)
+
+
+@pytest.fixture
+def principals(embedded_services) -> dict[str, str]:
+    """A credential for each kind of caller: two devices, an operator and a reviewer."""
+    store = embedded_services.credentials
+    return {
+        "kiosk-1": store.issue("device", "kiosk-1", created_by="test").token,
+        "kiosk-2": store.issue("device", "kiosk-2", created_by="test").token,
+        "operator": store.issue("operator", "olivia", name="Olivia", created_by="test").token,
+        "reviewer": store.issue("reviewer", "dana", name="Dana", created_by="test").token,
+    }
 
 
 def _free_port() -> int:

@@ -73,6 +73,9 @@ def test_routes_methods_and_auth_levels(functions_index):
         ("v1/reviews/{id}", ("POST",)): "FUNCTION",
         ("v1/reviews/{id}", ("GET",)): "FUNCTION",
         ("v1/reviews", ("GET",)): "FUNCTION",
+        ("v1/health", ("GET",)): "FUNCTION",
+        ("v1/me", ("GET",)): "FUNCTION",
+        ("v1/audit", ("GET",)): "FUNCTION",
         ("v1/blobs/{*ref}", ("GET",)): "ANONYMOUS",  # checked by its own HMAC signature instead
         ("health", ("GET",)): "ANONYMOUS",
     }

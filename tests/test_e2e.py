@@ -27,7 +27,7 @@ def test_a_photo_without_a_face_is_rejected_with_its_reason_async_and_sync(backe
     assert final["steps"]["face-crop"]["duration_ms"] > 0
     sync = client.post("/api/v1/verifications?mode=sync", json=body)
     assert sync.status_code == 200 and sync.json()["status"] == "rejected"
-    health = client.get("/api/health").json()
+    health = client.get("/api/v1/health").json()
     assert health["storage"]["queues"] == ("sqlite" if services.queues.backend == "sqlite" else "azure-queue")
 
 
@@ -113,7 +113,7 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
     s = embedded_services.settings
     expected = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action)
     assert (final["status"], final["decision"]["reasons"]) == (expected.outcome, expected.reasons)
-    health = client.get("/api/health").json()
+    health = client.get("/api/v1/health").json()
     shipped = {m["name"]: m["version"] for m in health["models"]}
     assert results["antispoof"]["model_version"] == shipped["antispoof"]
     if results["antispoof"]["label"] != "spoof":

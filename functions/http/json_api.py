@@ -16,7 +16,7 @@ def json_response(body: dict, status: int = 200, headers: dict | None = None) ->
 
 def error_response(exc: BioauthError) -> func.HttpResponse:
     """A meaningful exception becomes its HTTP status and a JSON error body."""
-    return json_response({"error": exc.to_dict()}, exc.http_status)
+    return json_response({"error": exc.to_dict()}, exc.http_status, exc.headers)
 
 
 def read_json_body(req: func.HttpRequest, settings: Settings) -> dict:

@@ -1,13 +1,20 @@
-"""The HTTP API: verifications, enrolment, erasure, the review inbox and verdicts, image links, health."""
+"""The HTTP API: verifications, enrolment, erasure, the review inbox and verdicts, image links, audit, health.
+
+Every route names the roles that may call it (see access.py): devices create
+and read their own verifications; operators enrol, renew and erase subjects,
+read the audit trail and the detailed health; reviewers work the review inbox.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 from urllib.parse import unquote, urlparse
 
 import azure.functions as func
 
-from ..errors import BioauthError, Conflict, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
+from ..errors import (BioauthError, Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized,
+                      VerificationNotFound)
 from ..imaging.images import decode_image_field
 from ..runtime.models import installed_models
 from ..runtime.services import get_services
@@ -19,6 +26,9 @@ from ..steps.decode import accept_verification, check_subject_id, parse_verifica
 from ..steps.review import case_image_links, case_images, check_link
 from ..steps.table import STEPS
 from ..storage import update_record
+from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
+from ..storage.credentials import ROLES, Principal
+from .access import authorize
 from .enrolment import enrol_subject, renew_subject
 from .json_api import error_response, json_response, read_json_body
 
@@ -28,6 +38,10 @@ VERDICTS = {"accept": "accepted", "reject": "rejected"}
 PRESENTATIONS = ("bona_fide", "attack")
 
 bp = func.Blueprint()
+
+
+def audit(services, principal: Principal, action: str, **fields) -> None:
+    services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role, **fields))
 
 
 def api_base_of(req: func.HttpRequest) -> str:
@@ -67,10 +81,20 @@ def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_r
     services = get_services()
     mode = "sync" if req.params.get("mode") == "sync" else "async"
     try:
-        request = parse_verification_request(read_json_body(req, services.settings), services.settings)
+        principal = authorize(req, services, "device")
+        data = read_json_body(req, services.settings)
+        if principal.role == "device":
+            # A device speaks for itself: its id comes from its key, and a body naming another device is refused.
+            if data.get("device_id") not in (None, "", principal.id):
+                raise Forbidden("device_id names another device than this key's", code="device_mismatch",
+                                details={"field": "device_id"})
+            data["device_id"] = principal.id
+        request = parse_verification_request(data, services.settings)
         record, message = accept_verification(request, services, api_base_of(req), mode)
     except BioauthError as exc:
         return error_response(exc)
+    audit(services, principal, "verification.created", subject_id=request.subject_id, device_id=request.device_id,
+          verification_id=record["id"], details={"mode": mode})
     location = f"/api/v1/verifications/{record['id']}"
     if mode == "async":
         to_face_crop.set(message.to_json())
@@ -86,10 +110,15 @@ def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_r
 
 @bp.route(route="v1/verifications/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_verification(req: func.HttpRequest) -> func.HttpResponse:
+    """A device reads only its own verifications (another's answers 404, as if absent); an operator reads any."""
     services = get_services()
-    record = services.records.get(VERIFICATIONS, req.route_params.get("id", ""))
-    if record is None:
-        return error_response(VerificationNotFound("no verification with this id"))
+    try:
+        principal = authorize(req, services, "device", "operator")
+        record = services.records.get(VERIFICATIONS, req.route_params.get("id", ""))
+        if record is None or (principal.role == "device" and record.get("device_id") != principal.id):
+            raise VerificationNotFound("no verification with this id")
+    except BioauthError as exc:
+        return error_response(exc)
     return json_response(verification_view(record))
 
 
@@ -109,6 +138,7 @@ def _image_list(data: dict, name: str, settings) -> list:
 def enrol(req: func.HttpRequest) -> func.HttpResponse:
     services = get_services()
     try:
+        principal = authorize(req, services, "operator")
         subject_id = check_subject_id(req.route_params.get("subject_id", ""))
         data = read_json_body(req, services.settings)
         faces = _image_list(data, "face_images", services.settings)
@@ -116,6 +146,8 @@ def enrol(req: func.HttpRequest) -> func.HttpResponse:
         summary = enrol_subject(subject_id, faces, signatures, services)
     except BioauthError as exc:
         return error_response(exc)
+    audit(services, principal, "subject.enrolled", subject_id=subject_id,
+          details={k: summary[k] for k in ("faces", "signatures", "face_model_version", "images_retained")})
     return json_response(summary, 201, {"Location": f"/api/v1/subjects/{subject_id}"})
 
 
@@ -124,9 +156,12 @@ def renew(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel the subject's template and issue a new one from the retained enrolment images."""
     services = get_services()
     try:
+        principal = authorize(req, services, "operator")
         summary = renew_subject(check_subject_id(req.route_params.get("subject_id", "")), services)
     except BioauthError as exc:
         return error_response(exc)
+    audit(services, principal, "subject.renewed", subject_id=summary["subject_id"],
+          details={k: summary[k] for k in ("faces", "face_model_version")})
     return json_response(summary)
 
 
@@ -134,12 +169,22 @@ def renew(req: func.HttpRequest) -> func.HttpResponse:
 def delete_subject(req: func.HttpRequest) -> func.HttpResponse:
     services = get_services()
     try:
+        principal = authorize(req, services, "operator")
         subject_id = check_subject_id(req.route_params.get("subject_id", ""))
         if not erase_subject(subject_id, services):
             raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
     except BioauthError as exc:
         return error_response(exc)
+    record_erasure(services, principal, subject_id)
     return func.HttpResponse(status_code=204)
+
+
+def record_erasure(services, principal: Principal, subject_id: str) -> None:
+    """The subject's audit events keep what happened but lose the name: the id becomes a keyed pseudonym,
+    and the erasure itself is recorded under that pseudonym."""
+    key = pseudonym_key(services.secrets)
+    changed = services.audit.pseudonymise_subject(subject_id, key)
+    audit(services, principal, "subject.erased", subject_id=pseudonym(subject_id, key), details={"records": changed})
 
 
 def _case_view(record: dict, services) -> dict:
@@ -153,11 +198,15 @@ def _case_view(record: dict, services) -> dict:
 def list_review_cases(req: func.HttpRequest) -> func.HttpResponse:
     """Cases waiting for a reviewer, oldest first (the review console's inbox)."""
     services = get_services()
-    waiting = sorted(services.records.query(VERIFICATIONS, "status", "review"), key=lambda r: r.get("created_at") or "")
     try:
-        limit = max(1, min(200, int(req.params.get("limit", "50"))))
-    except ValueError:
-        return error_response(InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}))
+        authorize(req, services, "reviewer")
+        try:
+            limit = max(1, min(200, int(req.params.get("limit", "50"))))
+        except ValueError:
+            raise InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}) from None
+    except BioauthError as exc:
+        return error_response(exc)
+    waiting = sorted(services.records.query(VERIFICATIONS, "status", "review"), key=lambda r: r.get("created_at") or "")
     cases = [
         {"id": r["id"], "subject_id": r["subject_id"], "device_id": r.get("device_id"), "created_at": r.get("created_at"),
          "reasons": (r.get("decision") or {}).get("reasons", [])}
@@ -166,21 +215,37 @@ def list_review_cases(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"cases": cases, "count": len(waiting)})
 
 
+def open_case(services, vid: str) -> dict:
+    """A case still waiting for review; a closed one is not served as if open (409 `not_in_review`)."""
+    record = services.records.get(VERIFICATIONS, vid)
+    if record is None:
+        raise VerificationNotFound("no verification with this id")
+    if record.get("status") != "review":
+        raise Conflict(f"verification is '{record.get('status')}', not waiting for review", code="not_in_review")
+    return record
+
+
 @bp.route(route="v1/reviews/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_review_case(req: func.HttpRequest) -> func.HttpResponse:
     services = get_services()
-    record = services.records.get(VERIFICATIONS, req.route_params.get("id", ""))
-    if record is None:
-        return error_response(VerificationNotFound("no verification with this id"))
+    try:
+        authorize(req, services, "reviewer")
+        record = open_case(services, req.route_params.get("id", ""))
+    except BioauthError as exc:
+        return error_response(exc)
     return json_response(_case_view(record, services))
 
 
 @bp.route(route="v1/reviews/{id}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
-    """A reviewer's verdict closes the case and keeps it, with its images, as a labelled pair for retraining."""
+    """A reviewer's verdict closes the case and keeps it, with its images, as a labelled pair for retraining.
+
+    Who gave it comes from the reviewer's credential; a `reviewer` field in the body is ignored.
+    """
     services = get_services()
     vid = req.route_params.get("id", "")
     try:
+        principal = authorize(req, services, "reviewer")
         data = read_json_body(req, services.settings)
         verdict = data.get("verdict")
         if verdict not in VERDICTS:
@@ -191,21 +256,19 @@ def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
         if presentation == "attack" and verdict == "accept":
             raise InvalidRequest("a presentation attack cannot be accepted: reject it", code="invalid_field", details={"field": "presentation"})
         note = data.get("note") or ""
-        reviewer = data.get("reviewer") or ""
-        if not isinstance(note, str) or not isinstance(reviewer, str) or len(note) > 2000 or len(reviewer) > 200:
-            raise InvalidRequest("'note' and 'reviewer' must be short strings", code="invalid_field")
-        record = services.records.get(VERIFICATIONS, vid)
-        if record is None:
-            raise VerificationNotFound("no verification with this id")
-        if record.get("status") != "review":
-            raise Conflict(f"verification is '{record.get('status')}', not waiting for review", code="not_in_review")
-        closed = close_review(record, verdict, note, reviewer, services, presentation=presentation)
+        if not isinstance(note, str) or len(note) > 2000:
+            raise InvalidRequest("'note' must be a string of at most 2000 characters", code="invalid_field", details={"field": "note"})
+        record = open_case(services, vid)
+        closed = close_review(record, verdict, note, principal, services, presentation=presentation)
     except BioauthError as exc:
         return error_response(exc)
+    audit(services, principal, "review.verdict", subject_id=record["subject_id"], device_id=record.get("device_id"),
+          verification_id=vid, details={"verdict": verdict, "presentation": presentation,
+                                        "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})
     return json_response(verification_view(closed))
 
 
-def close_review(record: dict, verdict: str, note: str, reviewer: str, services, *, presentation: str | None = None) -> dict:
+def close_review(record: dict, verdict: str, note: str, reviewer: Principal, services, *, presentation: str | None = None) -> dict:
     vid = record["id"]
     pair_images = {}
     for name, ref in case_images(record).items():
@@ -213,7 +276,8 @@ def close_review(record: dict, verdict: str, note: str, reviewer: str, services,
         pair_images[name] = services.blobs.put(REVIEWS, f"{vid}/{name}.{extension}", services.blobs.get(ref),
                                                mimetypes.guess_type(ref)[0] or "application/octet-stream")
     reviewed_at = now_iso()
-    review = {"verdict": verdict, "presentation": presentation, "note": note, "reviewer": reviewer, "reviewed_at": reviewed_at}
+    review = {"verdict": verdict, "presentation": presentation, "note": note, "reviewer": reviewer.name,
+              "reviewer_id": reviewer.id, "reviewed_at": reviewed_at}
     results = {step: (entry or {}).get("result") for step, entry in record.get("steps", {}).items()}
     services.records.upsert(REVIEWS, {
         "id": vid,
@@ -258,10 +322,59 @@ def get_linked_blob(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    """Liveness only, for anyone (the availability test): no model names, hashes or queue names."""
     services = get_services()
+    return json_response({"status": health_status(services)})
+
+
+def health_status(services) -> str:
+    """'ok', or 'degraded' when the records cannot be read."""
+    try:
+        services.records.get(VERIFICATIONS, "health-probe")
+    except Exception:  # noqa: BLE001 - any storage failure is what this reports
+        return "degraded"
+    return "ok"
+
+
+@bp.route(route="v1/health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health_details(req: func.HttpRequest) -> func.HttpResponse:
+    """What an operator needs to know the service: storage homes, installed models with their sha256, queues."""
+    services = get_services()
+    try:
+        authorize(req, services, "operator")
+    except BioauthError as exc:
+        return error_response(exc)
     return json_response({
-        "status": "ok",
+        "status": health_status(services),
         "storage": services.describe(),
         "models": installed_models(services.settings.models_dir),
         "queues": list(STEPS.queues),
     })
+
+
+@bp.route(route="v1/me", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def whoami(req: func.HttpRequest) -> func.HttpResponse:
+    """The caller's own principal: the console checks a reviewer's key with it at sign-in."""
+    services = get_services()
+    try:
+        principal = authorize(req, services, *ROLES)
+    except BioauthError as exc:
+        return error_response(exc)
+    return json_response({"id": principal.id, "role": principal.role, "name": principal.name, "key_id": principal.key_id})
+
+
+@bp.route(route="v1/audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def read_audit(req: func.HttpRequest) -> func.HttpResponse:
+    """The audit trail for one subject, device or actor (or the latest events), oldest first; operators only."""
+    services = get_services()
+    try:
+        authorize(req, services, "operator")
+        filters = {name: req.params.get(name) or None for name in ("subject_id", "device_id", "actor_id")}
+        try:
+            limit = max(1, min(1000, int(req.params.get("limit", "200"))))
+        except ValueError:
+            raise InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}) from None
+    except BioauthError as exc:
+        return error_response(exc)
+    events = services.audit.query(limit=limit, **filters)
+    return json_response({"events": [dataclasses.asdict(e) for e in events], "count": len(events)})

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from ..keys import Secrets, load_key_vault_secrets, load_local_secrets
 from ..settings import Settings, get_settings
 from ..storage import BlobStore, QueueStore, RecordStore
+from ..storage.audit import AuditLog, open_audit_log
+from ..storage.credentials import CredentialStore
+from ..storage.records import open_record_store
 
 
 @dataclass
@@ -17,17 +20,20 @@ class Services:
     records: RecordStore
     queues: QueueStore
     secrets: Secrets
+    credentials: CredentialStore
+    audit: AuditLog
 
     def describe(self) -> dict:
         return {
             "blobs": self.blobs.backend,
             "records": self.records.backend,
             "queues": self.queues.backend,
+            "audit": self.audit.backend,
         }
 
 
 def open_services(settings: Settings) -> Services:
-    from ..storage.embedded import FileBlobStore, SqliteQueueStore, SqliteRecordStore
+    from ..storage.embedded import FileBlobStore, SqliteQueueStore
 
     data = settings.data_dir
     if settings.storage == "azure":
@@ -39,17 +45,11 @@ def open_services(settings: Settings) -> Services:
     else:
         blobs = FileBlobStore(data / "blobs")
         queues = SqliteQueueStore(data / "queue.sqlite")
-    if settings.records == "cosmos":
-        from ..storage.azure import CosmosRecordStore
-
-        if not settings.cosmos_endpoint:
-            raise ValueError("BIOAUTH_RECORDS=cosmos needs BIOAUTH_COSMOS_ENDPOINT")
-        records = CosmosRecordStore.connect(settings.cosmos_endpoint, settings.cosmos_database)
-    else:
-        records = SqliteRecordStore(data / "records.sqlite")
+    records = open_record_store(settings)
     secrets_ = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(data)
     blobs.ensure_containers()
-    return Services(settings=settings, blobs=blobs, records=records, queues=queues, secrets=secrets_)
+    return Services(settings=settings, blobs=blobs, records=records, queues=queues, secrets=secrets_,
+                    credentials=CredentialStore(records), audit=open_audit_log(settings, records))
 
 
 _services: Services | None = None

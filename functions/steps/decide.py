@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..runtime.step_runner import StepContext, StepOutcome, now_iso
+from ..storage.audit import AuditEvent, step_models
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ def decide_step(ctx: StepContext) -> StepOutcome:
     s = ctx.services.settings
     decision = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action)
     record = {"outcome": decision.outcome, "reasons": decision.reasons, "by": "service", "decided_at": now_iso()}
+    ctx.services.audit.append(AuditEvent(
+        "verification.decided", "bioauth", "service", subject_id=ctx.record["subject_id"],
+        device_id=ctx.record.get("device_id"), verification_id=ctx.record["id"],
+        details={"outcome": decision.outcome, "reasons": decision.reasons, **step_models(ctx.record)},
+    ))
     if decision.outcome == "review":
         next_step = "review"
     else:

@@ -16,7 +16,7 @@ from ..errors import Conflict
 
 # Names shared with infra/ (the Bicep tests import these).
 CONTAINERS = ("images", "crops", "models", "reviews")
-COSMOS_CONTAINERS = {"verifications": "/id", "subjects": "/id", "reviews": "/id"}
+COSMOS_CONTAINERS = {"verifications": "/id", "subjects": "/id", "reviews": "/id", "credentials": "/id", "audit": "/id"}
 
 
 class PreconditionFailed(Conflict):

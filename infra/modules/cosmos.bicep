@@ -18,6 +18,8 @@ var containerNames = [
   'verifications'
   'subjects'
   'reviews'
+  'credentials'
+  'audit'
 ]
 
 resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {

@@ -1,0 +1,219 @@
+"""The audit trail: who did what, when, with which models. Append-only; never images or templates.
+
+Each event names the principal (id and role), the action, and where relevant
+the subject, the device, the verification, and the model and threshold
+versions that spoke. Events are only ever appended. The one change allowed
+afterwards is erasure's: a subject's id is replaced by a keyed pseudonym, so
+the trail still shows that (and what) happened without naming the person.
+
+On one machine the trail is a table in the records database whose triggers
+refuse UPDATE and DELETE (except that pseudonymisation); in Azure it is the
+`audit` Cosmos DB container, written only with create.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+AUDIT = "audit"
+PSEUDONYM_PREFIX = "erased:"
+
+# What an event may record. Free-form details are checked against this list, so an image or a
+# template cannot be logged by mistake.
+DETAIL_KEYS = frozenset({
+    "mode", "outcome", "reasons", "models", "thresholds", "verdict", "presentation", "service_outcome", "faces",
+    "signatures", "face_model_version", "key_id", "role", "principal_id", "replaces", "images_retained",
+    "records", "blobs", "status",
+})
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+_last_ns = 0
+_id_lock = threading.Lock()
+
+
+def _event_id() -> str:
+    """Ids that sort in the order events were appended by this process (nanoseconds, hex), then random."""
+    global _last_ns
+    with _id_lock:
+        _last_ns = max(_last_ns + 1, time.time_ns())
+        return f"{_last_ns:016x}{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str  # verification.created, verification.decided, review.verdict, subject.enrolled, key.created, ...
+    actor_id: str
+    actor_role: str
+    subject_id: str | None = None
+    device_id: str | None = None
+    verification_id: str | None = None
+    details: dict = field(default_factory=dict)
+    at: str = ""
+    id: str = ""
+
+    def stamped(self) -> "AuditEvent":
+        unknown = set(self.details) - DETAIL_KEYS
+        if unknown:
+            raise ValueError(f"audit details may not carry {sorted(unknown)}")
+        return AuditEvent(**{**asdict(self), "at": self.at or _now(), "id": self.id or _event_id()})
+
+
+def pseudonym(subject_id: str, key: bytes) -> str:
+    """A subject id replaced by a keyed hash: stable (one person's events stay together), not reversible without the key."""
+    return PSEUDONYM_PREFIX + hmac.new(key, subject_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def pseudonym_key(secrets) -> bytes:
+    """The pseudonymisation key, derived from the template secret (Key Vault in Azure, the key file locally)."""
+    return hmac.new(secrets.template_secret, b"bioauth:audit-pseudonym", hashlib.sha256).digest()
+
+
+def step_models(record: dict) -> dict:
+    """The model versions and thresholds that spoke on a verification, from its recorded step results."""
+    models, thresholds = {}, {}
+    for step, entry in (record.get("steps") or {}).items():
+        result = (entry or {}).get("result") or {}
+        version = result.get("model_version") or (result.get("model") or {}).get("version")
+        if version:
+            models[step] = version
+        found = result.get("thresholds") or {k: result[k] for k in ("threshold", "strict_threshold") if result.get(k) is not None}
+        if found:
+            thresholds[step] = found
+    return {"models": models, "thresholds": thresholds}
+
+
+class AuditLog(Protocol):
+    backend: str
+
+    def append(self, event: AuditEvent) -> AuditEvent: ...
+
+    def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
+              limit: int = 200) -> list[AuditEvent]:
+        """Events matching every given filter, oldest first (at most `limit`, the newest ones)."""
+
+    def pseudonymise_subject(self, subject_id: str, key: bytes) -> int:
+        """Replace the subject's id in every event by its pseudonym; returns how many events changed."""
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    subject_id TEXT,
+    device_id TEXT,
+    verification_id TEXT,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_device ON audit (device_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor_id, seq);
+CREATE TRIGGER IF NOT EXISTS audit_refuses_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS audit_refuses_update BEFORE UPDATE ON audit
+WHEN NOT (
+    NEW.subject_id LIKE 'erased:%' AND OLD.subject_id NOT LIKE 'erased:%'
+    AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action
+    AND NEW.actor_id = OLD.actor_id AND NEW.actor_role = OLD.actor_role AND NEW.device_id IS OLD.device_id
+    AND NEW.verification_id IS OLD.verification_id AND NEW.details = OLD.details
+)
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only (erasure may only pseudonymise a subject id)');
+END;
+"""
+
+_COLUMNS = ("id", "at", "action", "actor_id", "actor_role", "subject_id", "device_id", "verification_id", "details")
+
+
+class SqliteAuditLog:
+    """The embedded default: a table beside the records, guarded by triggers."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path):
+        from .embedded import _Sqlite
+
+        self.db = _Sqlite(Path(path), _SCHEMA)
+
+    def append(self, event: AuditEvent) -> AuditEvent:
+        e = event.stamped()
+        row = {**asdict(e), "details": json.dumps(e.details, sort_keys=True)}
+        self.db.execute(f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                        tuple(row[c] for c in _COLUMNS))
+        return e
+
+    def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
+              limit: int = 200) -> list[AuditEvent]:
+        where, args = [], []
+        for column, value in (("subject_id", subject_id), ("device_id", device_id), ("actor_id", actor_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, int(limit))).fetchall()
+        return [AuditEvent(**{**dict(zip(_COLUMNS, r)), "details": json.loads(r[-1])}) for r in reversed(rows)]
+
+    def pseudonymise_subject(self, subject_id: str, key: bytes) -> int:
+        if subject_id.startswith(PSEUDONYM_PREFIX):
+            return 0
+        return self.db.execute("UPDATE audit SET subject_id = ? WHERE subject_id = ?",
+                               (pseudonym(subject_id, key), subject_id)).rowcount
+
+
+class RecordAuditLog:
+    """The trail on a RecordStore (Cosmos DB in Azure): events are created, never replaced, except by erasure."""
+
+    def __init__(self, records):
+        self.records = records
+        self.backend = f"{records.backend}-audit"
+
+    def append(self, event: AuditEvent) -> AuditEvent:
+        e = event.stamped()
+        self.records.create(AUDIT, {**asdict(e), "kind": "audit"})
+        return e
+
+    def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
+              limit: int = 200) -> list[AuditEvent]:
+        filters = {k: v for k, v in (("subject_id", subject_id), ("device_id", device_id), ("actor_id", actor_id)) if v is not None}
+        field_, value = next(iter(filters.items()), ("kind", "audit"))
+        docs = [d for d in self.records.query(AUDIT, field_, value) if all(d.get(k) == v for k, v in filters.items())]
+        docs.sort(key=lambda d: d["id"])
+        return [AuditEvent(**{c: d.get(c) for c in _COLUMNS}) for d in docs[-int(limit):]]
+
+    def pseudonymise_subject(self, subject_id: str, key: bytes) -> int:
+        if subject_id.startswith(PSEUDONYM_PREFIX):
+            return 0
+        from . import update_record
+
+        replacement, changed = pseudonym(subject_id, key), 0
+        for doc in self.records.query(AUDIT, "subject_id", subject_id):
+            update_record(self.records, AUDIT, doc["id"], lambda d: {**d, "subject_id": replacement})
+            changed += 1
+        return changed
+
+
+def open_audit_log(settings, records) -> AuditLog:
+    """The trail beside the records: a guarded table in the SQLite file, or the `audit` container of Cosmos DB."""
+    if settings.records == "cosmos":
+        return RecordAuditLog(records)
+    return SqliteAuditLog(settings.data_dir / "records.sqlite")
