@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     api.headers["x-functions-key"] = key
     base = f"http://127.0.0.1:{port}"
     try:
-        models = api.get(f"{base}/api/health").json()["models"]
+        models = api.get(f"{base}/api/v1/health").json()["models"]
         person = astronaut()
         r = api.post(f"{base}/api/v1/subjects/bench/enrolment", timeout=120, json={
             "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],

@@ -3,6 +3,7 @@
 
 import {
   buildVerdictRequest,
+  checkReviewer,
   caseHash,
   createApiClient,
   createSession,
@@ -104,7 +105,7 @@ function route() {
 function showSignIn(message = "") {
   clearCase();
   showView("sign-in", "Sign in");
-  for (const id of ["sign-in-key-error", "sign-in-reviewer-error"]) $(id).textContent = "";
+  $("sign-in-key-error").textContent = "";
   if (message) showNotice($("sign-in-error"), message);
   else hideNotice($("sign-in-error"));
   $("sign-in-key").value = "";
@@ -114,26 +115,31 @@ function showSignIn(message = "") {
 async function onSignIn(event) {
   event.preventDefault();
   const form = $("sign-in-form");
-  const checked = validateSignIn({ key: $("sign-in-key").value, reviewer: $("sign-in-reviewer").value });
+  const checked = validateSignIn({ key: $("sign-in-key").value });
   $("sign-in-key-error").textContent = checked.ok ? "" : checked.errors.key || "";
-  $("sign-in-reviewer-error").textContent = checked.ok ? "" : checked.errors.reviewer || "";
-  $("sign-in-key").setAttribute("aria-invalid", String(!checked.ok && Boolean(checked.errors.key)));
-  $("sign-in-reviewer").setAttribute("aria-invalid", String(!checked.ok && Boolean(checked.errors.reviewer)));
+  $("sign-in-key").setAttribute("aria-invalid", String(!checked.ok));
   if (!checked.ok) {
-    (checked.errors.key ? $("sign-in-key") : $("sign-in-reviewer")).focus();
+    $("sign-in-key").focus();
     return;
   }
   hideNotice($("sign-in-error"));
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
-  session.signIn(checked.value);
+  session.signIn({ key: checked.value.key, reviewer: "" });
   try {
-    await api.listCases(1); // proves the key before showing anything
+    const reviewer = checkReviewer(await api.whoami()); // proves the key, and names its holder, before showing anything
+    if (!reviewer.ok) {
+      session.signOut();
+      showNotice($("sign-in-error"), reviewer.message);
+      $("sign-in-key").focus();
+      return;
+    }
+    session.signIn({ key: checked.value.key, reviewer: reviewer.name });
   } catch (err) {
     session.signOut();
     showError($("sign-in-error"), err);
     if (err.code === "unauthorized") {
-      $("sign-in-error").replaceChildren(el("p", {}, "That function key was not accepted. Check it and try again."));
+      $("sign-in-error").replaceChildren(el("p", {}, "That reviewer key was not accepted. Check it and try again."));
     }
     $("sign-in-key").focus();
     return;
@@ -148,7 +154,6 @@ async function onSignIn(event) {
 function signOut() {
   session.signOut();
   flashMessage = "";
-  $("sign-in-reviewer").value = "";
   if (window.location.hash && window.location.hash !== "#/") window.location.hash = "#/"; // hashchange routes
   route();
   announce("Signed out.");
@@ -239,7 +244,6 @@ function openCase(id) {
     clearCase();
     $("verdict-note").value = "";
     setPresentation("");
-    $("verdict-reviewer").value = session.reviewer();
   }
   showView("case", "Case");
   $("case-title").textContent = "Case";
@@ -396,7 +400,7 @@ function renderVerdict(data) {
   $("verdict-form").hidden = !open;
   closeConfirm(false);
   hideNotice($("verdict-error"));
-  for (const id of ["verdict-note-error", "verdict-reviewer-error", "verdict-presentation-error"]) $(id).textContent = "";
+  for (const id of ["verdict-note-error", "verdict-presentation-error"]) $(id).textContent = "";
   updateNoteCount();
   if (open) {
     hideNotice($("case-closed"));
@@ -454,16 +458,13 @@ async function onVerdictSubmit(event) {
   const built = buildVerdictRequest({
     verdict: pendingVerdict,
     note: $("verdict-note").value,
-    reviewer: $("verdict-reviewer").value,
     presentation: selectedPresentation(),
   });
   $("verdict-note-error").textContent = built.ok ? "" : built.errors.note || "";
-  $("verdict-reviewer-error").textContent = built.ok ? "" : built.errors.reviewer || "";
   $("verdict-presentation-error").textContent = built.ok ? "" : built.errors.presentation || "";
   if (!built.ok) {
     closeConfirm(false);
-    if (built.errors.reviewer) $("verdict-reviewer").focus();
-    else if (built.errors.presentation) $("verdict-presentation").querySelector("input:checked").focus();
+    if (built.errors.presentation) $("verdict-presentation").querySelector("input:checked").focus();
     else $("verdict-note").focus();
     return;
   }
@@ -473,7 +474,6 @@ async function onVerdictSubmit(event) {
   const subject = currentCase.subject_id;
   try {
     const closed = await api.postVerdict(id, built.body);
-    session.rememberReviewer(built.body.reviewer);
     flashMessage = `Case for subject ${subject} ${closed.status || (built.body.verdict === "accept" ? "accepted" : "rejected")}. Thank you.`;
     $("verdict-note").value = "";
     setPresentation("");

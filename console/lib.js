@@ -262,38 +262,41 @@ export function earliestExpiry(images) {
   return times.length ? Math.min(...times) : null;
 }
 
-export const LIMITS = Object.freeze({ note: 2000, reviewer: 200 });
+export const LIMITS = Object.freeze({ note: 2000 });
 
-/** The sign-in form: a function key and the reviewer's name, both required. Returns {ok, value|errors}. */
-export function validateSignIn({ key, reviewer }) {
-  const errors = {};
+/**
+ * The sign-in form: the reviewer's own key, required. Who the reviewer is comes from the key
+ * (GET /api/v1/me), never from a name typed here. Returns {ok, value|errors}.
+ */
+export function validateSignIn({ key }) {
   const cleanKey = String(key ?? "").trim();
-  const cleanName = String(reviewer ?? "").trim();
-  if (!cleanKey) errors.key = "Enter the function key.";
-  else if (/\s/.test(cleanKey)) errors.key = "A function key has no spaces.";
-  if (!cleanName) errors.reviewer = "Enter your name, so verdicts can be traced to a reviewer.";
-  else if (cleanName.length > LIMITS.reviewer) errors.reviewer = `Your name can be at most ${LIMITS.reviewer} characters.`;
-  return Object.keys(errors).length ? { ok: false, errors } : { ok: true, value: { key: cleanKey, reviewer: cleanName } };
+  if (!cleanKey) return { ok: false, errors: { key: "Enter your reviewer key." } };
+  if (/\s/.test(cleanKey)) return { ok: false, errors: { key: "A reviewer key has no spaces." } };
+  return { ok: true, value: { key: cleanKey } };
+}
+
+/** Whether the principal behind a key (GET /api/v1/me) may review; returns {ok, name|message}. */
+export function checkReviewer(me) {
+  if (me && me.role === "reviewer" && typeof me.name === "string" && me.name) return { ok: true, name: me.name };
+  const role = me && typeof me.role === "string" ? me.role : "unknown";
+  return { ok: false, message: `This key belongs to a ${role}, not a reviewer. Ask your administrator for a reviewer key.` };
 }
 
 /** The body of POST /api/v1/reviews/{id}, checked as the API will check it. Returns {ok, body|errors}. */
 export const PRESENTATIONS = ["bona_fide", "attack"];
 
 /** The verdict body, checked as the API checks it; `presentation` ("" when not judged) is what was in front of the camera. */
-export function buildVerdictRequest({ verdict, note, reviewer, presentation = "" }) {
+export function buildVerdictRequest({ verdict, note, presentation = "" }) {
   const errors = {};
   if (verdict !== "accept" && verdict !== "reject") errors.verdict = "Choose accept or reject.";
   const cleanNote = String(note ?? "").trim();
-  const cleanName = String(reviewer ?? "").trim();
   if (cleanNote.length > LIMITS.note) errors.note = `The note can be at most ${LIMITS.note} characters (it has ${cleanNote.length}).`;
-  if (!cleanName) errors.reviewer = "Enter your name.";
-  else if (cleanName.length > LIMITS.reviewer) errors.reviewer = `Your name can be at most ${LIMITS.reviewer} characters.`;
   if (presentation && !PRESENTATIONS.includes(presentation)) errors.presentation = "Choose what was in front of the camera.";
   else if (presentation === "attack" && verdict === "accept") {
     errors.presentation = "A presentation attack cannot be accepted: reject the case, or change what you saw.";
   }
   if (Object.keys(errors).length) return { ok: false, errors };
-  const body = { verdict, note: cleanNote, reviewer: cleanName };
+  const body = { verdict, note: cleanNote }; // the API names the reviewer from the key
   if (presentation) body.presentation = presentation;
   return { ok: true, body };
 }
@@ -310,7 +313,9 @@ export class ApiError extends Error {
 }
 
 const ERROR_TEXT = {
-  unauthorized: "The function key was not accepted. Sign out and sign in with a valid key.",
+  unauthorized: "Your reviewer key was not accepted (unknown, revoked or mistyped). Sign out and sign in with a valid key.",
+  forbidden_role: "This key may not review cases. Ask your administrator for a reviewer key.",
+  rate_limited: "Too many requests in a short time. Wait a moment, then try again.",
   not_in_review: "This case is no longer waiting for review: someone else has closed it.",
   not_found: "This case does not exist (it may have been erased).",
   network: "The service could not be reached. Check the connection and try again.",
@@ -331,7 +336,7 @@ export function describeError(err) {
  */
 export function createApiClient({ fetch, getKey, baseUrl = "" }) {
   async function call(method, path, body) {
-    const headers = { Accept: "application/json", "x-functions-key": getKey() || "" };
+    const headers = { Accept: "application/json", Authorization: `Bearer ${getKey() || ""}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -365,6 +370,7 @@ export function createApiClient({ fetch, getKey, baseUrl = "" }) {
 
   const casePath = (id) => `/api/v1/reviews/${encodeURIComponent(id)}`;
   return {
+    whoami: () => call("GET", "/api/v1/me"),
     listCases: (limit = 50) => call("GET", `/api/v1/reviews?limit=${encodeURIComponent(limit)}`),
     getCase: (id) => call("GET", casePath(id)),
     postVerdict: (id, body) => call("POST", casePath(id), body),
@@ -389,7 +395,7 @@ export function caseHash(id) {
   return `#/cases/${encodeURIComponent(id)}`;
 }
 
-/** The reviewer's session: key and name in sessionStorage (gone when the tab closes), never in localStorage. */
+/** The reviewer's session: key and name (as the API names the key) in sessionStorage (gone when the tab closes), never in localStorage. */
 export function createSession(storage) {
   const KEY = "bioauth.console.key";
   const NAME = "bioauth.console.reviewer";
@@ -400,9 +406,6 @@ export function createSession(storage) {
     signIn({ key, reviewer }) {
       storage.setItem(KEY, key);
       storage.setItem(NAME, reviewer);
-    },
-    rememberReviewer(name) {
-      storage.setItem(NAME, name);
     },
     signOut() {
       storage.removeItem(KEY);

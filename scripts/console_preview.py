@@ -3,7 +3,7 @@
 Starts the local host on a fresh embedded data folder, stores cases in review
 made from images that exist on any machine (the astronaut photo scikit-image
 ships, a signature drawn here), and prints the console's address and the
-function key. The step figures are SAMPLE values in the shape each step
+key of a reviewer made for it. The step figures are SAMPLE values in the shape each step
 records, chosen to show the layout; they were not produced by the models. The
 reasons come from the real decide policy applied to those figures.
 
@@ -132,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     services = get_services()
     host = LocalHost(app, services, port=args.port).start()
     seed_cases(services, host.url, args.cases)
+    reviewer = services.credentials.issue("reviewer", "preview-reviewer", name="Preview reviewer", created_by="console_preview")
     print(f"review console: {host.url}/console/", flush=True)
-    print(f"function key:   {host.function_key}", flush=True)
+    print(f"reviewer key:   {reviewer.token}", flush=True)
     print(f"data folder:    {data_dir} (delete it when done)", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -1,8 +1,10 @@
 """The main job on the embedded default, as a device would see it.
 
-Starts the local host, enrols a subject, then sends a genuine attempt, an
-impostor and a printed-photo attack, and prints each decision with its
-reasons and step timings. Sample images exist on any machine: the
+Starts the local host, makes the principals it needs (an operator who enrols,
+a device that verifies, a reviewer for the console; their keys go to
+`<data dir>/demo-keys.json`, mode 0600), enrols a subject, then sends a genuine
+attempt, an impostor and a printed-photo attack as the device, and prints each
+decision with its reasons and step timings. Sample images exist on any machine: the
 public-domain astronaut photo that scikit-image ships (Eileen Collins, NASA),
 Grace Hopper's portrait that matplotlib ships (US Navy), and signatures and a
 print attack that the project generates itself.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import os
 import secrets
 import shutil
@@ -67,9 +70,13 @@ def free_port(preferred: int) -> int:
             return s.getsockname()[1]
 
 
+def host_env(data_dir: Path, key: str, **settings: str) -> dict[str, str]:
+    return {**os.environ, "BIOAUTH_DATA_DIR": str(data_dir), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
+            "BIOAUTH_LOCAL_FUNCTION_KEY": key, **settings}
+
+
 def start_host(port: int, data_dir: Path, key: str, **settings: str) -> subprocess.Popen:
-    env = {**os.environ, "BIOAUTH_DATA_DIR": str(data_dir), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
-           "BIOAUTH_LOCAL_FUNCTION_KEY": key, **settings}
+    env = host_env(data_dir, key, **settings)
     log = open(data_dir / "host.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -83,6 +90,28 @@ def start_host(port: int, data_dir: Path, key: str, **settings: str) -> subproce
             raise SystemExit(f"the local host stopped at start; see {data_dir / 'host.log'}")
         time.sleep(0.2)
     raise SystemExit("the local host did not start in 60 s")
+
+
+def make_principals(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    """An operator, a device and a reviewer, made with the admin CLI; their keys saved to a 0600 file."""
+    keys = {}
+    for command, principal, name in (("create-operator", "demo-operator", "Demo operator"),
+                                     ("create-device", "demo-kiosk", "Demo kiosk"),
+                                     ("create-reviewer", "demo-reviewer", "Demo reviewer")):
+        run = subprocess.run([sys.executable, "-m", "functions.admin", "--json", command, principal, "--name", name],
+                             cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        keys[command.split("-", 1)[1]] = json.loads(run.stdout)["token"]
+    path = data_dir / "demo-keys.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(keys, f, indent=2)
+    return keys
+
+
+def session(token: str) -> requests.Session:
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
+    return s
 
 
 def show(title: str, result: dict, elapsed_ms: float) -> None:
@@ -118,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     key = secrets.token_urlsafe(24)
     port = free_port(args.port)
     print(f"starting the local host on http://127.0.0.1:{port}/api (data in {args.data_dir})")
+    keys = make_principals(args.data_dir, host_env(args.data_dir, key))
+    print(f"operator, device and reviewer keys: {args.data_dir / 'demo-keys.json'} (the reviewer's signs in to the console)")
     host = start_host(port, args.data_dir, key, BIOAUTH_SPOOF_ACTION=args.spoof_action)
-    api = requests.Session()
-    api.headers["x-functions-key"] = key
+    operator, device = session(keys["operator"]), session(keys["device"])
     base = f"http://127.0.0.1:{port}/api"
     try:
-        health = api.get(f"{base}/health").json()
+        health = operator.get(f"{base}/v1/health").json()
         print("models:", ", ".join(f"{m['name']} {m['version']}" for m in health["models"]) or "none installed")
 
         person, other = astronaut(), grace_hopper()
@@ -131,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
             "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
         }
-        r = api.post(f"{base}/v1/subjects/astronaut/enrolment", json=enrolment, timeout=120)
+        r = operator.post(f"{base}/v1/subjects/astronaut/enrolment", json=enrolment, timeout=120)
         print(f"\nenrolled 'astronaut': HTTP {r.status_code} {r.json()}")
         if r.status_code != 201:
             return 1
@@ -145,19 +175,22 @@ def main(argv: list[str] | None = None) -> int:
              make_print_attack(capture(person, 12), seed=3), make_signature(7, 12), True),
         ]
         for title, face, signature, sync in attempts:
-            body = {"subject_id": "astronaut", "device_id": "demo-kiosk", "face_image": b64(face),
-                    "signature_image": b64(signature, "PNG")}
+            body = {"subject_id": "astronaut", "face_image": b64(face), "signature_image": b64(signature, "PNG")}
             t0 = time.perf_counter()
             if sync:
-                result = api.post(f"{base}/v1/verifications?mode=sync", json=body, timeout=120).json()
+                result = device.post(f"{base}/v1/verifications?mode=sync", json=body, timeout=120).json()
             else:
-                accepted = api.post(f"{base}/v1/verifications", json=body, timeout=120)
+                accepted = device.post(f"{base}/v1/verifications", json=body, timeout=120)
                 location = accepted.headers["Location"]
-                while True:
-                    result = api.get(f"http://127.0.0.1:{port}{location}").json()
+                while True:  # a device polls its own verification; a 429 says how long to wait
+                    answer = device.get(f"http://127.0.0.1:{port}{location}")
+                    if answer.status_code == 429:
+                        time.sleep(float(answer.headers.get("Retry-After", "1")))
+                        continue
+                    result = answer.json()
                     if result["status"] in ("accepted", "rejected", "review", "failed"):
                         break
-                    time.sleep(0.02)
+                    time.sleep(0.1)
             show(title, result, (time.perf_counter() - t0) * 1000)
     finally:
         host.terminate()

@@ -82,10 +82,16 @@ def test_console_pages_fetch_nothing_from_elsewhere_and_never_write_html():
 
 
 NODE_CLIENT = """
-import { buildVerdictRequest, createApiClient, imageSlots, summariseSteps } from "./console/lib.js";
-const [base, key] = process.argv.slice(1);
+import { buildVerdictRequest, checkReviewer, createApiClient, imageSlots, summariseSteps } from "./console/lib.js";
+const [base, key, deviceKey, functionKey] = process.argv.slice(1);
 const api = createApiClient({ fetch, getKey: () => key, baseUrl: base });
 const out = {};
+out.signed_in = checkReviewer(await api.whoami());
+out.device = checkReviewer(await createApiClient({ fetch, getKey: () => deviceKey, baseUrl: base }).whoami()).ok;
+const device = await createApiClient({ fetch, getKey: () => deviceKey, baseUrl: base }).listCases().catch((e) => e);
+out.device_inbox = [device.status, device.code];
+const bootstrap = await createApiClient({ fetch, getKey: () => functionKey, baseUrl: base }).listCases().catch((e) => e);
+out.bootstrap = [bootstrap.status, bootstrap.code];
 out.inbox = await api.listCases(50);
 const view = await api.getCase(out.inbox.cases[0].id);
 out.status = view.status;
@@ -96,7 +102,7 @@ out.face_status = picture.status;
 out.face_bytes = (await picture.text()).length;
 const bad = await createApiClient({ fetch, getKey: () => "wrong", baseUrl: base }).listCases().catch((e) => e);
 out.bad_key = [bad.status, bad.code];
-const body = buildVerdictRequest({ verdict: "reject", note: "not the same person", reviewer: "Dana" }).body;
+const body = { ...buildVerdictRequest({ verdict: "reject", note: "not the same person" }).body, reviewer: "Mallory" };
 out.closed = (await api.postVerdict(view.id, body)).status;
 const again = await api.postVerdict(view.id, body).catch((e) => e);
 out.again = [again.status, again.code];
@@ -106,13 +112,18 @@ console.log(JSON.stringify(out));
 
 
 @needs_node
-def test_console_client_against_the_local_host(local_host, embedded_services):
-    """The console's own API client (lib.js, run by Node) through a whole review: inbox, case, images, verdict, 409."""
+def test_console_client_against_the_local_host(local_host, embedded_services, principals):
+    """The console's own API client (lib.js, run by Node) through a whole review with a reviewer's key:
+    sign-in, inbox, case, images, verdict, 409; a device's key and the bare function key are refused."""
     _case_in_review(embedded_services, local_host.url)
-    run = subprocess.run([NODE, "--input-type=module", "-e", NODE_CLIENT, local_host.url, FUNCTION_KEY],
+    run = subprocess.run([NODE, "--input-type=module", "-e", NODE_CLIENT, local_host.url, principals["reviewer"],
+                          principals["kiosk-1"], FUNCTION_KEY],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["signed_in"] == {"ok": True, "name": "Dana"}
+    assert out["device"] is False and out["device_inbox"] == [403, "forbidden_role"]
+    assert out["bootstrap"] == [401, "unauthorized"]  # the console signs in with a reviewer's key only
     assert out["inbox"]["count"] == 1 and out["inbox"]["cases"][0]["reasons"] == ["liveness_uncertain"]
     assert out["status"] == "review"
     assert out["slots"] == ["face", "face_context", "signature"]
@@ -125,4 +136,5 @@ def test_console_client_against_the_local_host(local_host, embedded_services):
     assert out["again"] == [409, "not_in_review"]
     assert out["after"] == 0
     record = embedded_services.records.get("reviews", "v1")
+    # The name comes from the key: "Mallory" in the body is ignored.
     assert record["verdict"] == "reject" and record["reviewer"] == "Dana" and record["note"] == "not the same person"

@@ -5,6 +5,7 @@ import test from "node:test";
 import {
   ApiError,
   buildVerdictRequest,
+  checkReviewer,
   caseHash,
   createApiClient,
   createSession,
@@ -181,29 +182,36 @@ test("link expiry is read from the API's own links and from Azure SAS links", ()
   assert.equal(earliestExpiry({}), null);
 });
 
-test("sign-in needs a key without spaces and a name", () => {
-  assert.deepEqual(validateSignIn({ key: "  abc  ", reviewer: " Dana " }), { ok: true, value: { key: "abc", reviewer: "Dana" } });
-  const empty = validateSignIn({ key: "", reviewer: "" });
+test("sign-in needs a key without spaces, and no name: the key names the reviewer", () => {
+  assert.deepEqual(validateSignIn({ key: "  abc  ", reviewer: " Mallory " }), { ok: true, value: { key: "abc" } });
+  const empty = validateSignIn({ key: "" });
   assert.equal(empty.ok, false);
-  assert.ok(empty.errors.key && empty.errors.reviewer);
-  assert.ok(validateSignIn({ key: "a b", reviewer: "x" }).errors.key);
-  assert.ok(validateSignIn({ key: "k", reviewer: "x".repeat(201) }).errors.reviewer);
+  assert.ok(empty.errors.key);
+  assert.ok(validateSignIn({ key: "a b" }).errors.key);
+});
+
+test("only a reviewer's key may sign in; the name is the one the key carries", () => {
+  assert.deepEqual(checkReviewer({ id: "dana", role: "reviewer", name: "Dana" }), { ok: true, name: "Dana" });
+  assert.match(checkReviewer({ id: "kiosk-1", role: "device", name: "kiosk-1" }).message, /belongs to a device, not a reviewer/);
+  assert.match(checkReviewer({ id: "olivia", role: "operator", name: "Olivia" }).message, /operator/);
+  assert.equal(checkReviewer(null).ok, false);
+  assert.equal(checkReviewer({ role: "reviewer" }).ok, false);
 });
 
 test("the verdict request is built as the API checks it", () => {
-  assert.deepEqual(buildVerdictRequest({ verdict: "accept", note: "  same person ", reviewer: " r1 " }), {
+  assert.deepEqual(buildVerdictRequest({ verdict: "accept", note: "  same person " }), {
     ok: true,
-    body: { verdict: "accept", note: "same person", reviewer: "r1" },
+    body: { verdict: "accept", note: "same person" },
   });
-  assert.equal(buildVerdictRequest({ verdict: "reject", note: undefined, reviewer: "r1" }).body.note, "");
-  assert.ok(buildVerdictRequest({ verdict: "maybe", reviewer: "r1" }).errors.verdict);
-  assert.ok(buildVerdictRequest({ verdict: "accept", reviewer: "  " }).errors.reviewer);
-  assert.ok(buildVerdictRequest({ verdict: "accept", reviewer: "r", note: "x".repeat(2001) }).errors.note);
-  assert.equal(buildVerdictRequest({ verdict: "accept", reviewer: "r", note: "x".repeat(2000) }).ok, true);
+  assert.equal(buildVerdictRequest({ verdict: "reject", note: undefined }).body.note, "");
+  assert.ok(buildVerdictRequest({ verdict: "maybe" }).errors.verdict);
+  assert.equal("reviewer" in buildVerdictRequest({ verdict: "accept", reviewer: "Mallory" }).body, false); // never sent
+  assert.ok(buildVerdictRequest({ verdict: "accept", note: "x".repeat(2001) }).errors.note);
+  assert.equal(buildVerdictRequest({ verdict: "accept", note: "x".repeat(2000) }).ok, true);
 });
 
 test("what the reviewer saw is sent only when judged, and an attack cannot be accepted", () => {
-  const base = { note: "", reviewer: "r1" };
+  const base = { note: "" };
   assert.equal("presentation" in buildVerdictRequest({ ...base, verdict: "accept" }).body, false);
   assert.equal(buildVerdictRequest({ ...base, verdict: "accept", presentation: "bona_fide" }).body.presentation, "bona_fide");
   assert.equal(buildVerdictRequest({ ...base, verdict: "reject", presentation: "attack" }).body.presentation, "attack");
@@ -228,14 +236,15 @@ function fakeFetch(answers) {
   return fn;
 }
 
-test("the client sends the key as a header, never in the URL, and escapes ids", async () => {
+test("the client sends the key as a bearer credential, never in the URL, and escapes ids", async () => {
   const fetch = fakeFetch([{ status: 200, body: { cases: [], count: 0 } }, { status: 200, body: { id: "a/b" } }]);
   const api = createApiClient({ fetch, getKey: () => "secret-key" });
   assert.deepEqual(await api.listCases(50), { cases: [], count: 0 });
   await api.getCase("a/b?x");
   assert.equal(fetch.calls[0].url, "/api/v1/reviews?limit=50");
   assert.equal(fetch.calls[0].init.method, "GET");
-  assert.equal(fetch.calls[0].init.headers["x-functions-key"], "secret-key");
+  assert.equal(fetch.calls[0].init.headers.Authorization, "Bearer secret-key");
+  assert.equal("x-functions-key" in fetch.calls[0].init.headers, false);
   assert.equal(fetch.calls[1].url, "/api/v1/reviews/a%2Fb%3Fx");
   for (const call of fetch.calls) assert.ok(!call.url.includes("secret-key"));
 });
@@ -243,19 +252,21 @@ test("the client sends the key as a header, never in the URL, and escapes ids", 
 test("the client posts the verdict as JSON", async () => {
   const fetch = fakeFetch([{ status: 200, body: { id: "v1", status: "accepted" } }]);
   const api = createApiClient({ fetch, getKey: () => "k", baseUrl: "https://bioauth.example" });
-  const body = buildVerdictRequest({ verdict: "accept", note: "ok", reviewer: "r1" }).body;
+  const body = buildVerdictRequest({ verdict: "accept", note: "ok" }).body;
   assert.equal((await api.postVerdict("v1", body)).status, "accepted");
   const [call] = fetch.calls;
   assert.equal(call.url, "https://bioauth.example/api/v1/reviews/v1");
   assert.equal(call.init.method, "POST");
   assert.equal(call.init.headers["Content-Type"], "application/json");
-  assert.deepEqual(JSON.parse(call.init.body), { verdict: "accept", note: "ok", reviewer: "r1" });
+  assert.deepEqual(JSON.parse(call.init.body), { verdict: "accept", note: "ok" });
 });
 
 test("API errors keep their status and code; a 409 says someone else closed the case", async () => {
   const fetch = fakeFetch([
     { status: 409, body: { error: { code: "not_in_review", message: "the case was closed meanwhile" } } },
-    { status: 401, body: { error: { code: "unauthorized", message: "a function key is required" } } },
+    { status: 401, body: { error: { code: "unauthorized", message: "a credential is required" } } },
+    { status: 403, body: { error: { code: "forbidden_role", message: "a device may not do this" } } },
+    { status: 429, body: { error: { code: "rate_limited", message: "too many requests for this key: slow down" } } },
     { status: 502, body: "<html>Bad gateway</html>" },
     new TypeError("Failed to fetch"),
     { status: 200, body: "" },
@@ -271,6 +282,14 @@ test("API errors keep their status and code; a 409 says someone else closed the 
   const unauthorized = await api.listCases().catch((e) => e);
   assert.equal(unauthorized.code, "unauthorized");
   assert.match(describeError(unauthorized).title, /key was not accepted/);
+
+  const forbidden = await api.listCases().catch((e) => e);
+  assert.equal(forbidden.status, 403);
+  assert.match(describeError(forbidden).title, /may not review/);
+
+  const limited = await api.listCases().catch((e) => e);
+  assert.equal(limited.status, 429);
+  assert.match(describeError(limited).title, /Wait a moment/);
 
   const gateway = await api.listCases().catch((e) => e);
   assert.equal(gateway.status, 502);
@@ -309,8 +328,6 @@ test("the session lives in the given storage and sign-out forgets the key and na
   assert.equal(session.signedIn(), true);
   assert.equal(session.key(), "k1");
   assert.equal(session.reviewer(), "Dana");
-  session.rememberReviewer("Dana S.");
-  assert.equal(session.reviewer(), "Dana S.");
   session.signOut();
   assert.equal(session.signedIn(), false);
   assert.equal(session.key(), "");
