@@ -48,6 +48,13 @@ param reviewWebhookUrl string = ''
 @minValue(10)
 param rateLimitPerMinute int = 120
 
+@description('Public egress addresses (CIDR) of sites with several kiosks behind one NAT; the WAF gives each siteRateLimitPerMinute.')
+param siteAddresses array = []
+
+@description('Requests a minute the WAF allows from one site address (about 60 per kiosk there).')
+@minValue(10)
+param siteRateLimitPerMinute int = 1200
+
 @description('Requests a minute each credential may make on average, checked by the app per key (token bucket per instance).')
 param keyRateLimitPerMinute int = 120
 
@@ -182,6 +189,8 @@ module frontDoor 'modules/frontdoor.bicep' = {
     endpointName: 'bioauth-${environmentName}-${suffix}'
     wafPolicyName: 'wafbioauth${environmentName}'
     rateLimitPerMinute: rateLimitPerMinute
+    siteAddresses: siteAddresses
+    siteRateLimitPerMinute: siteRateLimitPerMinute
     tags: allTags
   }
 }
@@ -405,6 +414,8 @@ module alerts 'modules/alerts.bicep' = {
 
 output resourceGroupName string = rg.name
 output frontDoorEndpointHostName string = frontDoor.outputs.endpointHostName
+output frontDoorProfileName string = frontDoor.outputs.profileName
+output frontDoorEndpointName string = frontDoor.outputs.endpointName
 output publicBaseUrl string = 'https://${frontDoor.outputs.endpointHostName}'
 output compute string = compute
 output functionAppName string = compute == 'cpu' ? functionApp.outputs.name : gpuApp.outputs.name

@@ -103,6 +103,17 @@ def test_a_device_creates_verifications_as_itself_and_reads_only_its_own(as_, em
     assert [(e.actor_id, e.actor_role, e.verification_id, e.subject_id) for e in created] == [("kiosk-1", "device", vid, "alice")]
 
 
+def test_every_verification_and_its_decision_are_in_the_audit_trail(as_, embedded_services):
+    embedded_services.records.upsert("subjects", {"id": "alice"})
+    r = as_("kiosk-1").post("/api/v1/verifications?mode=sync", json=_verification_body())
+    assert r.status_code == 200 and r.json()["status"] == "rejected", r.text  # a blank photo: no face
+    events = embedded_services.audit.query(subject_id="alice")
+    assert [(e.action, e.actor_id, e.actor_role) for e in events] == [
+        ("verification.created", "kiosk-1", "device"), ("verification.decided", "bioauth", "service")]
+    assert events[1].details["outcome"] == "rejected" and events[1].details["reasons"] == ["no_face"]
+    assert events[1].verification_id == r.json()["id"] and events[1].device_id == "kiosk-1"
+
+
 def test_anonymous_health_shows_liveness_only_and_details_need_an_operator(as_):
     anonymous = as_(None).get("/api/health")
     assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}

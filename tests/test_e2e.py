@@ -99,6 +99,16 @@ def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_pat
     late = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 14), make_signature(7, 14)))
     assert (late.status_code, late.json()["error"]["code"]) == (404, "unknown_subject")
 
+    # The audit trail kept what happened, under a pseudonym once the subject was erased.
+    from functions.storage.audit import pseudonym, pseudonym_key
+
+    assert embedded_services.audit.query(subject_id="astronaut") == []
+    trail = embedded_services.audit.query(subject_id=pseudonym("astronaut", pseudonym_key(embedded_services.secrets)))
+    assert [e.action for e in trail] == ["subject.enrolled", "subject.renewed", "verification.created",
+                                         "verification.decided", "subject.erased"]
+    assert trail[0].details["face_model_version"] and trail[3].details["models"]["face-match"]
+    assert {e.actor_role for e in trail} == {"admin", "service"}  # the local bootstrap key, and the decide step
+
 
 def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedded_services, astronaut):
     """All real models: whatever each step says, the decision is the policy applied to what was recorded."""

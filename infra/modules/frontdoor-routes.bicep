@@ -99,6 +99,15 @@ resource consoleOrigin 'Microsoft.Cdn/profiles/originGroups/origins@2024-09-01' 
   }
 }
 
+// The Functions key is a transport key between Front Door and the app: the API route runs this rule
+// set, whose one rule (written by the deploy workflow, as templates hold no secrets) sets
+// x-functions-key on every API request, overwriting whatever a client sent. Devices, operators and
+// reviewers present only their own credentials (Authorization: Bearer), checked by the app.
+resource apiTransport 'Microsoft.Cdn/profiles/ruleSets@2024-09-01' = {
+  parent: profile
+  name: 'apiTransport'
+}
+
 resource apiRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-09-01' = {
   parent: endpoint
   name: 'api'
@@ -108,6 +117,11 @@ resource apiRoute 'Microsoft.Cdn/profiles/afdEndpoints/routes@2024-09-01' = {
     }
     patternsToMatch: [
       '/api/*'
+    ]
+    ruleSets: [
+      {
+        id: apiTransport.id
+      }
     ]
     supportedProtocols: [
       'Http'

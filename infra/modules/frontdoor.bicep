@@ -6,6 +6,12 @@ param profileName string
 param endpointName string
 param wafPolicyName string
 param rateLimitPerMinute int
+
+@description('Public egress addresses (CIDR) of sites whose kiosks share one NAT; they get siteRateLimitPerMinute instead.')
+param siteAddresses array = []
+
+@description('Requests a minute from one site address: about 60 per kiosk there (one poll a second).')
+param siteRateLimitPerMinute int = 1200
 param tags object
 
 @description('Log Analytics workspace for access and WAF logs.')
@@ -49,6 +55,23 @@ resource endpoint 'Microsoft.Cdn/profiles/afdEndpoints@2024-09-01' = {
   }
 }
 
+var sites = empty(siteAddresses) ? [
+  '192.0.2.0/32'
+] : siteAddresses
+
+// The API's path, which every rate limit rule matches.
+var apiPath = {
+  matchVariable: 'RequestUri'
+  operator: 'Contains'
+  negateCondition: false
+  matchValue: [
+    '/api/'
+  ]
+  transforms: [
+    'Lowercase'
+  ]
+}
+
 resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@2024-02-01' = {
   name: wafPolicyName
   location: 'Global'
@@ -64,10 +87,35 @@ resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@2024-02-
       customBlockResponseStatusCode: 403
     }
     customRules: {
+      // Per client IP (socket address) on the API. Kiosks behind one NAT share an address and the WAF
+      // cannot count per header, so listed site addresses get their own, higher limit, and the app
+      // limits each key within it (BIOAUTH_RATE_LIMIT_PER_MINUTE). Without sites, the site rule is off and
+      // names only a documentation address (192.0.2.0/32, never routed), so the per-IP rule covers all.
       rules: [
         {
-          // Per client IP (socket address), on the API only: a device
-          // sends a few requests per verification.
+          name: 'RateLimitPerSiteAddress'
+          priority: 90
+          enabledState: empty(siteAddresses) ? 'Disabled' : 'Enabled'
+          ruleType: 'RateLimitRule'
+          rateLimitDurationInMinutes: 1
+          rateLimitThreshold: siteRateLimitPerMinute
+          groupBy: [
+            {
+              variableName: 'SocketAddr'
+            }
+          ]
+          matchConditions: [
+            {
+              matchVariable: 'SocketAddr'
+              operator: 'IPMatch'
+              negateCondition: false
+              matchValue: sites
+            }
+            apiPath
+          ]
+          action: 'Block'
+        }
+        {
           name: 'RateLimitPerClientIp'
           priority: 100
           enabledState: 'Enabled'
@@ -81,16 +129,12 @@ resource waf 'Microsoft.Network/FrontDoorWebApplicationFirewallPolicies@2024-02-
           ]
           matchConditions: [
             {
-              matchVariable: 'RequestUri'
-              operator: 'Contains'
-              negateCondition: false
-              matchValue: [
-                '/api/'
-              ]
-              transforms: [
-                'Lowercase'
-              ]
+              matchVariable: 'SocketAddr'
+              operator: 'IPMatch'
+              negateCondition: true
+              matchValue: sites
             }
+            apiPath
           ]
           action: 'Block'
         }
