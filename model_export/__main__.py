@@ -1,4 +1,4 @@
-"""`python -m model_export <command> [options]`: one entry for every training, export and evaluation job."""
+"""`python -m model_export <command> [options]`: one `train` and one `evaluate` entry per model, and the reviewed-cases export."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import sys
 
 # command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, str] = {
-    "export-face": "model_export.face.train:main",
+    "train-face": "model_export.face.train:main",
     "evaluate-face": "model_export.face.evaluate:main",
-    "train-face": "model_export.face.fine_tune:main",
-    "cache-antispoof": "model_export.antispoof.data:main",
-    "train-antispoof": "model_export.antispoof.train_cnn:main",
+    "train-antispoof": "model_export.antispoof.train:main",
     "evaluate-antispoof": "model_export.antispoof.evaluate:main",
-    "lbp-antispoof": "model_export.antispoof.train:main",
-    "train-antispoof-lbp": "model_export.antispoof.train:train_main",
     "train-signature": "model_export.signature.train:main",
     "evaluate-signature": "model_export.signature.evaluate:main",
     "export-reviews": "model_export.common.reviewed_cases:main",

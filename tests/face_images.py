@@ -34,5 +34,5 @@ def faces_dir_or_skip() -> Path:
 
 def model_dir_or_skip() -> Path:
     if not (MODEL_DIR / "manifest.json").is_file():
-        pytest.skip(f"{MODEL_DIR} is not built (python -m model_export export-face)")
+        pytest.skip(f"{MODEL_DIR} is not built (python -m model_export train-face)")
     return MODEL_DIR

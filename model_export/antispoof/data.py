@@ -8,7 +8,6 @@ training is used to choose thresholds.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 from functions.imaging.face_detection import CONTEXT_SIZE, context_crop, detect_faces
 from functions.settings import get_settings
 
+from ..common.images import read_rgb
 from ..common.paths import CACHE_DIR, SHARED_DATA
 
 DEFAULT_DATA = SHARED_DATA / "nuaa"
@@ -55,16 +55,17 @@ def list_images(data_root: Path, split: str) -> list[tuple[str, int, str]]:
     return items
 
 
-def read_rgb(path: Path) -> np.ndarray | None:
-    """A photo file as RGB, or None when OpenCV cannot read it."""
-    import cv2
+def read_rgb_or_none(path: Path) -> np.ndarray | None:
+    try:
+        return read_rgb(path)
+    except ValueError:
+        return None
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
-
-def crop_first_face(rgb: np.ndarray, *, scale: float, min_score: float):
-    """(context crop, face box) of the first face the service's detector finds, or None."""
+def crop_first_face(rgb: np.ndarray | None, *, scale: float, min_score: float):
+    """(context crop, face box) of the first face the service's detector finds, or None (also for an unreadable file)."""
+    if rgb is None:
+        return None
     faces = detect_faces(rgb, min_score=min_score)
     if not faces:
         return None
@@ -79,7 +80,7 @@ def build_cache(data_root: Path, cache_dir: Path, split: str, *, scale: float, m
     crops = np.zeros((len(items), CONTEXT_SIZE, CONTEXT_SIZE, 3), dtype=np.uint8)
     kept, boxes, no_face = [], [], []
     for rel, label, subject in tqdm(items, desc=f"crop {split}"):
-        found = crop_first_face(read_rgb(data_root / rel), scale=scale, min_score=min_score)
+        found = crop_first_face(read_rgb_or_none(data_root / rel), scale=scale, min_score=min_score)
         if found is None:
             no_face.append(rel)
             continue
@@ -121,8 +122,8 @@ def load_reviewed(folder: Path, scale: float) -> CropSet:
     crops, labels, subjects, files, boxes = [], [], [], [], []
     for name, label in sorted(LABELS.items()):
         for path in sorted((Path(folder) / "antispoof" / name).glob("*/*")):
-            rgb = read_rgb(path) if path.suffix.lower() in (".jpg", ".jpeg", ".png") else None
-            found = None if rgb is None else crop_first_face(rgb, scale=scale, min_score=min_score)
+            rgb = read_rgb_or_none(path) if path.suffix.lower() in (".jpg", ".jpeg", ".png") else None
+            found = crop_first_face(rgb, scale=scale, min_score=min_score)
             if found is None:
                 continue
             crops.append(found[0])
@@ -163,22 +164,3 @@ def ensure_cache(data_root: Path, cache_root: Path, splits=("train", "dev"), sca
         if not (cache_dir / f"{split}_index.json").is_file():
             build_cache(data_root, cache_dir, split, scale=scale, min_score=settings.min_face_score)
     return cache_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_export cache-antispoof", description=__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="NUAA root (holds train/ and dev/)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--splits", nargs="+", default=["train", "dev"])
-    parser.add_argument("--scale", type=float, default=None, help="context scale (default: BIOAUTH_CONTEXT_SCALE)")
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    scale = settings.context_scale if args.scale is None else args.scale
-    for split in args.splits:
-        index = build_cache(args.data, cache_dir_for(args.cache, scale), split, scale=scale, min_score=settings.min_face_score)
-        print(f"{split}: {len(index['files'])} crops, no face found in {len(index['no_face'])}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -24,15 +24,15 @@ import numpy as np
 
 from functions.manifests import read_manifest, write_manifest
 from functions.runtime.models import OnnxModel
-from functions.settings import REPO_ROOT
 from functions.steps.antispoof import live_scores
 
 from ..common.metrics import calibrate_thresholds, det_curve, equal_error_rate, error_rates, three_zone_rates
+from ..common.paths import MODELS_DIR, RUNS_DIR, SHARED_DATA
 from .data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_index, load_split, train_val_split
 
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "antispoof"
-DEFAULT_BASELINE = REPO_ROOT.parent / "shared" / "data" / "minifasnet"
-DEFAULT_RUNS = REPO_ROOT / "model_export" / "runs" / "antispoof"
+DEFAULT_MODEL_DIR = MODELS_DIR / "antispoof"
+DEFAULT_BASELINE = SHARED_DATA / "minifasnet"
+DEFAULT_RUNS = RUNS_DIR / "antispoof"
 
 # MiniFASNet files: (file, crop scale around the face box, version, squeeze-excitation)
 BASELINE_MODELS = (
@@ -99,7 +99,7 @@ def baseline_scores(data_root: Path, split: str, files: list[str], boxes: np.nda
     import cv2
     import torch
 
-    from .nets import load_minifasnet
+    from .minifasnet import load_minifasnet
 
     nets = [(load_minifasnet(baseline_dir / f, version, se), scale) for f, scale, version, se in BASELINE_MODELS]
     scores = []
@@ -122,7 +122,7 @@ def baseline_latency_ms(baseline_dir: Path, n: int = 200) -> dict:
     import onnxruntime as ort
     import torch
 
-    from .nets import load_minifasnet
+    from .minifasnet import load_minifasnet
 
     sessions = []
     for f, _, version, se in BASELINE_MODELS:
@@ -333,7 +333,8 @@ def write_report(path: Path, shipped: dict, rows: list[dict], dev_counts: dict, 
         baseline_note,
         "",
         "What each variant changed (loss, context, stem, distillation) and what it did: `../MODEL_CARD.md`. "
-        "Variant definitions: `model_export/antispoof/cnn_variants.json`.",
+        "Rows marked (earlier run) are kept from earlier reports; the code that trained those variants "
+        "(model_export/antispoof_train.py, configs/antispoof.json) is in commit 287a3db.",
         "",
         "![training curves](training_curves.png)",
         "",

@@ -96,3 +96,20 @@ class LBPSVM(nn.Module):
     def forward(self, grey: torch.Tensor) -> torch.Tensor:
         live_logit = self.platt_a * self.decision(grey) + self.platt_b
         return torch.stack([torch.zeros_like(live_logit), live_logit], dim=1)
+
+
+class WithSoftmax(nn.Module):
+    """The exported graph: class probabilities [spoof, live], the softmax of the network's two logits.
+
+    With LBPSVM's logits [0, Platt logit] the softmax is the Platt sigmoid. The
+    division by a temperature of 1 is part of the shipped graph, so a
+    retrained model comes out byte for byte like it.
+    """
+
+    def __init__(self, net: nn.Module, temperature: float = 1.0):
+        super().__init__()
+        self.net = net
+        self.temperature = float(temperature)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x) / self.temperature, dim=1)

@@ -1,13 +1,12 @@
-"""Anti-spoofing by grey micro-texture: multi-scale LBP histograms of the face and an RBF SVM, as one ONNX graph.
+"""`python -m model_export train-antispoof`: grey micro-texture, multi-scale LBP histograms of the face and an RBF SVM, as one ONNX graph.
 
-    python -m model_export lbp-antispoof --data ../shared/data/nuaa         # sweep over C, with dev figures
-    python -m model_export train-antispoof-lbp --data ../shared/data/nuaa   # the servable model
+    python -m model_export train-antispoof --data ../shared/data/nuaa [--reviewed DIR ...]
 
 The features follow Maatta, Hadid and Pietikainen (IJCB 2011), who found that
 a printed face loses micro-texture a camera sees on skin: the face box only
 (no context), grey, 64x64; uniform LBP(8,1) histograms on 3x3 overlapping
 blocks, plus LBP(8,2) and LBP(16,2) over the whole face (833 values). They are
-computed by the graph's own tensor module (antispoof_lbp_net), in training as
+computed by the graph's own tensor module (lbp_svm.py), in training as
 in serving. Grey levels only: colour and background tell NUAA's capture
 sessions apart better than they tell live from print, and a model that uses
 them does not carry to a new session.
@@ -16,14 +15,12 @@ Model choice and thresholds use the training people only (NUAA's nine, plus
 any reviewed people given with --reviewed), in two ways:
 - C is chosen by a subject- and session-disjoint cross-validation: fit on one
   capture session of two thirds of the people, score the other session of the
-  remaining third: the nearest the training list comes to a new site. It does
-  not rank feature families (it prefers colour, which fails on NUAA's third
-  session; see the model card), only C within one.
+  remaining third: the nearest the training list comes to a new site.
 - The thresholds and the Platt sigmoid come from leave-one-subject-out scores:
   every person is scored by an SVM fitted without them. Pooled over nine people
   the operating point is far steadier than on two held-out people.
-The final SVM is then fitted on every person. The dev split is read only by
-the sweep, to print what each C would have scored.
+The final SVM is then fitted on every person. The dev split is never read
+here (evaluate-antispoof measures on it).
 """
 
 from __future__ import annotations
@@ -34,7 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.metrics import equal_error_rate, error_rates
+from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
+from functions.runtime.models import OnnxModel
+from functions.steps.antispoof import MODEL_NAME, live_scores, prepare_input
+
+from ..common.metrics import calibrate_thresholds, equal_error_rate, error_rates
+from ..common.onnx_export import ParityError, export_onnx
+from ..common.paths import RUNS_DIR
 from .data import DEFAULT_CACHE, DEFAULT_DATA, ensure_cache, load_reviewed, load_split
 
 LBP_VARIANT = "lbp_svm_face64"
@@ -43,17 +46,13 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 SUBJECT_GROUPS = 3  # cross-session folds: people split in thirds
 
 
-def lbp_spec():
-    from functions.manifests import InputSpec
-
+def lbp_spec() -> InputSpec:
     return InputSpec(name="input", height=64, width=64, color="GRAY", layout="NCHW", mean=(0.0,), std=(1.0,))
 
 
 def face_features(crops: np.ndarray, batch: int = 256) -> np.ndarray:
     """Features of cached face crops through the serving resize and the ONNX graph's own LBP module."""
     import torch
-
-    from functions.steps.antispoof import prepare_input
 
     from .lbp_svm import LBPFeatures
 
@@ -63,58 +62,6 @@ def face_features(crops: np.ndarray, batch: int = 256) -> np.ndarray:
             x = spec.to_tensor([prepare_input(np.asarray(c), spec) for c in crops[i : i + batch]])
             out.append(module(torch.from_numpy(x)).numpy())
     return np.concatenate(out).astype(np.float64)
-
-
-def colour_features(crops: np.ndarray, batch: int = 128) -> np.ndarray:
-    """The same histograms on each channel of YCrCb and HSV (4998 values): the colour-texture variant, for the sweep only."""
-    import cv2
-    import torch
-
-    from .lbp_svm import LBPFeatures
-
-    module, out = LBPFeatures(), []
-    with torch.no_grad():
-        for i in range(0, len(crops), batch):
-            small = [cv2.resize(np.asarray(c), (64, 64), interpolation=cv2.INTER_AREA) for c in crops[i : i + batch]]
-            channels = np.stack([np.concatenate([cv2.cvtColor(s, cv2.COLOR_RGB2YCrCb), cv2.cvtColor(s, cv2.COLOR_RGB2HSV)], axis=2) for s in small])
-            planes = torch.from_numpy(channels.transpose(0, 3, 1, 2).astype(np.float32))
-            out.append(torch.cat([module(planes[:, k : k + 1].contiguous()) for k in range(6)], dim=1).numpy())
-    return np.concatenate(out).astype(np.float64)
-
-
-def face_net_features(crops: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Mean and spread of each channel after the first three stages of the pretrained face network (dlib's, CC0) on the
-    grey face box at 150x150 (448 values): a pretrained backbone's view, for the sweep only."""
-    import cv2
-    import torch
-    import torch.nn.functional as F
-
-    from ..face.train import load_converted
-
-    net, network = load_converted()
-    mean = np.asarray(network.input_mean, dtype=np.float32)
-    last_of_stage = {2, 6, 9}  # block indices ending stages 1-3
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(crops), batch):
-            grey = [cv2.cvtColor(cv2.resize(np.asarray(c), (150, 150), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY) for c in crops[i : i + batch]]
-            x = torch.from_numpy(((np.stack(grey)[..., None].astype(np.float32) - mean) / 256.0).transpose(0, 3, 1, 2).copy())
-            x = net.maxpool(F.relu(net.bn1(net.conv1(x))))
-            parts = []
-            for k, block in enumerate(net.blocks[: max(last_of_stage) + 1]):
-                x = block(x)
-                if k in last_of_stage:
-                    parts += [x.mean(dim=(2, 3)), x.std(dim=(2, 3))]
-            out.append(torch.cat(parts, dim=1).numpy())
-    return np.concatenate(out).astype(np.float64)
-
-
-FEATURES = {
-    "grey": face_features,
-    "colour": colour_features,
-    "face-net": face_net_features,
-    "grey+face-net": lambda crops: np.hstack([face_features(crops), face_net_features(crops)]),
-}
 
 
 def session_of(path: str) -> str:
@@ -160,67 +107,48 @@ def cross_session_eer(x: np.ndarray, y: np.ndarray, subjects: np.ndarray, sessio
     return float(np.mean(rates))
 
 
-def train_features(data_root: Path, cache_root: Path, features=face_features, reviewed: list[Path] = ()):
+def train_features(data_root: Path, cache_root: Path, reviewed: list[Path] = ()):
     """(features, labels, subjects, sessions, NUAA crops) of every training-split face, then of every reviewed face
     (`export-reviews` folders: more people, in a session of their own)."""
     cache_dir = ensure_cache(data_root, cache_root, splits=("train",), scale=LBP_SCALE)
     train = load_split(cache_dir, "train")
-    x, y, subjects = features(train.crops), train.labels, train.subjects
+    x, y, subjects = face_features(train.crops), train.labels, train.subjects
     sessions = np.array([session_of(f) for f in train.files])
     for folder in reviewed:
         extra = load_reviewed(folder, LBP_SCALE)
         print(f"{folder}: {int((extra.labels == 1).sum())} live and {int((extra.labels == 0).sum())} attack faces "
               f"of {len(set(extra.subjects))} people")
         if len(extra):
-            x, y = np.concatenate([x, features(extra.crops)]), np.concatenate([y, extra.labels])
+            x, y = np.concatenate([x, face_features(extra.crops)]), np.concatenate([y, extra.labels])
             subjects = np.concatenate([subjects, extra.subjects])
             sessions = np.concatenate([sessions, np.full(len(extra), "reviewed")])
     return x, y, subjects, sessions, train
 
 
-def sweep(data_root: Path, cache_root: Path, c_grid=C_GRID, features: str = "grey") -> list[dict]:
-    """For each C: the two training-side criteria, and what dev would say (printed, never used to choose)."""
-    name, features = features, FEATURES[features]
-    x, y, subjects, sessions, _ = train_features(data_root, cache_root, features)
-    dev = load_split(ensure_cache(data_root, cache_root, splits=("dev",), scale=LBP_SCALE), "dev")
-    x_dev = features(dev.crops)
-    rows = []
-    for c in c_grid:
-        oof = leave_one_subject_out(x, y, subjects, c)
-        loso_eer, loso_threshold = equal_error_rate(oof, y)
-        model = fit_svm(x, y, c)
-        dev_scores = decision(model, x_dev)
-        point = error_rates(dev_scores, dev.labels, loso_threshold)
-        rows.append({
-            "features": name, "C": c, "support_vectors": int(model[1].support_vectors_.shape[0]),
-            "cross_session_eer": cross_session_eer(x, y, subjects, sessions, c), "loso_eer": loso_eer,
-            "dev_eer": equal_error_rate(dev_scores, dev.labels)[0],
-            "dev_apcer": point.apcer, "dev_bpcer": point.bpcer, "dev_acer": point.acer,
-        })
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
+def provisional_model(run_dir: Path, base: dict) -> OnnxModel:
+    """The exported run, loadable by the serving code before its thresholds are known (a placeholder manifest)."""
+    write_manifest(run_dir, ModelManifest(**base, thresholds={"live": 0.5, "spoof": 0.5}, extra={"live_class_index": 1}))
+    return OnnxModel(run_dir)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_export lbp-antispoof", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="NUAA root (holds train/ and dev/)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
-    parser.add_argument("--c", type=float, nargs="+", default=list(C_GRID), help="values of C to try")
-    parser.add_argument("--features", choices=sorted(FEATURES), default="grey",
-                        help="grey: the shipped LBP; colour: LBP of each YCrCb and HSV channel; face-net: the pretrained "
-                        "face network's early stages; grey+face-net: both side by side")
-    args = parser.parse_args(argv)
-    rows = sweep(args.data, args.cache, tuple(args.c), features=args.features)
-    print(f"{'C':>6} {'SVs':>5} {'x-sess':>7} {'LOSO':>7} {'dev EER':>8} {'APCER':>7} {'BPCER':>7} {'ACER':>7}  "
-          "(dev, at the leave-one-subject-out EER threshold)")
-    for r in rows:
-        print(f"{r['C']:>6g} {r['support_vectors']:>5d} {100 * r['cross_session_eer']:>6.2f}% {100 * r['loso_eer']:>6.2f}% "
-              f"{100 * r['dev_eer']:>7.2f}% {100 * r['dev_apcer']:>6.2f}% {100 * r['dev_bpcer']:>6.2f}% {100 * r['dev_acer']:>6.2f}%")
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
-    return 0
+def calibration_from_scores(run_dir: Path, scores: np.ndarray, labels: np.ndarray, *, target_rate: float, score: str, data: str) -> dict:
+    """The manifest's thresholds, calibration and validation metrics from held-out live scores; the scores are kept beside the run."""
+    cal = calibrate_thresholds(scores, labels, target_rate=target_rate)
+    np.save(run_dir / "val_scores.npy", np.stack([scores, labels]))
+    point = error_rates(scores, labels, cal["operating"])
+    return {
+        "thresholds": {"live": cal["live"], "spoof": cal["spoof"], "operating": cal["operating"]},
+        "calibration": {
+            "method": "operating = validation EER threshold; uncertain band between the 1st percentile of live scores "
+            "and the 99th percentile of attack scores (whichever order they fall in)",
+            "data": data,
+            "score": score,
+            **cal,
+        },
+        "metrics": {
+            "validation": {"eer": cal["val_eer"], **point.to_dict(), "n_live": int((labels == 1).sum()), "n_attack": int((labels == 0).sum())}
+        },
+    }
 
 
 def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRID, c: float | None = None,
@@ -230,11 +158,7 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
 
     from sklearn.linear_model import LogisticRegression
 
-    from functions.manifests import ModelManifest, sha256_file, write_manifest
-    from functions.steps.antispoof import MODEL_NAME, live_scores
-
-    from .lbp_svm import LBPSVM, LBPFeatures
-    from .train_cnn import calibration_from_scores, export_onnx, provisional_model
+    from .lbp_svm import LBPSVM, LBPFeatures, WithSoftmax
 
     x, y, subjects, sessions, train = train_features(data_root, cache_root, reviewed=reviewed)
     selection = {k: cross_session_eer(x, y, subjects, sessions, k) for k in c_grid}
@@ -253,7 +177,8 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
 
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = lbp_spec()
-    export_onnx(net, spec, run_dir / "model.onnx")
+    export_onnx(WithSoftmax(net), run_dir / "model.onnx", input_name=spec.name, input_shape=(spec.channels, spec.height, spec.width),
+                output_name="probs")
     version = f"{datetime.now(timezone.utc):%Y.%m.%d}-{run_dir.name}"
     base = dict(name=MODEL_NAME, version=version, file="model.onnx", sha256=sha256_file(run_dir / "model.onnx"), input=spec, outputs=("probs",))
     nuaa_people = sorted(set(train.subjects))
@@ -272,7 +197,7 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     fitted_live = platt.predict_proba(decision((scaler, svm), x[sample])[:, None])[:, 1]
     parity = float(np.max(np.abs(served - fitted_live)))
     if parity > 1e-3:
-        raise RuntimeError(f"the ONNX graph differs from the fitted SVM by {parity:.2e} in live probability")
+        raise ParityError(f"the ONNX graph differs from the fitted SVM by {parity:.2e} in live probability")
 
     (run_dir / "history.json").write_text(json.dumps([{"epoch": 1, "val_eer": fitted["calibration"]["val_eer"], "cross_session_eer": selection[best_c], "elapsed_s": 0}]))
     manifest = ModelManifest(
@@ -308,13 +233,12 @@ def train_lbp_svm(data_root: Path, cache_root: Path, run_dir: Path, c_grid=C_GRI
     return run_dir
 
 
-def train_main(argv: list[str] | None = None) -> int:
-    from .train_cnn import DEFAULT_RUNS
-
-    parser = argparse.ArgumentParser(prog="python -m model_export train-antispoof-lbp", description=train_lbp_svm.__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_export train-antispoof", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS)
+    parser.add_argument("--runs", type=Path, default=RUNS_DIR / "antispoof")
     parser.add_argument("--c", type=float, default=None, help="SVM C; default: the grid value with the lowest cross-session EER")
     parser.add_argument("--reviewed", type=Path, nargs="*", default=[],
                         help="export-reviews folders: faces whose presentation a reviewer judged join the training people")

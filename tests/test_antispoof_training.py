@@ -1,8 +1,7 @@
-"""Distillation by function matching (mixup labels, the MiniFASNet-shaped student, a training step against the real teachers) and the LBP texture model."""
+"""Training the shipped anti-spoofing model: the LBP graph, its SVM export, person-disjoint scoring, reviewed faces; the MiniFASNet baseline."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,58 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-antispoof_nets = pytest.importorskip("model_export.antispoof.nets")
-antispoof_train = pytest.importorskip("model_export.antispoof.train_cnn")
-
-TEACHER = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "minifasnet"
-
-
-def test_mixup_blends_images_and_labels_in_the_same_proportion():
-    rng = np.random.default_rng(0)
-    images = [np.full((8, 8, 3), 0, np.uint8), np.full((8, 8, 3), 200, np.uint8)]
-    mixed, soft = antispoof_train.mix_batch(images, np.array([0, 1]), rng, alpha=0.4)
-    for img, y in zip(mixed, soft):
-        assert img.dtype == np.uint8 and img.shape == (8, 8, 3)
-        # Pixel value / 200 is the share of the live image, which is the soft label.
-        assert img.mean() / 200 == pytest.approx(y, abs=0.01)
-
-
-def test_minifasnet_student_has_the_shared_interface():
-    net = antispoof_nets.build_antispoof_net("minifasnet_v1se").eval()
-    embedding, maps = net.features_and_maps(torch.zeros(2, 3, 80, 80))
-    assert embedding.shape == (2, 128)
-    assert [m.shape[1:] for m in maps] == [(64, 20, 20), (128, 10, 10), (128, 5, 5)]
-    assert net(torch.zeros(2, 3, 80, 80)).shape == (2, 2)
-    assert sum(p.numel() for p in net.parameters()) < 0.5e6
-
-
-@pytest.mark.skipif(not TEACHER.is_dir(), reason="MiniFASNet teacher weights (../shared/data/minifasnet) are absent")
-def test_a_function_matching_step_lowers_its_loss_on_a_fixed_batch():
-    from model_export.antispoof.train_cnn import function_matching_step, load_teacher
-
-    torch.manual_seed(0)
-    config = json.loads(antispoof_train.DEFAULT_CONFIG.read_text())
-    v = config["variants"]["compact_fm_hint_ctx4"]
-    fm = {**v["function_matching"], "mixup_p": 0.0}
-    spec = antispoof_train.input_spec(config, v)
-    teacher = load_teacher(TEACHER, 4.0)
-    net = antispoof_nets.build_antispoof_net(v["arch"], head=v["head"])
-    projector = torch.nn.Linear(128, 128 * len(teacher))
-    adapters = torch.nn.ModuleList([torch.nn.Conv2d(c, t, 1) for c, t in zip((32, 64, 128), (64, 128, 128))])
-    params = list(net.parameters()) + list(projector.parameters()) + list(adapters.parameters())
-    optimizer = torch.optim.Adam(params, lr=1e-3)
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (spec.height, spec.width, 3), dtype=np.uint8) for _ in range(4)]
-    labels = np.array([0, 1] * 2)
-    losses = []
-    for _ in range(6):
-        loss, label_loss, logits, y = function_matching_step(net, projector, adapters, teacher, images, labels, rng, spec, torch.device("cpu"), fm)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    assert logits.shape == (4, 2) and y.tolist() == labels.tolist()
-    assert losses[-1] < losses[0]
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def test_lbp_graph_bins_and_histograms():
@@ -92,13 +40,13 @@ def _faces_with_texture(n: int, rng: np.random.Generator, fine: bool) -> torch.T
 
 
 def test_the_exported_lbp_svm_gives_the_fitted_live_probability(tmp_path):
-    """The ONNX graph's live output equals the Platt sigmoid of scikit-learn's SVM decision (an export wrapper once squashed it)."""
+    """The ONNX graph's live output equals the Platt sigmoid of scikit-learn's SVM decision."""
     import onnxruntime as ort
     from sklearn.linear_model import LogisticRegression
 
+    from model_export.antispoof.lbp_svm import LBPSVM, LBPFeatures, WithSoftmax
     from model_export.antispoof.train import decision, fit_svm, lbp_spec
-    from model_export.antispoof.lbp_svm import LBPSVM, LBPFeatures
-    from model_export.antispoof.train_cnn import export_onnx
+    from model_export.common.onnx_export import export_onnx
 
     rng = np.random.default_rng(0)
     grey = torch.cat([_faces_with_texture(30, rng, True), _faces_with_texture(30, rng, False)])
@@ -110,7 +58,8 @@ def test_the_exported_lbp_svm_gives_the_fitted_live_probability(tmp_path):
     platt = LogisticRegression(C=1e6).fit(d[:, None], labels)
     net = LBPSVM(LBPFeatures(), scaler.mean_, scaler.scale_, svm.support_vectors_, svm.dual_coef_[0], float(svm.intercept_[0]),
                  float(svm._gamma), float(platt.coef_[0, 0]), float(platt.intercept_[0])).eval()
-    export_onnx(net, lbp_spec(), tmp_path / "model.onnx")
+    spec = lbp_spec()
+    export_onnx(WithSoftmax(net), tmp_path / "model.onnx", input_name=spec.name, input_shape=(1, 64, 64), output_name="probs")
     probs = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": grey.numpy()})[0]
     expected = platt.predict_proba(d[:, None])[:, 1]
     assert np.allclose(probs[:, 1], expected, atol=1e-4)
@@ -158,3 +107,18 @@ def test_reviewed_faces_are_read_from_the_export_layout_and_cropped_like_the_ser
     assert reviewed.labels.tolist() == [1, 0]
     assert reviewed.subjects.tolist() == ["reviewed-alice", "reviewed-alice"]
     assert reviewed.crops.shape == (2, 256, 256, 3) and reviewed.crops.dtype == np.uint8
+
+
+@pytest.mark.skipif(not (SHARED / "minifasnet").is_dir(), reason="../shared/data/minifasnet is absent")
+def test_minifasnet_baseline_weights_load_and_separate_upstream_samples():
+    import cv2
+
+    from functions.imaging.face_detection import detect_faces
+    from model_export.antispoof.evaluate import baseline_scores
+
+    samples = SHARED / "minifasnet" / "samples"
+    files = ["image_T1.jpg", "image_F1.jpg", "image_F2.jpg"]
+    boxes = [detect_faces(np.ascontiguousarray(cv2.imread(str(samples / f))[:, :, ::-1]))[0].box for f in files]
+    live, *attacks = baseline_scores(samples, "samples", files, np.asarray(boxes), SHARED / "minifasnet")
+    assert live > 0.5
+    assert all(a < 0.5 for a in attacks)
