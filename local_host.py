@@ -1,7 +1,8 @@
 """A local host for the Functions app, for machines without Azure Functions Core Tools.
 
 It serves the real `function_app.py`: HTTP triggers on http://localhost:7071/api/...
-with function-key auth, and queue triggers fed from the embedded SQLite queue
+checking the function key or a principal's credential as the platform and
+Front Door do, and queue triggers fed from the embedded SQLite queue
 or from Azure Storage queues (Azurite), honouring host.json's queue settings:
 batch size, new-batch threshold, polling interval, visibility timeout after a
 failure, max dequeue count and `<queue>-poison`. Functions are discovered from
@@ -386,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     from functions.runtime.services import get_services
 
     host = LocalHost(app, get_services(), port=args.port, host=args.host, lease_seconds=args.lease_seconds).start()
-    print(f"bioauth local host: {host.url}/api  (function key in {get_services().settings.data_dir / 'local-function-key'})", flush=True)
+    print(f"bioauth local host: {host.url}/api  (bootstrap admin key for development in "
+          f"{get_services().settings.data_dir / 'local-function-key'}; principals: python -m functions.admin --help)", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

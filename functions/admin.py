@@ -25,8 +25,8 @@ import sys
 from dataclasses import dataclass
 
 from .errors import BioauthError
-from .storage.audit import AuditEvent, AuditLog, open_audit_log
-from .storage.credentials import CredentialStore, IssuedKey
+from .storage.audit import AuditLog, open_audit_log
+from .storage.credentials import CredentialStore, IssuedKey, key_event
 from .storage.records import open_record_store
 
 ISSUE_COMMANDS = {"create-device": "device", "create-operator": "operator", "create-reviewer": "reviewer"}
@@ -39,14 +39,8 @@ def _actor() -> str:
         return "cli:unknown"
 
 
-def _audit_key(services, action: str, issued_or_info, actor: str) -> None:
-    info = issued_or_info.info if isinstance(issued_or_info, IssuedKey) else issued_or_info
-    services.audit.append(AuditEvent(
-        action=action, actor_id=actor, actor_role="operator",
-        device_id=info.principal_id if info.role == "device" else None,
-        details={"key_id": info.key_id, "role": info.role, "principal_id": info.principal_id,
-                 **({"replaces": info.replaces} if info.replaces else {})},
-    ))
+def _audit_key(services, action: str, key, actor: str) -> None:
+    services.audit.append(key_event(action, key, actor, "operator"))
 
 
 def _print_issued(issued: IssuedKey, as_json: bool) -> None:

@@ -189,3 +189,31 @@ def test_token_bucket_refills_at_its_rate():
     assert bucket.take("k", now=0.5) == pytest.approx(0.5)
     assert bucket.take("k", now=1.0) == 0.0
     assert bucket.take("other", now=1.0) == 0.0
+
+
+def test_operators_manage_keys_over_the_api_and_nobody_else_may(as_, local_host, embedded_services):
+    operator = as_("operator")
+    for who in ("kiosk-1", "reviewer"):
+        r = as_(who).post("/api/v1/keys", json={"role": "operator", "principal_id": "mallory"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")  # no self-promotion
+    made = operator.post("/api/v1/keys", json={"role": "device", "principal_id": "kiosk-9", "name": "Lobby"})
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
+    token = made.json()["token"]
+    assert Client(local_host.url, token).get("/api/v1/me").json()["id"] == "kiosk-9"
+    listed = operator.get("/api/v1/keys").json()["keys"]
+    assert {"kiosk-9", "olivia"} <= {k["principal_id"] for k in listed}
+    assert all("token" not in k and "hash" not in k and "salt" not in k for k in listed)
+    assert operator.post("/api/v1/keys", json={"role": "root", "principal_id": "x"}).status_code == 400
+    assert operator.post("/api/v1/keys", json={"role": "device", "principal_id": "kiosk-9"}).status_code == 409
+
+    rotated = operator.post(f"/api/v1/keys/{made.json()['key_id']}/rotation", json={"keep_old": True})
+    assert rotated.status_code == 201
+    assert Client(local_host.url, token).get("/api/v1/me").status_code == 200  # kept for the changeover
+    assert operator.delete(f"/api/v1/keys/{made.json()['key_id']}").json()["revoked_at"]
+    assert Client(local_host.url, token).get("/api/v1/me").status_code == 401
+    assert Client(local_host.url, rotated.json()["token"]).get("/api/v1/me").status_code == 200
+    assert operator.delete("/api/v1/keys/0000000000000000").status_code == 404
+
+    trail = embedded_services.audit.query(device_id="kiosk-9")
+    assert [(e.action, e.actor_id) for e in trail] == [("key.created", "olivia"), ("key.rotated", "olivia"), ("key.revoked", "olivia")]
+    assert token not in str(trail)

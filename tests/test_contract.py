@@ -76,6 +76,10 @@ def test_routes_methods_and_auth_levels(functions_index):
         ("v1/health", ("GET",)): "FUNCTION",
         ("v1/me", ("GET",)): "FUNCTION",
         ("v1/audit", ("GET",)): "FUNCTION",
+        ("v1/keys", ("GET",)): "FUNCTION",
+        ("v1/keys", ("POST",)): "FUNCTION",
+        ("v1/keys/{key_id}/rotation", ("POST",)): "FUNCTION",
+        ("v1/keys/{key_id}", ("DELETE",)): "FUNCTION",
         ("v1/blobs/{*ref}", ("GET",)): "ANONYMOUS",  # checked by its own HMAC signature instead
         ("health", ("GET",)): "ANONYMOUS",
     }

@@ -27,7 +27,7 @@ from ..steps.review import case_image_links, case_images, check_link
 from ..steps.table import STEPS
 from ..storage import update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
-from ..storage.credentials import ROLES, Principal
+from ..storage.credentials import ROLES, CredentialInfo, IssuedKey, Principal, key_event
 from .access import authorize
 from .enrolment import enrol_subject, renew_subject
 from .json_api import error_response, json_response, read_json_body
@@ -378,3 +378,68 @@ def read_audit(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc)
     events = services.audit.query(limit=limit, **filters)
     return json_response({"events": [dataclasses.asdict(e) for e in events], "count": len(events)})
+
+
+def _key_view(key: IssuedKey | CredentialInfo) -> dict:
+    """A key as the API shows it: never the hash or salt; the token only when the key was just made."""
+    if isinstance(key, IssuedKey):
+        return {**dataclasses.asdict(key.info), "token": key.token}
+    return dataclasses.asdict(key)
+
+
+@bp.route(route="v1/keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def list_keys(req: func.HttpRequest) -> func.HttpResponse:
+    """Every key: principal, role, state (never secrets); operators only."""
+    services = get_services()
+    try:
+        authorize(req, services, "operator")
+    except BioauthError as exc:
+        return error_response(exc)
+    return json_response({"keys": [_key_view(k) for k in services.credentials.all()]})
+
+
+@bp.route(route="v1/keys", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def create_key(req: func.HttpRequest) -> func.HttpResponse:
+    """`{role, principal_id, name?}`: a new principal and its first key; the secret is in this answer only."""
+    services = get_services()
+    try:
+        principal = authorize(req, services, "operator")
+        data = read_json_body(req, services.settings)
+        name = data.get("name")
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            raise InvalidRequest("'name' must be a string of at most 200 characters", code="invalid_field", details={"field": "name"})
+        issued = services.credentials.issue(data.get("role"), data.get("principal_id"), name=name, created_by=principal.id)
+    except BioauthError as exc:
+        return error_response(exc)
+    services.audit.append(key_event("key.created", issued, principal.id, principal.role))
+    return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
+
+
+@bp.route(route="v1/keys/{key_id}/rotation", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def rotate_key(req: func.HttpRequest) -> func.HttpResponse:
+    """A new key for the same principal; the old one is revoked unless `{"keep_old": true}` (a changeover)."""
+    services = get_services()
+    try:
+        principal = authorize(req, services, "operator")
+        data = read_json_body(req, services.settings) if req.get_body() else {}
+        keep_old = data.get("keep_old", False)
+        if not isinstance(keep_old, bool):
+            raise InvalidRequest("'keep_old' must be true or false", code="invalid_field", details={"field": "keep_old"})
+        issued = services.credentials.rotate(req.route_params.get("key_id", ""), created_by=principal.id, keep_old=keep_old)
+    except BioauthError as exc:
+        return error_response(exc)
+    services.audit.append(key_event("key.rotated", issued, principal.id, principal.role))
+    return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
+
+
+@bp.route(route="v1/keys/{key_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+def revoke_key(req: func.HttpRequest) -> func.HttpResponse:
+    """The key stops working at once; it stays listed, revoked."""
+    services = get_services()
+    try:
+        principal = authorize(req, services, "operator")
+        info = services.credentials.revoke(req.route_params.get("key_id", ""))
+    except BioauthError as exc:
+        return error_response(exc)
+    services.audit.append(key_event("key.revoked", info, principal.id, principal.role))
+    return json_response(_key_view(info))

@@ -177,3 +177,14 @@ class CredentialStore:
         if not keep_old:
             self.revoke(key_id)
         return new
+
+
+def key_event(action: str, key: "IssuedKey | CredentialInfo", actor_id: str, actor_role: str):
+    """The audit event of a key made, rotated or revoked: which key of whom, never its secret."""
+    from .audit import AuditEvent
+
+    info = key.info if isinstance(key, IssuedKey) else key
+    return AuditEvent(action=action, actor_id=actor_id, actor_role=actor_role,
+                      device_id=info.principal_id if info.role == "device" else None,
+                      details={"key_id": info.key_id, "role": info.role, "principal_id": info.principal_id,
+                               **({"replaces": info.replaces} if info.replaces else {})})
