@@ -178,7 +178,8 @@ class LocalHost:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> "LocalHost":
-        t = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        # A short poll interval lets stop() end the server at once (serve_forever checks for shutdown between polls).
+        t = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="http", daemon=True)
         t.start()
         self._threads.append(t)
         for qf in self.queue_functions:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 def demo_crops(n: int, scale: float) -> list[np.ndarray]:
     from functions.imaging.face_detection import context_crop, detect_faces
-    from scripts.sample_photos import astronaut, grace_hopper
+    from tests.fixtures.photos import astronaut, grace_hopper
 
     photos = [astronaut(), grace_hopper()]
     boxes = [detect_faces(np.ascontiguousarray(p))[0].box for p in photos]

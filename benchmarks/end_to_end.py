@@ -22,8 +22,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from scripts.demo import b64, capture, free_port, start_host
-from scripts.sample_photos import astronaut
-from scripts.sample_signatures import make_signature
+from tests.fixtures.photos import astronaut
+from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from functions.imaging.signature_preprocessing import prepare_signature
 from functions.runtime.models import load_model
 from functions.steps.signature import compare, prepare_reference, reference_distances, verify_signature
-from scripts.sample_signatures import make_signature
+from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 

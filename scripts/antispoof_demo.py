@@ -4,7 +4,7 @@
 
 Live: scikit-image's astronaut (Eileen Collins, NASA, public domain) and
 matplotlib's sample photo of Grace Hopper. Attacks: the same photos passed
-through `sample_spoof.make_print_attack`. Each goes through the service's own
+through `tests.fixtures.spoof.make_print_attack`. Each goes through the service's own
 path: BlazeFace detection, the 256x256 context crop, `check_liveness`.
 """
 
@@ -17,13 +17,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
 
 def demo_images() -> list[tuple[str, np.ndarray]]:
-    from sample_photos import astronaut as load_astronaut
-    from sample_photos import grace_hopper
-    from sample_spoof import make_print_attack
+    from tests.fixtures.photos import astronaut as load_astronaut
+    from tests.fixtures.photos import grace_hopper
+    from tests.fixtures.spoof import make_print_attack
 
     astronaut = load_astronaut()
     hopper = grace_hopper()

@@ -29,29 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import requests
-from PIL import Image, ImageEnhance
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.sample_photos import astronaut, grace_hopper
-from scripts.sample_signatures import make_forgery, make_signature
-from scripts.sample_spoof import make_print_attack
+from tests.fixtures.photos import astronaut, capture, grace_hopper
+from tests.fixtures.signatures import make_forgery, make_signature
+from tests.fixtures.spoof import make_print_attack
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def capture(image: np.ndarray, seed: int) -> np.ndarray:
-    """Another 'capture' of the same scene: small shift, zoom, rotation and lighting change."""
-    rng = np.random.default_rng(seed)
-    im = Image.fromarray(image)
-    w, h = im.size
-    zoom = rng.uniform(0.9, 1.0)
-    cw, ch = int(w * zoom), int(h * zoom)
-    x0, y0 = int(rng.uniform(0, w - cw)), int(rng.uniform(0, h - ch))
-    im = im.crop((x0, y0, x0 + cw, y0 + ch)).rotate(rng.uniform(-4, 4), resample=Image.BILINEAR).resize((w, h))
-    im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.85, 1.15))
-    im = ImageEnhance.Contrast(im).enhance(rng.uniform(0.9, 1.1))
-    return np.asarray(im)
 
 
 def b64(image: np.ndarray, fmt: str = "JPEG") -> str:

@@ -197,13 +197,13 @@ def azurite_services(settings_env, azurite_connection):
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from scripts.sample_photos import astronaut
+    from tests.fixtures.photos import astronaut
 
     return astronaut()
 
 
 @pytest.fixture(scope="session")
 def grace_hopper() -> np.ndarray:
-    from scripts.sample_photos import grace_hopper
+    from tests.fixtures.photos import grace_hopper
 
     return grace_hopper()

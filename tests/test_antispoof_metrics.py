@@ -31,7 +31,7 @@ def test_eer_of_separable_scores_is_zero_with_threshold_in_the_gap():
     assert error_rates(scores, labels, thr).acer == 0.0
 
 
-def test_eer_of_overlapping_scores():
+def test_eer_of_two_normals_one_apart_at_sigma_0_1_is_2_3_percent_at_the_midpoint():
     rng = np.random.default_rng(0)
     scores = np.concatenate([rng.normal(0.3, 0.1, 2000), rng.normal(0.7, 0.1, 2000)])
     labels = np.concatenate([np.zeros(2000), np.ones(2000)])

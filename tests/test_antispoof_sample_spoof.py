@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.sample_spoof import make_print_attack
+from tests.fixtures.spoof import make_print_attack
 
 
 def _astronaut() -> np.ndarray:

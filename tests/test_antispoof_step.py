@@ -13,7 +13,7 @@ from functions.manifests import sha256_file
 from functions.runtime.models import load_model
 from functions.steps.antispoof import AntispoofResult, InvalidContextCrop, check_liveness, label_for, live_scores
 from functions.steps.face_crop import context_scale_for
-from scripts.sample_photos import astronaut, grace_hopper
+from tests.fixtures.photos import astronaut, grace_hopper
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -31,7 +31,7 @@ def crop_of(image_rgb: np.ndarray) -> np.ndarray:
     return context_crop(image_rgb, faces[0].box, scale=context_scale_for(load_model("antispoof", MODELS)))
 
 
-def test_zones():
+def test_a_score_is_live_at_or_above_the_live_edge_spoof_at_or_below_the_spoof_edge_else_uncertain():
     t = {"live": 0.8, "spoof": 0.2}
     assert label_for(0.8, t) == "live"
     assert label_for(0.99, t) == "live"
@@ -90,8 +90,8 @@ def test_the_astronaut_portrait_is_clearly_live(model):
 
 
 def test_a_simulated_print_of_the_astronaut_is_not_accepted(model):
-    from scripts.demo import capture
-    from scripts.sample_spoof import make_print_attack
+    from tests.fixtures.photos import capture
+    from tests.fixtures.spoof import make_print_attack
 
     for seed in (0, 3):
         assert check_liveness(crop_of(make_print_attack(capture(astronaut(), 12), seed=seed)), model).label != "live"
@@ -103,7 +103,7 @@ def test_a_simulated_print_of_the_astronaut_is_not_accepted(model):
     "keeps the grain that grey-texture features read as skin (see models/antispoof/MODEL_CARD.md)",
 )
 def test_a_simulated_print_of_grace_hopper_is_not_accepted(model):
-    from scripts.sample_spoof import make_print_attack
+    from tests.fixtures.spoof import make_print_attack
 
     assert check_liveness(crop_of(make_print_attack(grace_hopper(), seed=0)), model).label != "live"
 
@@ -121,7 +121,7 @@ def _nuaa_sample(label: str, n: int) -> list[Path]:
 
 
 @pytest.mark.skipif(not NUAA.is_dir(), reason="NUAA data (../shared/data/nuaa) is absent")
-def test_nuaa_dev_images_end_to_end(model):
+def test_on_nuaa_dev_photos_most_live_pass_most_prints_stop_and_no_print_is_labelled_live(model):
     """Real webcam photos through detection, context crop and the step.
 
     The bar is the shipped model's measured level (see the report), not the

@@ -92,9 +92,8 @@ def test_reviewed_faces_are_read_from_the_export_layout_and_cropped_like_the_ser
     from PIL import Image
 
     from model_export.antispoof.data import load_reviewed
-    from scripts.demo import capture
-    from scripts.sample_photos import astronaut
-    from scripts.sample_spoof import make_print_attack
+    from tests.fixtures.photos import astronaut, capture
+    from tests.fixtures.spoof import make_print_attack
 
     live, spoof = tmp_path / "antispoof" / "live" / "alice", tmp_path / "antispoof" / "spoof" / "alice"
     live.mkdir(parents=True)

@@ -33,7 +33,7 @@ def results(**kw):
         (results(face_match={"distance": 0.80, "threshold": 0.6}, signature={"label": "forged"}), "rejected", ["face_mismatch"]),
     ],
 )
-def test_policy(case, outcome, reasons):
+def test_each_case_gets_the_policys_outcome_and_reasons(case, outcome, reasons):
     d = decide(case, face_review_margin=0.03)
     assert (d.outcome, d.reasons) == (outcome, reasons)
 

@@ -32,9 +32,9 @@ def test_a_photo_without_a_face_is_rejected_with_its_reason_async_and_sync(backe
 
 
 def _enrol(client, person, subject="astronaut"):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
     from tests.conftest import jpeg_b64
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     return client.post(f"/api/v1/subjects/{subject}/enrolment", json={
         "face_images": [jpeg_b64(capture(person, s)) for s in (1, 2, 3)],
@@ -50,15 +50,15 @@ def _attempt(face, signature, subject="astronaut"):
 
 @pytest.fixture
 def accept_path_models(settings_env, tmp_path):
-    """The real face model with always-live and always-genuine test fixtures (tests/model_fixtures.py)."""
-    from tests.model_fixtures import models_for_the_accept_path
+    """The real face model with always-live and always-genuine test fixtures (tests/fixtures/models.py)."""
+    from tests.fixtures.models import models_for_the_accept_path
 
     settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_for_the_accept_path(tmp_path / "models")))
 
 
 def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(accept_path_models, backend, astronaut, grace_hopper):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_forgery, make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_forgery, make_signature
 
     services, client = backend
     r = _enrol(client, astronaut)
@@ -81,8 +81,8 @@ def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(acce
 
 
 def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_path_models, embedded_services, client, astronaut):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     assert _enrol(client, astronaut).status_code == 201
     before = embedded_services.records.get("subjects", "astronaut")
@@ -113,8 +113,8 @@ def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_pat
 def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedded_services, astronaut):
     """All real models: whatever each step says, the decision is the policy applied to what was recorded."""
     from functions.steps.decide import decide
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     assert _enrol(client, astronaut).status_code == 201
     r = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 21), make_signature(7, 21)))
@@ -131,9 +131,9 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
 
 
 def test_a_print_attack_is_not_accepted_by_the_shipped_antispoof_model(client, embedded_services, astronaut):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
-    from scripts.sample_spoof import make_print_attack
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
+    from tests.fixtures.spoof import make_print_attack
 
     assert _enrol(client, astronaut).status_code == 201
     attack = make_print_attack(capture(astronaut, 12), seed=3)
@@ -146,15 +146,15 @@ def test_a_print_attack_is_not_accepted_by_the_shipped_antispoof_model(client, e
 
 @pytest.fixture
 def always_spoof_models(settings_env, tmp_path):
-    """The shipped face and signature models with an always-spoof anti-spoofing fixture (tests/model_fixtures.py)."""
-    from tests.model_fixtures import models_with_an_always_spoof_detector
+    """The shipped face and signature models with an always-spoof anti-spoofing fixture (tests/fixtures/models.py)."""
+    from tests.fixtures.models import models_with_an_always_spoof_detector
 
     settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_with_an_always_spoof_detector(tmp_path / "models")))
 
 
 def test_a_spoof_verdict_rejects_at_once_and_ends_the_chain(always_spoof_models, client, astronaut):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     assert _enrol(client, astronaut).status_code == 201
     final = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 12), make_signature(7, 12))).json()
@@ -163,9 +163,9 @@ def test_a_spoof_verdict_rejects_at_once_and_ends_the_chain(always_spoof_models,
 
 
 def test_with_spoof_action_review_a_spoof_verdict_goes_to_a_person_with_the_whole_chain_run(always_spoof_models, settings_env, astronaut):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
     from tests.conftest import Client, start_host
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     settings_env.setenv("BIOAUTH_SPOOF_ACTION", "review")
     from functions.runtime.services import get_services

@@ -17,7 +17,8 @@ from functions.imaging.face_detection import (
     outside_fraction,
 )
 from functions.imaging.face_preprocessing import ChipGeometry
-from tests.face_images import FACES_DIR, astronaut, coffee, grace_hopper, read_rgb
+from tests.fixtures.faces import FACES_DIR, read_rgb
+from tests.fixtures.photos import astronaut, coffee, grace_hopper
 
 # Same geometry as the shipped manifest's shape (values from its alignment fit, rounded).
 GEOMETRY = ChipGeometry(
@@ -59,7 +60,7 @@ def test_without_chip_spec_no_chip_is_cut():
     assert result.ok and result.chip is None and result.context is not None
 
 
-def test_no_face():
+def test_a_photo_without_a_face_is_no_face_and_cuts_no_chip():
     result = crop_face(coffee(), chip_spec=GEOMETRY)
     assert result.reason == NO_FACE and result.faces_found == 0 and result.chip is None
     blank = np.full((300, 300, 3), 200, np.uint8)
@@ -109,7 +110,7 @@ def test_face_cut_off_is_detected_when_face_is_found():
     pytest.fail("no shifted crop was detected at all")
 
 
-def test_low_face_score():
+def test_a_face_under_the_minimum_score_is_low_face_score():
     result = crop_face(astronaut(), min_score=0.999)
     assert result.reason == LOW_FACE_SCORE
     assert result.detection is not None and result.detection.score < 0.999
@@ -120,7 +121,7 @@ def test_bad_policy_is_refused():
         crop_face(astronaut(), multiple_faces="all")
 
 
-def test_outside_fraction():
+def test_outside_fraction_is_the_share_of_the_box_outside_the_frame():
     assert outside_fraction((0, 0, 10, 10), 100, 100) == 0
     assert outside_fraction((-5, 0, 10, 10), 100, 100) == pytest.approx(0.5)
     assert outside_fraction((95, 95, 10, 10), 100, 100) == pytest.approx(0.75)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.face_images import faces_dir_or_skip, model_dir_or_skip
+from tests.fixtures.faces import faces_dir_or_skip, model_dir_or_skip
 
 
 def test_service_path_gets_at_least_299_of_300_pairs_right():

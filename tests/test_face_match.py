@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from functions.steps.face_match import FaceMatchResult, NoReferences, match_face, similarity_from_distance
-from tests.face_images import astronaut, grace_hopper, model_dir_or_skip
+from tests.fixtures.faces import model_dir_or_skip
+from tests.fixtures.photos import astronaut, grace_hopper
 
 
 def random_orthonormal(n: int, seed: int) -> np.ndarray:
@@ -14,7 +15,7 @@ def random_orthonormal(n: int, seed: int) -> np.ndarray:
     return q
 
 
-def test_centroid_rule_and_record():
+def test_the_distance_is_to_the_references_mean_and_the_record_names_the_rule():
     rng = np.random.default_rng(0)
     refs = [rng.normal(size=128) * 0.05 for _ in range(3)]
     probe = np.mean(refs, axis=0) + 0.01

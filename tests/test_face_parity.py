@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.face_images import FACES_DIR, astronaut, grace_hopper, model_dir_or_skip, read_rgb
+from tests.fixtures.faces import FACES_DIR, model_dir_or_skip, read_rgb
+from tests.fixtures.photos import astronaut, grace_hopper
 
 dlib = pytest.importorskip("dlib")
 torch = pytest.importorskip("torch")

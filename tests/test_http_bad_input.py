@@ -43,7 +43,7 @@ def enrolled_alice(embedded_services):
 
 
 @pytest.mark.parametrize("name, body, status, code", CASES, ids=[c[0] for c in CASES])
-def test_bad_verification_requests(client, enrolled_alice, name, body, status, code):
+def test_each_bad_verification_request_gets_its_4xx_code_and_the_service_stays_up(client, enrolled_alice, name, body, status, code):
     r = client.post("/api/v1/verifications", json=body)
     assert r.status_code == status, r.text
     error = r.json()["error"]
@@ -51,7 +51,7 @@ def test_bad_verification_requests(client, enrolled_alice, name, body, status, c
     assert client.get("/api/health").status_code == 200
 
 
-def test_not_json(client):
+def test_a_body_that_is_not_json_is_400_invalid_json(client):
     r = client.post("/api/v1/verifications", data=b"{not json", headers={"Content-Type": "application/json"})
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_json")
 
@@ -78,7 +78,7 @@ def test_missing_key_and_unknown_route(client):
     assert client.get("/api/v1/verifications/unknown-id").json()["error"]["code"] == "not_found"
 
 
-def test_enrolment_bad_input(client):
+def test_bad_enrolment_bodies_are_400_and_erasing_an_unknown_subject_is_404(client):
     r = client.post("/api/v1/subjects/alice/enrolment", json={"face_images": "x", "signature_images": []})
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field")
     r = client.post("/api/v1/subjects/alice/enrolment", json={"signature_images": [GOOD]})

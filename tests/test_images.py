@@ -56,7 +56,7 @@ def test_truncated_image_is_not_an_image():
         decode_image_field(base64.b64encode(_png()[:20]).decode(), field="face_image", **LIMITS)
 
 
-def test_unsupported_format():
+def test_a_gif_is_415_unsupported_format():
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, format="GIF")
     with pytest.raises(UnsupportedImageFormat) as e:

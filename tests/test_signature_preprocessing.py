@@ -17,7 +17,7 @@ from functions.imaging.signature_preprocessing import (
     prepare_signature,
     to_network_input,
 )
-from scripts.sample_signatures import make_signature
+from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from functions.imaging.signature_preprocessing import prepare_signature
-from scripts.sample_signatures import make_forgery, make_signature
+from tests.fixtures.signatures import make_forgery, make_signature
 
 
-def test_shape_and_look():
+def test_a_sample_signature_is_dark_ink_on_light_paper_150x400():
     img = make_signature(0, 0)
     assert img.shape == (150, 400) and img.dtype == np.uint8
     assert np.median(img) > 200  # light paper

@@ -23,7 +23,7 @@ from functions.steps.signature import (
     verify_signature,
     zone,
 )
-from scripts.sample_signatures import make_forgery, make_signature
+from tests.fixtures.signatures import make_forgery, make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 
