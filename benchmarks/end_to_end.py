@@ -21,8 +21,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.demo import b64, capture, free_port, start_host
-from tests.fixtures.photos import astronaut
+from scripts.demo import b64, free_port, start_host
+from tests.fixtures.photos import astronaut, capture
 from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent

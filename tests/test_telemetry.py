@@ -60,8 +60,8 @@ def test_the_trace_context_travels_in_the_step_message_and_old_messages_still_pa
 
 
 def test_one_request_is_one_trace_with_every_queue_hop_in_order(span_exporter, metric_reader, client, astronaut):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
     from tests.test_e2e import _attempt, _enrol
 
     assert _enrol(client, astronaut).status_code == 201
