@@ -34,9 +34,9 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.demo import b64, capture, free_port, host_env, make_principals, session
-from scripts.sample_photos import astronaut
-from scripts.sample_signatures import make_signature
+from scripts.demo import b64, free_port, host_env, make_principals, session
+from tests.fixtures.photos import astronaut, capture
+from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = ("accepted", "rejected", "review", "failed")
