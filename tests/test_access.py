@@ -124,7 +124,10 @@ def test_anonymous_health_shows_liveness_only_and_details_need_an_operator(as_):
     assert detail.status_code == 200 and {"models", "queues", "storage"} <= set(detail.json())
 
 
-def test_unknown_revoked_and_rotated_keys(as_, principals, local_host, embedded_services):
+def test_unknown_revoked_and_rotated_keys(as_, principals, local_host, embedded_services, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     store = embedded_services.credentials
     assert as_("kiosk-1").get("/api/v1/me").json() == {
         "id": "kiosk-1", "role": "device", "name": "kiosk-1", "key_id": principals["kiosk-1"].split("_")[1]}
@@ -138,6 +141,8 @@ def test_unknown_revoked_and_rotated_keys(as_, principals, local_host, embedded_
     assert Client(local_host.url, new.token).get("/api/v1/me").json()["id"] == "kiosk-1"
     store.revoke(new.info.key_id)
     assert Client(local_host.url, new.token).get("/api/v1/me").status_code == 401
+    secrets_seen = [t.split("_", 2)[2] for t in (principals["kiosk-1"], new.token)] + [forged.split("_", 2)[2]]
+    assert caplog.records and not [r for r in caplog.records for s in secrets_seen if s in r.getMessage()]  # never logged
 
 
 def test_the_local_bootstrap_key_can_be_switched_off(settings_env):

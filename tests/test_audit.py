@@ -146,3 +146,19 @@ def test_audit_route_is_for_operators(local_host, principals, embedded_services)
     for who in ("kiosk-1", "reviewer"):
         r = Client(local_host.url, principals[who]).get("/api/v1/audit?subject_id=alice")
         assert (r.status_code, r.json()["error"]["code"]) == (403, "forbidden_role")
+
+
+def test_the_credential_store_works_the_same_on_cosmos_db():
+    """The Cosmos DB home of the store, against the azure-cosmos test double (Cosmos DB cannot run here)."""
+    from functions.storage.azure import CosmosRecordStore
+    from tests.test_cosmos import CosmosDatabaseTestDouble
+
+    db = CosmosDatabaseTestDouble()
+    store = CredentialStore(CosmosRecordStore(db))
+    issued = store.issue("reviewer", "dana", name="Dana", created_by="test")
+    assert store.authenticate(issued.token).name == "Dana"
+    assert [c.principal_id for c in store.all()] == ["dana"]
+    stored = db.containers["credentials"].items[issued.info.key_id]
+    assert issued.token.split("_", 2)[2] not in str(stored) and stored["hash"]
+    store.revoke(issued.info.key_id)
+    assert store.authenticate(issued.token) is None
