@@ -383,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_local_settings()
+    if args.host not in ("127.0.0.1", "localhost", "::1") and os.environ.get("BIOAUTH_LOCAL_ADMIN_KEY", "true").lower() != "false":
+        # Reachable from other machines: the bootstrap admin key stays off; callers need principals' keys.
+        os.environ["BIOAUTH_LOCAL_ADMIN_KEY"] = "false"
+        log.warning("listening on %s: the local function key is not an admin key here (BIOAUTH_LOCAL_ADMIN_KEY=false)", args.host)
 
     from function_app import app
     from functions.runtime.services import get_services
