@@ -102,3 +102,22 @@ def test_host_json_queue_settings_are_what_the_code_assumes():
     s = Settings.from_env({})
     assert s.max_dequeue_count == q["maxDequeueCount"]
     assert host["extensions"]["http"]["routePrefix"] == "api"
+
+
+def test_each_function_declares_exactly_its_bindings_as_parameters_with_out_annotations(functions_index):
+    """What the Python worker checks when it loads a function: the signature names every binding and only those,
+    and output bindings are annotated func.Out (the queue triggers are generated, so this is not given)."""
+    import inspect
+    import typing
+
+    import azure.functions as func
+    from azure.functions.decorators.core import BindingDirection
+
+    for f in functions_index:
+        fn = f.get_user_function()
+        bindings = {b.name: b for b in f.get_bindings() if b.name != "$return"}
+        assert set(inspect.signature(fn).parameters) == set(bindings), f.get_function_name()
+        hints = typing.get_type_hints(fn)
+        for name, binding in bindings.items():
+            is_out = typing.get_origin(hints.get(name)) is func.Out
+            assert is_out == (BindingDirection(binding.direction) is BindingDirection.OUT), (f.get_function_name(), name)
