@@ -153,7 +153,7 @@ def test_blob_containers_exist_and_are_private():
     assert tree["variables"]["dataContainers"]["value"][2] == "models"
 
 
-def test_lifecycle_deletes_images_and_crops_keeps_models():
+def test_lifecycle_deletes_request_images_and_crops_keeps_enrolments_and_models():
     policy = one(module("storage"), "Microsoft.Storage/storageAccounts/managementPolicies")
     rules = policy["properties"]["policy"]["rules"]
     deleted = {}
@@ -162,7 +162,9 @@ def test_lifecycle_deletes_images_and_crops_keeps_models():
         if "delete" in definition["actions"]["baseBlob"]:
             for prefix in definition["filters"]["prefixMatch"]:
                 deleted[prefix] = definition["actions"]["baseBlob"]["delete"]["daysAfterModificationGreaterThan"]
-    assert deleted.get("images/") == "imageRetentionDays"
+    assert deleted.get("images/verifications/") == "imageRetentionDays"
+    # Enrolment images and signature references (images/subjects/) live as long as the enrolment.
+    assert not any("images/subjects/".startswith(p) for p in deleted), "the lifecycle would delete enrolments"
     assert deleted.get("crops/") == "imageRetentionDays"
     assert deleted.get("reviews/") == "reviewRetentionDays"
     assert not any(p.startswith("models") for p in deleted), "models must never be deleted automatically"

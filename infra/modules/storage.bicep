@@ -171,8 +171,10 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               blobTypes: [
                 'blockBlob'
               ]
+              // Only what a request brought: enrolment images and signature references live under
+              // images/subjects/ for as long as the subject is enrolled (erasure removes them).
               prefixMatch: [
-                'images/'
+                'images/verifications/'
                 'crops/'
               ]
             }
