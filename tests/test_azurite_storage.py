@@ -15,7 +15,7 @@ def test_blobs_round_trip_and_prefix_delete(azurite_services):
     blobs.put("images", "verifications/v1/signature.png", b"png bytes", "image/png")
     blobs.put("images", "verifications/v2/face.jpg", b"other", "image/jpeg")
     assert blobs.get(ref) == b"jpeg bytes"
-    assert requests.get(blobs.service.url + "images/verifications/v1/face.jpg", timeout=10).status_code in (401, 403, 404)
+    assert requests.get(blobs.inner.service.url + "images/verifications/v1/face.jpg", timeout=10).status_code in (401, 403, 404)
     assert blobs.delete_prefix("images", "verifications/v1/") == 2
     with pytest.raises(KeyError):
         blobs.get(ref)

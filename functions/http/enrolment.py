@@ -6,6 +6,8 @@ encrypted, so templates can be renewed without asking the person again.
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 
 from ..errors import Conflict, InvalidImage, InvalidRequest, SubjectNotEnrolled
@@ -75,6 +77,9 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     key = services.secrets.template_key
     face = protected_face(subject_id, embeddings, model_version, services)
     refs_blob = store_signature_references(subject_id, references, services)
+    # A new folder per enrolment: the old images are removed once the new record stands,
+    # so a cancelled template cannot be rebuilt from them.
+    generation = uuid.uuid4().hex[:12]
     retained = []
     if services.settings.retain_enrolment_images:
         for kind, items in (("face", faces), ("signature", signatures)):
@@ -82,7 +87,7 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
                 retained.append(
                     services.blobs.put(
                         "images",
-                        f"subjects/{subject_id}/enrolment/{kind}-{i}.{image.extension}.enc",
+                        f"subjects/{subject_id}/enrolment/{generation}/{kind}-{i}.{image.extension}.enc",
                         encrypt(image.data, key, associated_data(f"{kind}-image", subject_id)),
                     )
                 )
@@ -93,7 +98,9 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
         "retained_images": retained,
         "enrolled_at": now_iso(),
     }
+    previous = services.records.get(SUBJECTS, subject_id)
     services.records.upsert(SUBJECTS, doc)
+    _remove_old_enrolment_images(subject_id, previous, retained, services)
     return {
         "subject_id": subject_id,
         "faces": len(embeddings),
@@ -102,6 +109,17 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
         "images_retained": bool(retained),
         "enrolled_at": doc["enrolled_at"],
     }
+
+
+def _remove_old_enrolment_images(subject_id: str, previous: dict | None, kept: list[str], services: Services) -> None:
+    """The images of earlier enrolments: those the previous record named, and any left in the older flat layout."""
+    for ref in (previous or {}).get("retained_images", []):
+        if ref not in kept:
+            container, _, name = ref.partition("/")
+            services.blobs.delete_prefix(container, name)
+    folder = f"subjects/{subject_id}/enrolment/"
+    for prefix in (f"{folder}face-", f"{folder}signature-"):
+        services.blobs.delete_prefix("images", prefix)
 
 
 def renew_subject(subject_id: str, services: Services) -> dict:
@@ -117,7 +135,7 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     faces = [
         check_image(decrypt(services.blobs.get(ref), key, associated_data("face-image", subject_id)), field="retained face",
                     max_pixels=services.settings.max_image_pixels)
-        for ref in subject.get("retained_images", []) if "/enrolment/face-" in ref
+        for ref in subject.get("retained_images", []) if ref.rsplit("/", 1)[-1].startswith("face-")
     ]
     if not faces:
         raise Conflict("no enrolment images were retained for this subject: enrol again", code="no_retained_images")

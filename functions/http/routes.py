@@ -171,11 +171,12 @@ def delete_subject(req: func.HttpRequest) -> func.HttpResponse:
     try:
         principal = authorize(req, services, "operator")
         subject_id = check_subject_id(req.route_params.get("subject_id", ""))
-        if not erase_subject(subject_id, services):
+        if not erase_subject(subject_id, services, STEPS.queues):
             raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
     except BioauthError as exc:
         return error_response(exc)
     record_erasure(services, principal, subject_id)
+    services.records.purge_deleted()  # last: no earlier copy of a row that named the subject stays in the files
     return func.HttpResponse(status_code=204)
 
 

@@ -10,6 +10,7 @@ from ..settings import Settings, get_settings
 from ..storage import BlobStore, QueueStore, RecordStore
 from ..storage.audit import AuditLog, open_audit_log
 from ..storage.credentials import CredentialStore
+from ..storage.encrypted import EncryptedBlobStore
 from ..storage.records import open_record_store
 
 
@@ -47,6 +48,7 @@ def open_services(settings: Settings) -> Services:
         queues = SqliteQueueStore(data / "queue.sqlite")
     records = open_record_store(settings)
     secrets_ = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(data)
+    blobs = EncryptedBlobStore(blobs, secrets_.template_key)  # images, crops and review copies: ciphertext at rest
     blobs.ensure_containers()
     return Services(settings=settings, blobs=blobs, records=records, queues=queues, secrets=secrets_,
                     credentials=CredentialStore(records), audit=open_audit_log(settings, records))

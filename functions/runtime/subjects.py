@@ -24,8 +24,10 @@ from ..imaging.templates import (
     unpack_arrays,
 )
 from .services import Services
+from .step_runner import VERIFICATIONS
 
 SUBJECTS = "subjects"
+REVIEWS = "reviews"  # closed cases kept as labelled pairs (records and the copies of their images)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,26 @@ def load_signature_references(subject: dict, services: Services) -> list[np.ndar
     return unpack_arrays(decrypt(blob, services.secrets.template_key, associated_data("signatures", subject["id"])))
 
 
-def erase_subject(subject_id: str, services: Services) -> bool:
-    """Erase templates, references and enrolment images. Verifications keep their own images until retention ends."""
+def erase_subject(subject_id: str, services: Services, queues: tuple[str, ...]) -> bool:
+    """Erase everything that names the subject or holds its biometric data.
+
+    Its template, references and enrolment images; every verification of it,
+    with its images, crops and review copy, and the review record; waiting
+    messages of those verifications in `queues` and their poison queues. The
+    caller then pseudonymises the audit trail and calls
+    `records.purge_deleted()`, so nothing deleted can be read back from the files.
+    """
+    verification_ids = {r["id"] for r in services.records.query(VERIFICATIONS, "subject_id", subject_id)}
+    verification_ids |= {r["id"] for r in services.records.query(REVIEWS, "subject_id", subject_id)}
+    deleted = 0
+    for vid in sorted(verification_ids):
+        deleted += services.blobs.delete_prefix("images", f"verifications/{vid}/")
+        deleted += services.blobs.delete_prefix("crops", f"{vid}/")
+        deleted += services.blobs.delete_prefix("reviews", f"{vid}/")
+        deleted += services.records.delete(REVIEWS, vid)
+        deleted += services.records.delete(VERIFICATIONS, vid)
     existed = services.records.delete(SUBJECTS, subject_id)
-    deleted = services.blobs.delete_prefix("images", f"subjects/{subject_id}/")
+    deleted += services.blobs.delete_prefix("images", f"subjects/{subject_id}/")
+    services.queues.forget([*queues, *(f"{q}-poison" for q in queues)],
+                           sorted(verification_ids) + [f'"subject_id":"{subject_id}"'])
     return existed or deleted > 0

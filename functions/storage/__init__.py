@@ -57,6 +57,9 @@ class RecordStore(Protocol):
     def query(self, container: str, field: str, value: object) -> list[dict]:
         """Documents whose top-level field equals value."""
 
+    def purge_deleted(self) -> None:
+        """Make deleted documents unreadable from the store's own files too (erasure)."""
+
     def ensure_containers(self) -> None: ...
 
 
@@ -87,6 +90,9 @@ class QueueStore(Protocol):
 
     def count(self, queue: str) -> int:
         """Messages in the queue, visible or not."""
+
+    def forget(self, queues: list[str], needles: list[str]) -> int:
+        """Delete the waiting messages of these queues whose text contains one of `needles` (erasure); returns how many."""
 
     def ensure_queues(self, names: list[str]) -> None: ...
 

@@ -158,6 +158,35 @@ class AzureQueueStore:
     def peek_texts(self, queue: str) -> list[str]:
         return [m.content for m in self._queue(queue).peek_messages(max_messages=32)]
 
+    def forget(self, queues: list[str], needles: list[str]) -> int:
+        """Take each visible message once, delete those that match, and make the others visible again at once.
+
+        A message leased by a running step is not seen; its step finds the
+        record gone and drops it.
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+
+        removed = 0
+        for name in queues:
+            client = self._queue(name)
+            keep = []
+            while True:  # a taken message stays hidden for a minute, so each page brings new ones
+                page = list(client.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60))
+                if not page:
+                    break
+                for m in page:
+                    if any(needle in (m.content or "") for needle in needles):
+                        client.delete_message(m.id, m.pop_receipt)
+                        removed += 1
+                    else:
+                        keep.append(m)
+            for m in keep:
+                try:
+                    client.update_message(m.id, m.pop_receipt, visibility_timeout=0)
+                except ResourceNotFoundError:
+                    pass
+        return removed
+
 
 class CosmosRecordStore:
     """Records in Cosmos DB NoSQL. Every container is partitioned on /id (see COSMOS_CONTAINERS).
@@ -231,6 +260,9 @@ class CosmosRecordStore:
     def upsert(self, container: str, doc: dict) -> dict:
         body = {k: v for k, v in doc.items() if k != "_etag"}
         return self._clean(self._container(container).upsert_item(body=body))
+
+    def purge_deleted(self) -> None:
+        """Nothing to do: a deleted item is gone from the account (backups follow the account's backup policy)."""
 
     def delete(self, container: str, id: str) -> bool:
         from azure.cosmos.exceptions import CosmosResourceNotFoundError

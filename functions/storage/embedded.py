@@ -3,6 +3,11 @@
 Several processes may share the data folder (a local host and a test, or a
 worker restarted after a crash), so every write is a short SQLite transaction
 in WAL mode and blob files are written to a temporary name then renamed.
+
+Everything here is the owner's only: folders 0700, files 0600 (SQLite's
+journal files take the database file's mode). SQLite overwrites what it
+deletes (secure_delete), and `purge_deleted` empties the write-ahead log, so
+an erased record cannot be read back from the files.
 """
 
 from __future__ import annotations
@@ -19,12 +24,38 @@ from ..errors import Conflict
 from . import CONTAINERS, COSMOS_CONTAINERS, PreconditionFailed, QueuedMessage, new_etag
 
 
+def private_dir(path: Path) -> Path:
+    """Create a folder and its missing parents readable by the owner only (mkdir's `parents` ignores the mode)."""
+    path = Path(path)
+    missing = []
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    return path
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty file 0600 if absent, and make an existing one 0600."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        os.chmod(path, 0o600)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(private_dir(path.parent), 0o700)  # the data folder, made before this rule or not
+    _private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
     conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
     return conn
 
 
@@ -49,6 +80,10 @@ class _Sqlite:
 
     def transaction(self):
         return _Transaction(self._conn())
+
+    def purge_log(self) -> None:
+        """Move the write-ahead log into the database and truncate it: old copies of deleted rows go with it."""
+        self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
 
 class _Transaction:
@@ -77,14 +112,16 @@ class FileBlobStore:
 
     def ensure_containers(self) -> None:
         for c in CONTAINERS:
-            (self.root / c).mkdir(parents=True, exist_ok=True)
+            private_dir(self.root / c)
+        for folder in (self.root, *(self.root / c for c in CONTAINERS)):
+            os.chmod(folder, 0o700)  # a folder made before this rule was 0755
 
     def put(self, container: str, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         ref = f"{container}/{name}"
         path = self._path(ref)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -185,6 +222,9 @@ class SqliteRecordStore:
         self._check(container)
         return self.db.execute("DELETE FROM documents WHERE container=? AND id=?", (container, id)).rowcount == 1
 
+    def purge_deleted(self) -> None:
+        self.db.purge_log()
+
     def query(self, container: str, field: str, value: object) -> list[dict]:
         self._check(container)
         if not field.isidentifier():
@@ -268,6 +308,15 @@ class SqliteQueueStore:
 
     def count(self, queue: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM messages WHERE queue=?", (queue,)).fetchone()[0]
+
+    def forget(self, queues: list[str], needles: list[str]) -> int:
+        """Delete the messages of these queues, leased or not, whose text contains one of `needles`; empty the log."""
+        removed = 0
+        for queue in queues:
+            for needle in needles:
+                removed += self.db.execute("DELETE FROM messages WHERE queue=? AND instr(body, ?) > 0", (queue, needle)).rowcount
+        self.db.purge_log()
+        return removed
 
     def peek_texts(self, queue: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT body FROM messages WHERE queue=? ORDER BY inserted_at", (queue,))]
