@@ -17,6 +17,7 @@ Development only: in Azure the Functions host does all of this.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import mimetypes
@@ -164,6 +165,8 @@ class LocalHost:
         self._threads: list[threading.Thread] = []
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
+        if not services.settings.public_base_url:  # links point here, never at the Host header a caller sent
+            services.settings = dataclasses.replace(services.settings, public_base_url=self.url)
         names = sorted({q.queue for q in self.queue_functions} | {o for f in self.http_functions for o in f.outputs.values()}
                        | {o for q in self.queue_functions for o in q.outputs.values()})
         self.queues.ensure_queues(names + [f"{n}-poison" for n in names])

@@ -1,5 +1,5 @@
 """Secrets the service needs: the template encryption key, the template projection secret,
-the review webhook signing secret and the link signing key.
+the review webhook signing secret, the link signing key and the device callbacks' master secret.
 
 In Azure they live in Key Vault and are read with the app's managed identity;
 on one machine they live in a key file created on first run (mode 0600).
@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-SECRET_NAMES = ("template-key", "template-secret", "review-webhook-secret", "link-signing-key")
+SECRET_NAMES = ("template-key", "template-secret", "review-webhook-secret", "link-signing-key", "callback-secret")
 KEY_FILE = "keys.json"
 
 
@@ -24,6 +24,7 @@ class Secrets:
     template_secret: bytes  # system secret mixed with each subject's token for cancelable templates
     review_webhook_secret: bytes  # HMAC-SHA256 key of the review webhook
     link_signing_key: bytes  # HMAC key for short-lived image links served by the API
+    callback_secret: bytes  # master of the per-device callback secrets (runtime/webhooks.py device_callback_secret)
 
     def __repr__(self) -> str:  # never print key material
         return "Secrets(<hidden>)"
@@ -31,26 +32,40 @@ class Secrets:
     @classmethod
     def from_values(cls, values: dict[str, str]) -> "Secrets":
         b = {name: base64.b64decode(values[name]) for name in SECRET_NAMES}
-        return cls(b["template-key"], b["template-secret"], b["review-webhook-secret"], b["link-signing-key"])
+        return cls(b["template-key"], b["template-secret"], b["review-webhook-secret"], b["link-signing-key"], b["callback-secret"])
 
 
-def _new_values() -> dict[str, str]:
-    return {name: base64.b64encode(secrets.token_bytes(32)).decode() for name in SECRET_NAMES}
+def _new_value() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _write_private(path: Path, values: dict[str, str]) -> None:
+    """Replace the key file atomically, readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    os.replace(tmp, path)
 
 
 def load_local_secrets(data_dir: Path) -> Secrets:
-    """The local key file, created with fresh random keys the first time."""
+    """The local key file, created with fresh random keys the first time; a key added later is added to it."""
     path = Path(data_dir) / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        values = _new_values()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as f:
-                json.dump(values, f)
+                json.dump({name: _new_value() for name in SECRET_NAMES}, f)
         except FileExistsError:
             pass
-    return Secrets.from_values(json.loads(path.read_text()))
+    values = json.loads(path.read_text())
+    missing = [name for name in SECRET_NAMES if name not in values]
+    if missing:
+        values.update({name: _new_value() for name in missing})
+        _write_private(path, values)
+        values = json.loads(path.read_text())
+    return Secrets.from_values(values)
 
 
 def load_key_vault_secrets(vault_url: str) -> Secrets:

@@ -42,8 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_COSMOS_DATABASE", "bioauth", "Cosmos DB database name."),
     Setting("BIOAUTH_KEY_VAULT_URL", None, "Key Vault holding the template key and signing secrets; empty = local key file."),
     Setting("BIOAUTH_REVIEW_WEBHOOK_URL", None, "Where cases in doubt are POSTed for human review; empty = record only."),
+    Setting("BIOAUTH_ALLOW_LOOPBACK_CALLBACKS", "false", "Local development and tests only: callbacks and the review webhook may go to loopback receivers (127.0.0.0/8, ::1) over http. Refused on an Azure host.", azure=False),
+    Setting("BIOAUTH_DELIVERY_DEADLINE_SECONDS", "5", "Total time one callback or webhook POST may take (connect, TLS, send, the answer's headers).", azure=False),
+    Setting("BIOAUTH_DELIVERY_TRIES", "3", "POSTs per delivery before it is left to the queue's retries (within three deadlines in all).", azure=False),
+    Setting("BIOAUTH_DELIVERY_PER_DESTINATION", "2", "Callback or webhook POSTs in flight to one host:port per worker process; more are deferred to the queue.", azure=False),
     Setting("BIOAUTH_REVIEW_LINK_TTL_SECONDS", "900", "Lifetime of the image links sent to reviewers."),
-    Setting("BIOAUTH_PUBLIC_BASE_URL", None, "Public base URL of the API (Front Door endpoint), for links in webhooks; empty = the request's own host."),
+    Setting("BIOAUTH_PUBLIC_BASE_URL", None, "Public base URL of the API (Front Door endpoint), the only origin of links in webhooks, review cases and the console (never the request's Host header); empty = the local host's own address in development, relative links otherwise."),
     Setting("BIOAUTH_MAX_BODY_BYTES", "20000000", "Largest accepted request body."),
     Setting("BIOAUTH_MAX_IMAGE_BYTES", "8000000", "Largest accepted decoded image."),
     Setting("BIOAUTH_MAX_IMAGE_PIXELS", "25000000", "Largest accepted image area (width x height), checked before decoding."),
@@ -92,6 +96,10 @@ class Settings:
     key_vault_url: str | None
     review_webhook_url: str | None
     review_link_ttl_seconds: int
+    allow_loopback_callbacks: bool
+    delivery_deadline_seconds: float
+    delivery_tries: int
+    delivery_per_destination: int
     public_base_url: str | None
     max_body_bytes: int
     max_image_bytes: int
@@ -129,6 +137,9 @@ class Settings:
         spoof_action = (get("BIOAUTH_SPOOF_ACTION") or "reject").lower()
         if spoof_action not in ("reject", "review"):
             raise ValueError(f"BIOAUTH_SPOOF_ACTION must be 'reject' or 'review', not {spoof_action!r}")
+        allow_loopback = (get("BIOAUTH_ALLOW_LOOPBACK_CALLBACKS") or "false").lower() in ("1", "true", "yes")
+        if allow_loopback and env.get("WEBSITE_INSTANCE_ID"):  # set by App Service on every Azure host
+            raise ValueError("BIOAUTH_ALLOW_LOOPBACK_CALLBACKS is for local development only, never on an Azure host")
         if storage not in ("embedded", "azure"):
             raise ValueError(f"BIOAUTH_STORAGE must be 'embedded' or 'azure', not {storage!r}")
         if records not in ("sqlite", "cosmos"):
@@ -148,6 +159,10 @@ class Settings:
             key_vault_url=get("BIOAUTH_KEY_VAULT_URL"),
             review_webhook_url=get("BIOAUTH_REVIEW_WEBHOOK_URL"),
             review_link_ttl_seconds=int(get("BIOAUTH_REVIEW_LINK_TTL_SECONDS") or 900),
+            allow_loopback_callbacks=allow_loopback,
+            delivery_deadline_seconds=float(get("BIOAUTH_DELIVERY_DEADLINE_SECONDS") or 5),
+            delivery_tries=max(1, int(get("BIOAUTH_DELIVERY_TRIES") or 3)),
+            delivery_per_destination=max(1, int(get("BIOAUTH_DELIVERY_PER_DESTINATION") or 2)),
             public_base_url=get("BIOAUTH_PUBLIC_BASE_URL"),
             max_body_bytes=int(get("BIOAUTH_MAX_BODY_BYTES") or 0),
             max_image_bytes=int(get("BIOAUTH_MAX_IMAGE_BYTES") or 0),

@@ -71,7 +71,7 @@ def drawn_signature(seed: int) -> np.ndarray:
     return np.asarray(im)
 
 
-def seed_cases(services, base_url: str, count: int) -> list[str]:
+def seed_cases(services, count: int) -> list[str]:
     from skimage import data
 
     from functions.imaging.face_detection import context_crop, detect_faces
@@ -107,7 +107,7 @@ def seed_cases(services, base_url: str, count: int) -> list[str]:
         steps["decide"] = {"result": {"outcome": decision.outcome, "reasons": decision.reasons}, "duration_ms": 0.4}
         services.records.create(VERIFICATIONS, {
             "id": vid, "subject_id": f"subject-{100 + i}", "device_id": f"kiosk-{i % 2 + 1}", "status": decision.outcome,
-            "images": images, "api_base": base_url, "steps": steps, "created_at": created, "updated_at": created,
+            "images": images, "steps": steps, "created_at": created, "updated_at": created,
             "decision": {"outcome": decision.outcome, "reasons": decision.reasons, "by": "service"},
         })
         ids.append(vid)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
     services = get_services()
     host = LocalHost(app, services, port=args.port).start()
-    seed_cases(services, host.url, args.cases)
+    seed_cases(services, args.cases)
     reviewer = services.credentials.issue("reviewer", "preview-reviewer", name="Preview reviewer", created_by="console_preview")
     print(f"review console: {host.url}/console/", flush=True)
     print(f"reviewer key:   {reviewer.token}", flush=True)

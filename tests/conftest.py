@@ -54,11 +54,20 @@ def settings_env(tmp_path, monkeypatch):
     monkeypatch.setenv("BIOAUTH_RECORDS", "sqlite")
     monkeypatch.setenv("BIOAUTH_LOCAL_FUNCTION_KEY", FUNCTION_KEY)
     monkeypatch.delenv("BIOAUTH_REVIEW_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("BIOAUTH_ALLOW_LOOPBACK_CALLBACKS", raising=False)
+    monkeypatch.delenv("BIOAUTH_PUBLIC_BASE_URL", raising=False)
     settings.reset_settings()
     services.set_services(None)
     yield monkeypatch
     settings.reset_settings()
     services.set_services(None)
+
+
+@pytest.fixture
+def loopback_callbacks(settings_env):
+    """Callbacks and the review webhook may reach receivers on 127.0.0.1 over http: in this test only."""
+    settings_env.setenv("BIOAUTH_ALLOW_LOOPBACK_CALLBACKS", "true")
+    return settings_env
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ console.log(JSON.stringify(out));
 def test_console_client_against_the_local_host(local_host, embedded_services, principals):
     """The console's own API client (lib.js, run by Node) through a whole review with a reviewer's key:
     sign-in, inbox, case, images, verdict, 409; a device's key and the bare function key are refused."""
-    _case_in_review(embedded_services, local_host.url)
+    _case_in_review(embedded_services)
     run = subprocess.run([NODE, "--input-type=module", "-e", NODE_CLIENT, local_host.url, principals["reviewer"],
                           principals["kiosk-1"], FUNCTION_KEY],
                          cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -9,7 +9,7 @@ from tests.test_review import _case_in_review
 def test_a_reviewed_case_is_exported_once_with_its_images_and_labels(client, embedded_services, tmp_path):
     from model_export.common.reviewed_cases import export_reviews
 
-    _case_in_review(embedded_services, "http://x")
+    _case_in_review(embedded_services)
     assert client.post("/api/v1/reviews/v1", json={"verdict": "accept", "reviewer": "r1"}).status_code == 200
 
     out = tmp_path / "reviewed"
@@ -28,7 +28,7 @@ def test_a_reviewed_case_is_exported_once_with_its_images_and_labels(client, emb
 def test_judged_presentations_are_exported_by_person_for_anti_spoofing(client, embedded_services, tmp_path):
     from model_export.common.reviewed_cases import export_reviews
 
-    _case_in_review(embedded_services, "http://x")
+    _case_in_review(embedded_services)
     assert client.post("/api/v1/reviews/v1", json={"verdict": "reject", "presentation": "attack"}).status_code == 200
     out = tmp_path / "reviewed"
     assert export_reviews(embedded_services, out) == (1, 0)
@@ -47,7 +47,7 @@ def test_an_index_written_before_the_presentation_column_is_upgraded_in_place(cl
         writer = csv.DictWriter(f, fieldnames=old_fields)
         writer.writeheader()
         writer.writerow({k: ("old" if k == "id" else "x") for k in old_fields})
-    _case_in_review(embedded_services, "http://x")
+    _case_in_review(embedded_services)
     assert client.post("/api/v1/reviews/v1", json={"verdict": "accept", "presentation": "bona_fide"}).status_code == 200
     assert export_reviews(embedded_services, out) == (1, 1)
     rows = list(csv.DictReader(open(out / "labels.csv")))
@@ -62,7 +62,7 @@ def test_an_index_holding_only_its_header_gets_no_second_header(client, embedded
     out.mkdir()
     with open(out / "labels.csv", "w", newline="") as f:
         csv.DictWriter(f, fieldnames=FIELDS).writeheader()
-    _case_in_review(embedded_services, "http://x")
+    _case_in_review(embedded_services)
     assert client.post("/api/v1/reviews/v1", json={"verdict": "accept"}).status_code == 200
     assert export_reviews(embedded_services, out) == (1, 0)
     assert [r["id"] for r in csv.DictReader(open(out / "labels.csv"))] == ["v1"]

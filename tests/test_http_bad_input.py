@@ -32,7 +32,7 @@ CASES = [
     ("bad base64", _body(face_image="@@@not-base64@@@"), 400, "invalid_base64"),
     ("not an image", _body(signature_image=base64.b64encode(b"plain text").decode()), 422, "not_an_image"),
     ("unsupported format", _body(face_image=_gif()), 415, "unsupported_format"),
-    ("bad callback", _body(callback_url="ftp://x"), 400, "invalid_field"),
+    ("bad callback", _body(callback_url="ftp://x"), 400, "invalid_callback_url"),
     ("unknown subject", _body(subject_id="nobody"), 404, "unknown_subject"),
 ]
 

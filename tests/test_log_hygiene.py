@@ -26,6 +26,7 @@ def test_no_image_bytes_keys_or_templates_in_the_logs(client, embedded_services,
     for sample in (face[100:160], signature[100:160], face[-60:]):
         assert sample not in text
     secrets = embedded_services.secrets
-    for key in (secrets.template_key, secrets.template_secret, secrets.review_webhook_secret, secrets.link_signing_key):
+    for key in (secrets.template_key, secrets.template_secret, secrets.review_webhook_secret, secrets.link_signing_key,
+                secrets.callback_secret):
         assert base64.b64encode(key).decode() not in text and key.hex() not in text
     assert "Secrets(<hidden>)" == repr(secrets)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import mimetypes
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import azure.functions as func
 
@@ -20,7 +20,7 @@ from ..runtime.models import installed_models
 from ..runtime.services import get_services
 from ..runtime.step_runner import VERIFICATIONS, now_iso, run_chain
 from ..telemetry import traced_http
-from ..runtime.subjects import erase_subject
+from ..runtime.subjects import REVIEWS, erase_subject
 from ..settings import STORAGE_CONNECTION
 from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
 from ..steps.review import case_image_links, case_images, check_link
@@ -32,7 +32,6 @@ from .access import authorize
 from .enrolment import enrol_subject, renew_subject
 from .json_api import error_response, json_response, read_json_body
 
-REVIEWS = "reviews"
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
 # What the reviewer saw in front of the camera, when they judge it: labels for retraining the anti-spoofing model.
 PRESENTATIONS = ("bona_fide", "attack")
@@ -42,11 +41,6 @@ bp = func.Blueprint()
 
 def audit(services, principal: Principal, action: str, **fields) -> None:
     services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role, **fields))
-
-
-def api_base_of(req: func.HttpRequest) -> str:
-    parsed = urlparse(req.url)
-    return f"{parsed.scheme}://{parsed.netloc}"
 
 
 def verification_view(record: dict) -> dict:
@@ -90,7 +84,7 @@ def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_r
                                 details={"field": "device_id"})
             data["device_id"] = principal.id
         request = parse_verification_request(data, services.settings)
-        record, message = accept_verification(request, services, api_base_of(req), mode)
+        record, message = accept_verification(request, services, mode)
     except BioauthError as exc:
         return error_response(exc)
     audit(services, principal, "verification.created", subject_id=request.subject_id, device_id=request.device_id,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from ..errors import InvalidRequest, MissingField, SubjectNotEnrolled
 from ..imaging.images import DecodedImage, decode_image_field
 from ..messages import StepMessage
 from ..telemetry import current_trace_context
+from ..runtime.outbound import check_destination, policy_from_settings
 from ..runtime.services import Services
 from ..runtime.step_runner import VERIFICATIONS, now_iso
 from ..settings import Settings
@@ -59,10 +59,7 @@ def parse_verification_request(data: dict, settings: Settings) -> VerificationRe
             raise MissingField(f"'{name}' is required", details={"field": name})
     callback = data.get("callback_url")
     if callback is not None:
-        parsed = urlparse(callback) if isinstance(callback, str) else None
-        if not parsed or parsed.scheme not in ("https", "http") or not parsed.netloc:
-            raise InvalidRequest("callback_url must be an absolute http(s) URL", code="invalid_field",
-                                 details={"field": "callback_url"})
+        check_destination(callback, policy_from_settings(settings))  # 400 invalid_callback_url now, not a silent failure later
     limits = dict(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
     return VerificationRequest(
         subject_id=subject_id,
@@ -73,7 +70,7 @@ def parse_verification_request(data: dict, settings: Settings) -> VerificationRe
     )
 
 
-def accept_verification(request: VerificationRequest, services: Services, api_base: str, mode: str) -> tuple[dict, StepMessage]:
+def accept_verification(request: VerificationRequest, services: Services, mode: str) -> tuple[dict, StepMessage]:
     """Store the images and create the record. After this returns, the request is never lost."""
     if services.records.get("subjects", request.subject_id) is None:
         raise SubjectNotEnrolled(f"subject {request.subject_id!r} is not enrolled", details={"subject_id": request.subject_id})
@@ -95,7 +92,6 @@ def accept_verification(request: VerificationRequest, services: Services, api_ba
         "steps": {},
         "decision": None,
         "failure": None,
-        "api_base": api_base,
         "created_at": now_iso(),
         "updated_at": now_iso(),
     }

@@ -1,16 +1,19 @@
 """Notify step: tell the device that gave a `callback_url` how its request ended.
 
 One signed POST per request, once it is terminal (accepted, rejected, review
-or failed), with the same signature scheme as the review webhook
-(X-Bioauth-Timestamp, X-Bioauth-Signature), so a device can check origin and
-freshness. Failed deliveries are retried by the queue; a callback that never
-answers ends in notify-poison without touching the decision.
+or failed), signed with the device's own callback secret (derived from the
+callback master secret and the device id, see runtime/webhooks.py), a
+delivery id that stays the same on every retry, and a timestamp. The URL was
+checked when the device gave it and is checked again here
+(runtime/outbound.py). Deliveries that may succeed later are retried by the
+queue; a callback that never answers ends in notify-poison without touching
+the decision; a redirect or a 4xx is final.
 """
 
 from __future__ import annotations
 
 from ..runtime.step_runner import StepContext, StepOutcome, now_iso
-from ..runtime.webhooks import deliver
+from ..runtime.webhooks import delivery_id, device_callback_secret, send_signed
 
 
 def callback_payload(record: dict) -> dict:
@@ -31,5 +34,6 @@ def notify_step(ctx: StepContext) -> StepOutcome:
     url = ctx.record.get("callback_url")
     if not url:
         return StepOutcome(result={"status": "no_callback"}, next_step=None)
-    delivery = deliver(url, callback_payload(ctx.record), ctx.services.secrets.review_webhook_secret)
-    return StepOutcome(result=delivery, next_step=None)
+    secret = device_callback_secret(ctx.services.secrets.callback_secret, ctx.record.get("device_id") or "")
+    result = send_signed(url, callback_payload(ctx.record), secret, delivery_id("callback", ctx.record["id"]), ctx.services.settings)
+    return StepOutcome(result=result, next_step=None)

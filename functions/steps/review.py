@@ -1,7 +1,10 @@
 """Review step: a case in doubt goes to a human by a signed webhook (runtime/webhooks.py).
 
-Images travel as short-lived links, never inline. The verdict comes back on
-POST /api/v1/reviews/{id}.
+Signed with the review webhook's own secret, a delivery id and a timestamp,
+and sent only to a checked public https address (runtime/outbound.py).
+Images travel as short-lived links, never inline; links start with the
+configured public base URL, never with a Host header a caller sent. The
+verdict comes back on POST /api/v1/reviews/{id}.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from urllib.parse import quote
 
 from ..runtime.services import Services
 from ..runtime.step_runner import StepContext, StepOutcome, now_iso
-from ..runtime.webhooks import deliver
+from ..runtime.webhooks import delivery_id, send_signed
 
 
 def sign_link(ref: str, expires: int, key: bytes) -> str:
@@ -38,9 +41,13 @@ def image_link(services: Services, ref: str, base_url: str) -> str:
     return f"{base_url}/api/v1/blobs/{quote(ref)}?expires={expires}&sig={sign_link(ref, expires, services.secrets.link_signing_key)}"
 
 
-def api_base(services: Services, record: dict) -> str:
-    """The public base URL (Front Door) if set, else the host the device called."""
-    return (services.settings.public_base_url or record.get("api_base") or "").rstrip("/")
+def api_base(services: Services) -> str:
+    """Where links point: the configured public base URL, never the Host header a caller sent.
+
+    In Azure it is the Front Door endpoint; the local host sets its own
+    address when the setting is empty; otherwise links are relative.
+    """
+    return (services.settings.public_base_url or "").rstrip("/")
 
 
 def case_images(record: dict) -> dict[str, str]:
@@ -50,13 +57,13 @@ def case_images(record: dict) -> dict[str, str]:
 
 
 def case_image_links(services: Services, record: dict) -> dict[str, str]:
-    base = api_base(services, record)
+    base = api_base(services)
     return {name: image_link(services, ref, base) for name, ref in case_images(record).items()}
 
 
 def review_payload(ctx: StepContext) -> dict:
     record = ctx.record
-    base = api_base(ctx.services, record)
+    base = api_base(ctx.services)
     scores = {}
     for step, keys in (("antispoof", ("label", "score")), ("face-match", ("distance", "similarity", "threshold")), ("signature", ("label", "score"))):
         result = ctx.result_of(step) or {}
@@ -80,5 +87,6 @@ def review_step(ctx: StepContext) -> StepOutcome:
     then = "notify" if ctx.record.get("callback_url") else None
     if not url:
         return StepOutcome(result={"status": "not_configured", "at": now_iso()}, next_step=then)
-    delivery = deliver(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret)
-    return StepOutcome(result=delivery, next_step=then)
+    result = send_signed(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret,
+                         delivery_id("review", ctx.record["id"]), ctx.services.settings)
+    return StepOutcome(result=result, next_step=then)
