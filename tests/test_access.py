@@ -53,7 +53,7 @@ def test_a_device_key_cannot_enrol_renew_or_erase_a_subject(as_, embedded_servic
 
 
 def test_a_device_key_cannot_see_or_close_a_review(as_, local_host, embedded_services):
-    _case_in_review(embedded_services, local_host.url)
+    _case_in_review(embedded_services)
     device = as_("kiosk-1")
     for r in (device.get("/api/v1/reviews"), device.get("/api/v1/reviews/v1"),
               device.post("/api/v1/reviews/v1", json={"verdict": "accept", "presentation": "bona_fide", "reviewer": "r1"})):
@@ -65,7 +65,7 @@ def test_a_device_key_cannot_see_or_close_a_review(as_, local_host, embedded_ser
 
 
 def test_the_reviewer_is_named_by_the_credential_never_by_the_body(as_, local_host, embedded_services):
-    _case_in_review(embedded_services, local_host.url)
+    _case_in_review(embedded_services)
     r = as_("reviewer").post("/api/v1/reviews/v1", json={"verdict": "reject", "presentation": "attack", "reviewer": "mallory"})
     assert r.status_code == 200, r.text
     assert r.json()["review"]["reviewer"] == "Dana" and r.json()["review"]["reviewer_id"] == "dana"
@@ -76,7 +76,7 @@ def test_the_reviewer_is_named_by_the_credential_never_by_the_body(as_, local_ho
 
 
 def test_a_closed_case_is_not_served_as_open(as_, local_host, embedded_services):
-    _case_in_review(embedded_services, local_host.url)
+    _case_in_review(embedded_services)
     reviewer = as_("reviewer")
     assert reviewer.get("/api/v1/reviews/v1").status_code == 200
     assert reviewer.post("/api/v1/reviews/v1", json={"verdict": "accept"}).status_code == 200
