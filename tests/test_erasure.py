@@ -26,7 +26,7 @@ SUBJECT = "zq-erase-7k"  # a name that occurs nowhere else
 
 @pytest.fixture
 def accept_path_models(settings_env, tmp_path):
-    from tests.model_fixtures import models_for_the_accept_path
+    from tests.fixtures.models import models_for_the_accept_path
 
     settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_for_the_accept_path(tmp_path / "models")))
 
@@ -45,8 +45,8 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _enrol(client, astronaut, faces: int):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     face_b64 = [jpeg_b64(capture(astronaut, s)) for s in range(1, faces + 1)]
     signature_b64 = [png_b64(make_signature(7, s)) for s in range(3)]
@@ -60,8 +60,8 @@ def _enrolment_files(data: Path) -> list[Path]:
 
 
 def test_erasure_leaves_nothing_that_names_the_subject_or_holds_its_images(accept_path_models, embedded_services, client, astronaut):
-    from scripts.demo import capture
-    from scripts.sample_signatures import make_signature
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     services = embedded_services
     data = services.settings.data_dir
