@@ -125,13 +125,17 @@ def decode_image_field(value: object, *, field: str, max_bytes: int, max_pixels:
     return check_image(decode_base64(value, field=field, max_bytes=max_bytes), field=field, max_pixels=max_pixels)
 
 
+ORIENTATION_TAG = 0x0112
+
+
 def _load(data: bytes, mode: str) -> np.ndarray:
     from PIL import Image, ImageOps
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im)  # phones rotate by tag, not by pixels
-            return np.asarray(im.convert(mode), dtype=np.uint8).copy()
+            if im.getexif().get(ORIENTATION_TAG, 1) != 1:  # phones rotate by tag, not by pixels
+                im = ImageOps.exif_transpose(im)  # (a copy: only when there is something to turn)
+            return np.array(im if im.mode == mode else im.convert(mode), dtype=np.uint8)
     except Exception as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
 
