@@ -9,7 +9,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "train-face": "model_export.face.train:main",
     "evaluate-face": "model_export.face.evaluate:main",
-    "train-antispoof": "model_export.antispoof.train:main",
+    "train-antispoof": "model_export.antispoof.convert:main",
     "evaluate-antispoof": "model_export.antispoof.evaluate:main",
     "train-signature": "model_export.signature.train:main",
     "evaluate-signature": "model_export.signature.evaluate:main",

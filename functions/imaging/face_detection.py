@@ -143,6 +143,39 @@ def context_crop(
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
+def scaled_box_crop(
+    image: np.ndarray, box: tuple[float, float, float, float], *, scale: float, size: int
+) -> np.ndarray:
+    """The face box scaled `scale` times about its centre, kept inside the frame, resized to size x size.
+
+    This is the crop geometry the pretrained anti-spoofing networks were
+    trained with: the scale shrinks when the enlarged box would be larger than
+    the frame, the box is shifted (never padded) to stay inside it, and the
+    aspect ratio is not kept. Corners are truncated to whole pixels and the
+    right/bottom edge is inclusive, as in that training code.
+    """
+    import cv2
+
+    ih, iw = image.shape[:2]
+    x, y, w, h = (float(v) for v in box)
+    if w <= 0 or h <= 0:
+        raise ValueError("the face box must have a positive width and height")
+    scale = min((ih - 1) / h, (iw - 1) / w, scale)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0, x1 = cx - w * scale / 2.0, cx + w * scale / 2.0
+    y0, y1 = cy - h * scale / 2.0, cy + h * scale / 2.0
+    if x0 < 0:
+        x0, x1 = 0.0, x1 - x0
+    if y0 < 0:
+        y0, y1 = 0.0, y1 - y0
+    if x1 > iw - 1:
+        x0, x1 = x0 - (x1 - (iw - 1)), float(iw - 1)
+    if y1 > ih - 1:
+        y0, y1 = y0 - (y1 - (ih - 1)), float(ih - 1)
+    left, top, right, bottom = int(x0), int(y0), int(x1), int(y1)
+    return cv2.resize(np.ascontiguousarray(image[top : bottom + 1, left : right + 1]), (size, size))
+
+
 @dataclass(frozen=True)
 class FaceCropResult:
     """What the face-crop step found: a reason code (None = usable) and the crops."""

@@ -57,6 +57,10 @@ class OnnxModel:
         """Run a prepared batch; returns every output in manifest/graph order."""
         return self.session.run(self.output_names, {self.input_name: tensor})
 
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a graph with several named inputs (an ensemble reading one crop per member)."""
+        return self.session.run(self.output_names, feeds)
+
     def run_images(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         return self.run(self.manifest.input.to_tensor(images))
 

@@ -1,8 +1,8 @@
 """Face crop step: find the one face to verify and store the crops the next steps need.
 
-The aligned chip is cut to the face embedding model's geometry, the context
-crop to the anti-spoofing model's scale, both read from their manifests, so
-each network sees what it was trained on. Detection and cropping are in
+The aligned chip is cut to the face embedding model's geometry and the
+anti-spoofing members' crops to theirs, both read from their manifests, so
+each network sees what it was trained on; the context crop is for reviewers. Detection and cropping are in
 imaging/face_detection.py.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelNotInstalled
+from ..imaging.antispoof_crops import member_crops
 from ..imaging.face_detection import crop_face
 from ..imaging.face_preprocessing import ChipGeometry
 from ..imaging.images import encode_png, load_rgb
@@ -46,10 +47,20 @@ def context_scale_for(model: OnnxModel | None = None, models_dir: Path | None = 
     return get_settings().context_scale if scale is None else float(scale)
 
 
+def antispoof_crops(image_rgb, box, models_dir: Path | None = None) -> dict:
+    """The anti-spoofing ensemble's member crops of the detected face (none without an installed ensemble)."""
+    try:
+        manifest = load_model(ANTISPOOF_MODEL, models_dir).manifest
+    except ModelNotInstalled:
+        return {}
+    return member_crops(image_rgb, box, manifest)
+
+
 def face_crop_step(ctx: StepContext) -> StepOutcome:
     s = ctx.services.settings
+    image = load_rgb(ctx.image("face"))
     found = crop_face(
-        load_rgb(ctx.image("face")),
+        image,
         min_score=s.min_face_score,
         min_eye_distance_px=s.min_eye_distance_px,
         multiple_faces=s.multiple_faces,
@@ -61,7 +72,9 @@ def face_crop_step(ctx: StepContext) -> StepOutcome:
         return StepOutcome(result=result, next_step="decide")
     vid = ctx.message.verification_id
     crops = {}
-    for name, pixels in (("chip", found.chip), ("context", found.context)):
+    pieces = [("chip", found.chip), ("context", found.context)]
+    pieces += antispoof_crops(image, found.detection.box, s.models_dir).items()
+    for name, pixels in pieces:
         if pixels is not None:
             crops[name] = ctx.services.blobs.put("crops", f"{vid}/{name}.png", encode_png(pixels), "image/png")
     result["crops"] = crops
