@@ -1,12 +1,13 @@
-"""Latency of the anti-spoofing step on this machine, beside the MiniFASNet baseline.
+"""Latency of the anti-spoofing step on this machine, beside the reference implementation of its networks.
 
-`python benchmarks/antispoof.py [--data ../shared/data/nuaa] [--threads N]`
+`python benchmarks/antispoof.py [--photos N] [--threads N] [--reference UPSTREAM_CHECKOUT]`
 
-Times `functions.antispoof.check_liveness` (resize + normalise + onnxruntime +
-zones) on 200 single context crops and prints median and p95 in ms, the model
-file size, and, when the baseline weights are present, the same figures for
-the two MiniFASNets in onnxruntime. Crops come from NUAA dev when present,
-otherwise from the two demo photos with small shifts.
+Times, per face, what the service does after detection: the members' crops
+from the photo (face-crop step) and `check_liveness` (tensors, onnxruntime,
+fusion, zones; anti-spoofing step), on the project's sample photos with small
+shifts of the face box (NUAA dev photos when ../shared/data/nuaa is present).
+With `--reference` (a checkout of the upstream MiniFASNet repository) the same
+crops also go through its PyTorch forward pass, in the same run.
 """
 
 from __future__ import annotations
@@ -23,27 +24,27 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def demo_crops(n: int, scale: float) -> list[np.ndarray]:
-    from functions.imaging.face_detection import context_crop, detect_faces
-    from tests.fixtures.photos import astronaut, grace_hopper
+def faces(n: int, nuaa: Path) -> list[tuple[np.ndarray, tuple]]:
+    """(photo, face box) pairs: NUAA dev photos when present, otherwise the sample photos with shifted boxes."""
+    from functions.imaging.face_detection import detect_faces
 
-    photos = [astronaut(), grace_hopper()]
-    boxes = [detect_faces(np.ascontiguousarray(p))[0].box for p in photos]
+    if nuaa.is_dir():
+        import cv2
+
+        files = sorted(nuaa.glob("dev/*/*/*.jpg"))[:: 7][:n]
+        photos = [np.ascontiguousarray(cv2.imread(str(f))[:, :, ::-1]) for f in files]
+    else:
+        from tests.fixtures.photos import astronaut, grace_hopper
+
+        photos = [astronaut(), grace_hopper()]
+    found = [(p, detect_faces(p)[0].box) for p in photos if detect_faces(p)]
     rng = np.random.default_rng(0)
-    crops = []
+    out = []
     for i in range(n):
-        x, y, w, h = boxes[i % 2]
-        dx, dy = rng.uniform(-0.05, 0.05, 2) * w
-        crops.append(context_crop(np.ascontiguousarray(photos[i % 2]), (x + dx, y + dy, w, h), scale=scale))
-    return crops
-
-
-def nuaa_crops(data_root: Path, n: int, scale: float) -> list[np.ndarray]:
-    from model_export.antispoof.data import DEFAULT_CACHE, ensure_cache, load_split
-
-    dev = load_split(ensure_cache(data_root, DEFAULT_CACHE, splits=("dev",), scale=scale), "dev", mmap=True)
-    idx = np.random.default_rng(0).choice(len(dev), size=n, replace=len(dev) < n)
-    return [np.asarray(dev.crops[i]) for i in idx]
+        p, (x, y, w, h) = found[i % len(found)]
+        dx, dy = rng.uniform(-0.03, 0.03, 2) * w
+        out.append((p, (x + dx, y + dy, w, h)))
+    return out
 
 
 def time_calls(fn, items, warmup: int = 5) -> np.ndarray:
@@ -57,36 +58,65 @@ def time_calls(fn, items, warmup: int = 5) -> np.ndarray:
     return np.asarray(times)
 
 
+def reference_forward(reference: Path, weights: Path):
+    """The upstream networks in PyTorch, fed the same crops as our graph (BGR, 0..255)."""
+    import torch
+
+    sys.path.insert(0, str(reference))
+    from src.model_lib import MiniFASNet as upstream
+
+    nets = []
+    for cls, f in (("MiniFASNetV2", "2.7_80x80_MiniFASNetV2.pth"), ("MiniFASNetV1SE", "4_0_0_80x80_MiniFASNetV1SE.pth")):
+        net = getattr(upstream, cls)(conv6_kernel=(5, 5))
+        state = torch.load(str(weights / f), map_location="cpu", weights_only=False)
+        net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+        nets.append(net.eval())
+
+    def run(crops: list[np.ndarray]) -> float:
+        with torch.no_grad():
+            probs = [torch.softmax(net(torch.from_numpy(np.ascontiguousarray(c[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32))), 1)
+                     for net, c in zip(nets, crops)]
+        return float(sum(p[0, 1] for p in probs) / len(probs))
+
+    return run
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "nuaa")
-    parser.add_argument("--baseline", type=Path, default=REPO.parent / "shared" / "data" / "minifasnet")
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = its default)")
+    parser.add_argument("--weights", type=Path, default=REPO.parent / "shared" / "data" / "minifasnet")
+    parser.add_argument("--reference", type=Path, help="checkout of the upstream MiniFASNet repository")
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (and torch threads)")
     args = parser.parse_args()
 
+    from functions.imaging.antispoof_crops import member_crops
     from functions.runtime.models import OnnxModel
     from functions.settings import get_settings
     from functions.steps.antispoof import check_liveness
-    from functions.steps.face_crop import context_scale_for
 
     model_dir = get_settings().models_dir / "antispoof"
-    model = OnnxModel(model_dir, intra_op_threads=args.threads or None)
-    source = "NUAA dev" if args.data.is_dir() else "demo photos"
-    scale = context_scale_for(model)
-    crops = nuaa_crops(args.data, args.n, scale) if args.data.is_dir() else demo_crops(args.n, scale)
-    t = time_calls(lambda c: check_liveness(c, model), crops)
+    model = OnnxModel(model_dir, intra_op_threads=args.threads)
+    items = faces(args.photos, args.data)
+    crops = [member_crops(p, b, model.manifest) for p, b in items]
+    t_crop = time_calls(lambda it: member_crops(it[0], it[1], model.manifest), items)
+    t_step = time_calls(lambda c: check_liveness(c, model), crops)
     size = (model_dir / model.manifest.file).stat().st_size / 1e6
-    print(f"cpu cores: {os.cpu_count()}, crops: {len(crops)} from {source}")
-    print(f"antispoof {model.version}: median {np.median(t):.2f} ms, p95 {np.percentile(t, 95):.2f} ms per crop, model {size:.2f} MB")
+    print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, faces: {len(items)} "
+          f"({'NUAA dev' if args.data.is_dir() else 'sample photos'}), onnxruntime threads: {args.threads}")
+    print(f"antispoof {model.version}, model {size:.2f} MB")
+    print(f"  member crops (face-crop step):  median {np.median(t_crop):.2f} ms, p95 {np.percentile(t_crop, 95):.2f} ms")
+    print(f"  check_liveness (step):          median {np.median(t_step):.2f} ms, p95 {np.percentile(t_step, 95):.2f} ms")
+    t_both = t_crop + t_step
+    print(f"  both, per face:                 median {np.median(t_both):.2f} ms, p95 {np.percentile(t_both, 95):.2f} ms")
+    if args.reference:
+        import torch
 
-    if all((args.baseline / f).is_file() for f in ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth")):
-        from model_export.antispoof.evaluate import baseline_latency_ms
-
-        b = baseline_latency_ms(args.baseline, n=args.n)
-        print(f"MiniFASNet baseline (2 nets, 80x80, onnxruntime): median {b['median_ms']:.2f} ms, p95 {b['p95_ms']:.2f} ms, weights {b['size_mb']:.2f} MB")
-    else:
-        print("MiniFASNet baseline: weights not found, skipped")
+        torch.set_num_threads(args.threads)
+        run = reference_forward(args.reference, args.weights)
+        names = [f"antispoof_{m['name']}" for m in model.manifest.extra["members"]]
+        t_ref = time_calls(lambda c: run([c[n] for n in names]), crops)
+        print(f"  reference PyTorch forward (2 nets): median {np.median(t_ref):.2f} ms, p95 {np.percentile(t_ref, 95):.2f} ms")
     return 0
 
 

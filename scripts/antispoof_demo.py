@@ -1,11 +1,12 @@
-"""Anti-spoofing decisions on images every install has: two live photos and simulated printed-photo attacks of them.
+"""Anti-spoofing decisions on images every install has: two live photos and simulated attacks of them.
 
 `python scripts/antispoof_demo.py`
 
 Live: scikit-image's astronaut (Eileen Collins, NASA, public domain) and
 matplotlib's sample photo of Grace Hopper. Attacks: the same photos passed
-through `tests.fixtures.spoof.make_print_attack`. Each goes through the service's own
-path: BlazeFace detection, the 256x256 context crop, `check_liveness`.
+through `tests.fixtures.spoof.make_print_attack` and `make_screen_replay`.
+Each goes through the service's own path: BlazeFace detection, the members'
+crops, the ensemble and its zones (`check_photo`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(REPO))
 def demo_images() -> list[tuple[str, np.ndarray]]:
     from tests.fixtures.photos import astronaut as load_astronaut
     from tests.fixtures.photos import grace_hopper
-    from tests.fixtures.spoof import make_print_attack
+    from tests.fixtures.spoof import make_print_attack, make_screen_replay
 
     astronaut = load_astronaut()
     hopper = grace_hopper()
@@ -31,14 +32,15 @@ def demo_images() -> list[tuple[str, np.ndarray]]:
         ("grace_hopper (live photo)", hopper),
         ("astronaut, simulated print attack", make_print_attack(astronaut, seed=0)),
         ("grace_hopper, simulated print attack", make_print_attack(hopper, seed=1)),
+        ("astronaut, simulated screen replay", make_screen_replay(astronaut, seed=0)),
+        ("grace_hopper, simulated screen replay", make_screen_replay(hopper, seed=1)),
     ]
 
 
 def main() -> int:
-    from functions.imaging.face_detection import context_crop, detect_faces
+    from functions.imaging.face_detection import detect_faces
     from functions.settings import get_settings
-    from functions.steps.antispoof import check_liveness
-    from functions.steps.face_crop import context_scale_for
+    from functions.steps.antispoof import check_photo
 
     settings = get_settings()
     for name, image in demo_images():
@@ -46,8 +48,10 @@ def main() -> int:
         if not faces:
             print(f"{name:40s} no face found")
             continue
-        result = check_liveness(context_crop(image, faces[0].box, scale=context_scale_for()))
-        print(f"{name:40s} {result.label:9s} score(live)={result.score:.4f}  thresholds live>={result.thresholds['live']:.4f} spoof<={result.thresholds['spoof']:.4f}")
+        result = check_photo(image, faces[0].box)
+        members = "  ".join(f"{k}={v:.4f}" for k, v in result.member_scores.items())
+        print(f"{name:40s} {result.label:9s} score(live)={result.score:.4f}  ({members})  "
+              f"zones: live>={result.thresholds['live']:.4f} spoof<={result.thresholds['spoof']:.4f}  model {result.model_version}")
     return 0
 
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from tests.fixtures.photos import astronaut, capture, grace_hopper
 from tests.fixtures.signatures import make_forgery, make_signature
-from tests.fixtures.spoof import make_print_attack
+from tests.fixtures.spoof import make_print_attack, make_screen_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
              other, make_forgery(7, 1), False),
             ("3. print attack: a printed photo of the enrolled person held to the camera (sync: one round trip)",
              make_print_attack(capture(person, 12), seed=3), make_signature(7, 12), True),
+            ("4. screen replay: a photo of the enrolled person shown on a phone held to the camera (sync)",
+             make_screen_replay(capture(person, 12), seed=0), make_signature(7, 12), True),
         ]
         for title, face, signature, sync in attempts:
             body = {"subject_id": "astronaut", "face_image": b64(face), "signature_image": b64(signature, "PNG")}

@@ -130,18 +130,31 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
         assert results["face-match"]["band"] == "strong"
 
 
-def test_a_print_attack_is_not_accepted_by_the_shipped_antispoof_model(client, embedded_services, astronaut):
+@pytest.mark.parametrize("attack", ["print", "screen"])
+def test_simulated_attacks_are_rejected_by_the_shipped_antispoof_model(client, embedded_services, astronaut, attack):
+    """A printed photo and a phone-screen replay of the enrolled person: the ensemble calls both a clear spoof."""
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature
-    from tests.fixtures.spoof import make_print_attack
+    from tests.fixtures.spoof import make_print_attack, make_screen_replay
 
     assert _enrol(client, astronaut).status_code == 201
-    attack = make_print_attack(capture(astronaut, 12), seed=3)
-    r = client.post("/api/v1/verifications?mode=sync", json=_attempt(attack, make_signature(7, 12)))
-    final = r.json()
-    assert final["steps"]["antispoof"]["result"]["label"] != "live", final
-    assert final["status"] in ("rejected", "review"), final
-    assert {"spoof_detected", "liveness_uncertain"} & set(final["decision"]["reasons"]), final
+    face = {"print": make_print_attack(capture(astronaut, 12), seed=3), "screen": make_screen_replay(capture(astronaut, 12), seed=0)}[attack]
+    final = client.post("/api/v1/verifications?mode=sync", json=_attempt(face, make_signature(7, 12))).json()
+    spoof = final["steps"]["antispoof"]["result"]
+    assert spoof["label"] == "spoof" and set(spoof["member_scores"]) == {"minifasnet_v2_x2.7", "minifasnet_v1se_x4.0"}, final
+    assert (final["status"], final["decision"]["reasons"]) == ("rejected", ["spoof_detected"]), final
+    health = client.get("/api/v1/health").json()
+    assert spoof["model_version"] == {m["name"]: m["version"] for m in health["models"]}["antispoof"]
+
+
+def test_the_live_person_passes_the_shipped_antispoof_model(client, embedded_services, astronaut):
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
+
+    assert _enrol(client, astronaut).status_code == 201
+    final = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 11), make_signature(7, 11))).json()
+    assert final["steps"]["antispoof"]["result"]["label"] == "live", final
+    assert "face-match" in final["steps"], final
 
 
 @pytest.fixture

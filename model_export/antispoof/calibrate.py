@@ -65,6 +65,18 @@ def train_scores(det: Detections, data_root: Path, session: PairSession, mapping
     return score_images(images, det.boxes, session, mappings)
 
 
+def with_reviewed(det: Detections, scores: dict, reviewed: Detections, session: PairSession, mappings: dict) -> tuple[Detections, dict]:
+    """NUAA train plus the reviewed faces, as one calibration set (each reviewed subject one more person)."""
+    extra = score_images((read_rgb(Path(f)) for f in reviewed.files), reviewed.boxes, session, mappings)
+    merged = Detections(
+        det.files + reviewed.files,
+        np.concatenate([det.labels, reviewed.labels]),
+        np.concatenate([det.subjects, reviewed.subjects]),
+        det.boxes + reviewed.boxes,
+    )
+    return merged, {k: np.concatenate([scores[k], extra[k]]) for k in scores}
+
+
 def calibrate(det: Detections, scores: dict[str, np.ndarray], mapping: BoxMapping, mapping_stats: dict, members: list[Member]) -> dict:
     """The manifest's box mapping, fusion and thresholds, with how each was chosen, from training scores."""
     ok = det.found
@@ -98,7 +110,9 @@ def calibrate(det: Detections, scores: dict[str, np.ndarray], mapping: BoxMappin
         "thresholds": {"live": edges["live"], "spoof": edges["spoof"], "operating": edges["operating"]},
         "calibration": {
             "data": f"NUAA train (sessions 1-2, subjects 0001-0009): {int((labels == 1).sum())} live, "
-            f"{int((labels == 0).sum())} printed-photo attacks with a face found",
+            f"{int((labels == 0).sum())} printed-photo attacks with a face found"
+            + (f", of which {int(np.char.startswith(det.subjects[ok].astype(str), 'reviewed:').sum())} reviewed cases"
+               if any(str(s).startswith("reviewed:") for s in det.subjects) else ""),
             "live": "just above max(highest training attack score, 0.5% quantile of training live scores)",
             "spoof": "min(highest training attack score, 0.5% quantile of training live scores)",
             "operating": "training EER threshold (middle of the zero-error range when the classes separate)",

@@ -1,9 +1,9 @@
 """Convert the pretrained MiniFASNet pair to one ONNX graph and check it against the reference forward pass.
 
-`python -m model_export convert-antispoof [--weights DIR] [--reference DIR] [--out models/antispoof]`
+`python -m model_export train-antispoof [--weights DIR] [--reference DIR] [--out models/antispoof]`
 
 The weights (Apache-2.0) are loaded into the project's own MiniFASNet
-definition (`model_export.antispoof.nets`), and both networks go into one
+definition (`model_export.antispoof.minifasnet`), and both networks go into one
 graph with one 80x80 input per member and one output `probs` (N, members, 3):
 each member's softmax, class 1 = real face. Parity is checked twice on the
 same 80x80 crops: the exported graph against our PyTorch definition always,
@@ -69,7 +69,7 @@ FIXTURE_PHOTOS = {
 
 
 def fixture_photo(name: str) -> np.ndarray:
-    from scripts.sample_photos import astronaut, grace_hopper
+    from tests.fixtures.photos import astronaut, grace_hopper
 
     return {"astronaut": astronaut, "grace_hopper": grace_hopper}[name]()
 
@@ -91,7 +91,7 @@ def to_input(rgb_crops: list[np.ndarray]) -> np.ndarray:
 
 
 def load_members(weights_dir: Path):
-    from model_export.antispoof.nets import load_minifasnet
+    from model_export.antispoof.minifasnet import load_minifasnet
 
     return [load_minifasnet(weights_dir / m.file, m.version, m.se) for m in MEMBERS]
 
@@ -248,7 +248,7 @@ def convert(weights_dir: Path, out_dir: Path, reference_dir: Path | None, write_
         "licence_file": "LICENSE-minifasnet",
         "provenance": {
             "weights": f"{UPSTREAM} at {UPSTREAM_COMMIT}, resources/anti_spoof_models/ (Apache-2.0, Minivision)",
-            "network_definition": "model_export/antispoof/nets.py (the project's, from the published architecture and the weights' tensor shapes)",
+            "network_definition": "model_export/antispoof/minifasnet.py (the project's, from the published architecture and the weights' tensor shapes)",
             "conversion": "model_export/antispoof/convert.py: weights loaded strictly, both networks in one ONNX graph (opset 17)",
         },
     }
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import calibrate, scoring
 
-    parser = argparse.ArgumentParser(prog="python -m model_export convert-antispoof", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model_export train-antispoof", description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="folder with the MiniFASNet .pth files and LICENSE")
     parser.add_argument("--reference", type=Path, help="checkout of the upstream repository: reference parity and the box mapping")
     parser.add_argument("--data", type=Path, default=scoring.DEFAULT_NUAA, help="NUAA root (train is used; dev never)")
@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--version", default=f"{__import__('datetime').date.today():%Y.%m.%d}-minifasnet_pair")
     parser.add_argument("--no-fixture", action="store_true", help="do not rewrite tests/fixtures/antispoof_reference.json")
+    parser.add_argument("--reviewed", type=Path, help="export-reviews folder: faces whose presentation a reviewer judged join the calibration data")
     args = parser.parse_args(argv)
 
     conversion = convert(args.weights, args.out, args.reference, write_fixture=not args.no_fixture)
@@ -309,7 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         mapping = BoxMapping.from_dict(old)
         stats = {k: v for k, v in old.items() if k not in ("dx", "dy", "sw", "sh", "meaning", "fitted_on")}
     session = scoring.PairSession(args.out / "model.onnx", members)
-    scores = calibrate.train_scores(det, args.data, session, {"service_box": BoxMapping(), "mapped": mapping})
+    mappings = {"service_box": BoxMapping(), "mapped": mapping}
+    scores = calibrate.train_scores(det, args.data, session, mappings)
+    if args.reviewed is not None:
+        det, scores = calibrate.with_reviewed(det, scores, scoring.detect_reviewed(args.reviewed), session, mappings)
     result = calibrate.calibrate(det, scores, mapping, stats, members)
     manifest = build_manifest(conversion, result, args.version)
     calibrate.write_json(old_manifest, manifest)

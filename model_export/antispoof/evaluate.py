@@ -92,14 +92,13 @@ def iso_figures(scores: np.ndarray, labels: np.ndarray, files: list[str], subjec
 
 def probe_images(shared: Path) -> list[tuple[str, str, int, np.ndarray]]:
     """(group, name, label, RGB) of every probe photo available here; label 1 = bona fide."""
-    from scripts.demo import capture
-    from scripts.sample_photos import astronaut, grace_hopper
-    from scripts.sample_spoof import make_print_attack, make_screen_replay
+    from tests.fixtures.photos import astronaut, capture, grace_hopper
+    from tests.fixtures.spoof import make_print_attack, make_screen_replay
 
     probes = []
     for name, photo in (("astronaut", astronaut()), ("grace_hopper", grace_hopper())):
         probes.append(("sample photos, bona fide", name, 1, photo))
-        for seed in range(1, 4):
+        for seed in range(1, 16):
             probes.append(("sample photos, bona fide", f"{name} capture {seed}", 1, capture(photo, seed)))
         for seed in range(5):
             probes.append(("sample photos, simulated print", f"{name} seed {seed}", 0, make_print_attack(photo, seed)))
@@ -107,7 +106,8 @@ def probe_images(shared: Path) -> list[tuple[str, str, int, np.ndarray]]:
     upstream = shared / "minifasnet" / "samples"
     for path in sorted(upstream.glob("*.jpg")):
         label = 1 if "_T" in path.name else 0
-        probes.append(("upstream samples (Apache-2.0)", path.name, label, scoring.read_rgb(path)))
+        group = "upstream samples (Apache-2.0), " + ("bona fide" if label else "attack")
+        probes.append((group, path.name, label, scoring.read_rgb(path)))
     screen = shared / "pad_samples" / "screen_replay_hyperfas.png"
     if screen.is_file():
         probes.append(("screen-replay sample (BSD-3-Clause)", screen.name, 0, scoring.read_rgb(screen)))
@@ -149,7 +149,7 @@ def step_latency(model_dir: Path, n: int = 200) -> dict:
     """Median ms of the step's work per face (member crops from the photo, ONNX, fusion, zones) on sample photos."""
     from functions.steps.antispoof import check_photo
     from functions.imaging.face_detection import detect_faces
-    from scripts.sample_photos import astronaut, grace_hopper
+    from tests.fixtures.photos import astronaut, grace_hopper
 
     model = OnnxModel(model_dir, intra_op_threads=2)
     photos = [astronaut(), grace_hopper()]
@@ -223,7 +223,7 @@ def write_report(path: Path, manifest: dict, results: dict) -> None:
         "",
         f"Model `{manifest['version']}` (`model.onnx`, sha256 `{manifest['sha256'][:16]}...`). Regenerate with "
         "`python -m model_export evaluate-antispoof` (NUAA under `../shared/data/nuaa`); the model itself with "
-        "`python -m model_export convert-antispoof --reference <upstream checkout>`.",
+        "`python -m model_export train-antispoof --reference <upstream checkout>`.",
         "",
         "Box mapping, fusion weights and zone edges were chosen on NUAA train only (see the manifest's "
         "`calibration`); NUAA dev (session 3, a new capture session) was never used to choose anything. "
@@ -302,7 +302,7 @@ def write_report(path: Path, manifest: dict, results: dict) -> None:
         lines.append(f"| {g} | {f['label']} | {f['n']} | {f['no_face']} | {f['live']} | {f['uncertain']} | {f['spoof']} | {med} |")
     lines += ["", "Single-photo scores:", ""]
     for g, f in results["probes"].items():
-        if f["scores"] and not g.startswith("sample photos"):
+        if f["scores"] and not g.startswith(("sample photos", "NUAA")):
             lines.append(f"- {g}: " + ", ".join(f"`{k}` {v:.4f}" for k, v in f["scores"].items()))
     lat = results["latency"]
     lines += [

@@ -1,7 +1,8 @@
 """MiniFASNet V1/V2 (Minivision's Silent-Face-Anti-Spoofing, Apache-2.0), written from its published architecture.
 
-Used to load the pretrained weights as the baseline the evaluation compares
-the shipped model with; those weights are not shipped.
+The pretrained weights (Apache-2.0) load into this definition strictly and
+are exported from it to ONNX (`convert.py`); the shipped anti-spoofing model
+is that export.
 """
 
 from __future__ import annotations

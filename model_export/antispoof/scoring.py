@@ -202,3 +202,16 @@ def score_images(images, boxes, session: PairSession, mappings: dict[str, BoxMap
             flush()
     flush()
     return out
+
+
+def detect_reviewed(folder: Path) -> Detections:
+    """Faces whose presentation a reviewer judged (`export-reviews` writes DIR/antispoof/<live|spoof>/<subject>/<case>.<ext>)."""
+    root = folder / "antispoof" if (folder / "antispoof").is_dir() else folder
+    files, labels, subjects, boxes = [], [], [], []
+    for name, label in sorted(LABELS.items()):
+        for path in sorted(p for p in (root / name).glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".bmp")):
+            files.append(str(path))
+            labels.append(label)
+            subjects.append(f"reviewed:{path.parent.name}")
+            boxes.append(first_face_box(read_rgb(path)))
+    return Detections(files, np.asarray(labels, dtype=np.int64), np.asarray(subjects), boxes)
