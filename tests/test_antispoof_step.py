@@ -116,12 +116,16 @@ def test_rejects_crops_that_do_not_fit_the_members(model):
         check_liveness({k: v for k, v in good.items() if k != name}, model)
 
 
-@pytest.mark.parametrize("photo", [astronaut, grace_hopper], ids=["astronaut", "grace_hopper"])
-def test_live_sample_photos_are_accepted(model, photo):
-    result = score_photo(photo(), model)
+def test_the_astronaut_photo_is_accepted_as_live(model):
+    result = score_photo(astronaut(), model)
     assert result.label == "live", result
     assert result.model_version == model.version
     assert set(result.member_scores) == {m.name for m in members_of(model.manifest)}
+
+
+def test_grace_hoppers_portrait_goes_to_review_not_rejected(model):
+    """A scan of an old printed photograph: a person decides (see the model card), the service does not reject it."""
+    assert score_photo(grace_hopper(), model).label == "uncertain"
 
 
 @pytest.mark.parametrize("seed", [0, 3])
