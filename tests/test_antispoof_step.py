@@ -178,3 +178,25 @@ def test_upstream_samples(model):
 @pytest.mark.skipif(not (SHARED / "pad_samples").is_dir(), reason="screen-replay sample (../shared/data/pad_samples) is absent")
 def test_the_screen_replay_sample_is_not_accepted(model):
     assert score_photo(_read(SHARED / "pad_samples" / "screen_replay_hyperfas.png"), model).label != "live"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NUAA.is_dir(), reason="NUAA data (../shared/data/nuaa) is absent")
+def test_nuaa_dev_figures_match_the_manifest(model):
+    """Dataset-wide: every dev photo through detection and the step gives the ACER and zones the manifest reports."""
+    from model_export.antispoof.scoring import first_face_box
+    from model_export.common.metrics import error_rates, three_zone_rates
+
+    scores, labels = [], []
+    for label, name in ((1, "live"), (0, "spoof")):
+        for path in sorted((NUAA / "dev" / name).glob("*/*.jpg")):
+            rgb = _read(path)
+            box = first_face_box(rgb)  # the evaluation's detection: the service detector at the configured score
+            if box is not None:
+                scores.append(check_photo(rgb, box, model).score)
+                labels.append(label)
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    dev = model.manifest.metrics["dev"]
+    t = model.manifest.thresholds
+    assert error_rates(scores, labels, t["operating"]).acer == pytest.approx(dev["acer"], abs=1e-9)
+    assert three_zone_rates(scores, labels, t["live"], t["spoof"]) == pytest.approx(dev["three_zone"], abs=1e-9)

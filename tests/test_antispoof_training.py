@@ -86,3 +86,27 @@ def test_the_conversion_matches_our_definition_and_separates_the_upstream_sample
     assert [m["crop_scale"] for m in part["members"]] == [2.7, 4.0]
     assert (tmp_path / "model.onnx").stat().st_size < 5e6
     json.dumps(part)  # goes into the manifest as it is
+
+
+def test_a_candidate_worse_on_any_fixed_set_is_not_promoted():
+    import copy
+
+    from model_export.antispoof.evaluate import promotion_verdict
+
+    current = {
+        "dev": {"acer": 0.0, "eer": 0.0, "three_zone": {"apcer_accepted_as_live": 0.0, "bpcer_rejected_as_spoof": 0.0, "live_to_review": 0.006}},
+        "probes": {"screen": {"label": "attack", "live": 1, "spoof": 60}, "photos": {"label": "bona fide", "live": 10, "spoof": 2}},
+    }
+    assert promotion_verdict(copy.deepcopy(current), current) == []
+    better = copy.deepcopy(current)
+    better["dev"]["three_zone"]["live_to_review"] = 0.0
+    assert promotion_verdict(better, current) == []
+    worse = copy.deepcopy(current)
+    worse["probes"]["screen"]["live"] = 2
+    worse["probes"]["photos"]["spoof"] = 3
+    worse["dev"]["acer"] = 0.001
+    reasons = promotion_verdict(worse, current)
+    assert len(reasons) == 3 and any("screen" in r for r in reasons) and any("acer" in r for r in reasons)
+    missing = copy.deepcopy(current)
+    del missing["probes"]["photos"]
+    assert promotion_verdict(missing, current) == ["probe 'photos' not measured"]

@@ -305,8 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference is not None:
         det = scoring.add_reference_boxes(det, args.data, "train", args.cache, args.reference)
         mapping, stats = scoring.fit_box_mapping(det.boxes, det.reference_boxes)
-    else:  # keep the mapping fitted earlier (it needs the reference detector)
-        old = json.loads(old_manifest.read_text()).get("box_mapping", {}) if old_manifest.is_file() else {}
+    else:  # keep the mapping fitted earlier (fitting it needs the reference detector): this folder's, else the shipped one's
+        earlier = old_manifest if old_manifest.is_file() else DEFAULT_OUT / "manifest.json"
+        old = json.loads(earlier.read_text()).get("box_mapping", {}) if earlier.is_file() else {}
         mapping = BoxMapping.from_dict(old)
         stats = {k: v for k, v in old.items() if k not in ("dx", "dy", "sw", "sh", "meaning", "fitted_on")}
     session = scoring.PairSession(args.out / "model.onnx", members)

@@ -326,12 +326,39 @@ def write_report(path: Path, manifest: dict, results: dict) -> None:
     path.write_text("\n".join(lines))
 
 
+def promotion_verdict(candidate: dict, current: dict) -> list[str]:
+    """Why a candidate's metrics are worse than the current model's on the same fixed sets (empty: it may replace it).
+
+    Compared: NUAA dev ACER and EER, attacks accepted and live faces rejected
+    or sent to review in three zones, and every probe's attacks accepted as
+    live and bona fide photos rejected.
+    """
+    worse = []
+    cd, od = candidate["dev"], current["dev"]
+    for key in ("acer", "eer"):
+        if cd[key] > od[key] + 1e-12:
+            worse.append(f"dev {key} {cd[key]:.4f} > {od[key]:.4f}")
+    for key in ("apcer_accepted_as_live", "bpcer_rejected_as_spoof", "live_to_review"):
+        if cd["three_zone"][key] > od["three_zone"][key] + 1e-12:
+            worse.append(f"dev {key} {cd['three_zone'][key]:.4f} > {od['three_zone'][key]:.4f}")
+    for group, now in current.get("probes", {}).items():
+        new = candidate.get("probes", {}).get(group)
+        if new is None:
+            worse.append(f"probe {group!r} not measured")
+            continue
+        bad = "live" if now["label"] == "attack" else "spoof"
+        if new[bad] > now[bad]:
+            worse.append(f"probe {group!r}: {new[bad]} {bad} (was {now[bad]})")
+    return worse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model_export evaluate-antispoof", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=scoring.DEFAULT_NUAA, help="NUAA root")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder with minifasnet/samples and pad_samples")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--cache", type=Path, default=scoring.DEFAULT_CACHE)
+    parser.add_argument("--against", type=Path, help="the current model's folder: exit 1 when the evaluated candidate is worse than it")
     args = parser.parse_args(argv)
 
     manifest_path = args.model / "manifest.json"
@@ -393,4 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.write_json(manifest_path, manifest)
     write_report(report / "REPORT.md", manifest, results)
     print(json.dumps(manifest["metrics"], indent=1))
+    if args.against is not None:
+        current = json.loads((args.against / "manifest.json").read_text())["metrics"]
+        worse = promotion_verdict(manifest["metrics"], current)
+        print("candidate is worse than the current model:\n  " + "\n  ".join(worse) if worse else "candidate is no worse on any fixed set: it may replace the current model")
+        return 1 if worse else 0
     return 0
