@@ -7,6 +7,7 @@
     python -m functions.admin rotate <key id> [--keep-old]
     python -m functions.admin revoke <key id>
     python -m functions.admin audit --subject-id alice | --device-id kiosk-7
+    python -m functions.admin callback-secret kiosk-7
 
 It works on whichever records backend the settings choose (the SQLite file of
 the embedded default, or Cosmos DB with the caller's Entra ID sign-in). A new
@@ -17,6 +18,7 @@ change is written to the audit trail as done by `cli:<user>`.
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import getpass
 import json
@@ -25,7 +27,8 @@ import sys
 from dataclasses import dataclass
 
 from .errors import BioauthError
-from .storage.audit import AuditLog, open_audit_log
+from .keys import Secrets, load_key_vault_secrets, load_local_secrets
+from .storage.audit import AuditEvent, AuditLog, open_audit_log
 from .storage.credentials import CredentialStore, IssuedKey, key_event
 from .storage.records import open_record_store
 
@@ -53,7 +56,7 @@ def _print_issued(issued: IssuedKey, as_json: bool) -> None:
 
 
 def run(argv: list[str], services) -> int:
-    """`services`: anything with `credentials` and `audit` (the CLI's Stores, or the service's Services)."""
+    """`services`: anything with `credentials`, `audit` and `secrets` (the CLI's Stores, or the service's Services)."""
     parser = argparse.ArgumentParser(prog="python -m functions.admin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +75,8 @@ def run(argv: list[str], services) -> int:
     p.add_argument("--device-id")
     p.add_argument("--actor-id")
     p.add_argument("--limit", type=int, default=200)
+    p = sub.add_parser("callback-secret", help="the key a device checks its callbacks' signatures with (base64)")
+    p.add_argument("device_id")
     args = parser.parse_args(argv)
 
     actor, store = _actor(), services.credentials
@@ -95,6 +100,12 @@ def run(argv: list[str], services) -> int:
             for c in [] if args.json else keys:
                 state = "active" if c.active else f"revoked {c.revoked_at}"
                 print(f"{c.key_id}  {c.role:<8}  {c.principal_id:<24}  {c.name:<24}  created {c.created_at}  {state}")
+        elif args.command == "callback-secret":
+            secret = base64.b64encode(services.secrets.device_callback_secret(args.device_id)).decode()
+            services.audit.append(AuditEvent(action="device.callback_secret_shown", actor_id=actor, actor_role="operator",
+                                             device_id=args.device_id))
+            print(json.dumps({"device_id": args.device_id, "callback_secret": secret}) if args.json else
+                  f"callback secret of device {args.device_id!r} (base64; its HMAC key is the decoded bytes):\n{secret}")
         elif args.command == "audit":
             events = services.audit.query(subject_id=args.subject_id, device_id=args.device_id, actor_id=args.actor_id,
                                           limit=args.limit)
@@ -110,15 +121,17 @@ def run(argv: list[str], services) -> int:
 
 @dataclass(frozen=True)
 class Stores:
-    """What the CLI works on: the credential store and the audit trail, beside the records the settings name."""
+    """What the CLI works on: the credential store and the audit trail, beside the records the settings name, and the secrets."""
 
     credentials: CredentialStore
     audit: AuditLog
+    secrets: Secrets
 
 
 def open_stores(settings) -> Stores:
     records = open_record_store(settings)
-    return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records))
+    secrets = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(settings.data_dir)
+    return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records), secrets=secrets)
 
 
 def main(argv: list[str] | None = None) -> int:

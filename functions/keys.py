@@ -8,6 +8,8 @@ on one machine they live in a key file created on first run (mode 0600).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -24,10 +26,19 @@ class Secrets:
     template_secret: bytes  # system secret mixed with each subject's token for cancelable templates
     review_webhook_secret: bytes  # HMAC-SHA256 key of the review webhook
     link_signing_key: bytes  # HMAC key for short-lived image links served by the API
-    callback_secret: bytes  # master of the per-device callback secrets (runtime/webhooks.py device_callback_secret)
+    callback_secret: bytes  # master of the per-device callback secrets (device_callback_secret)
 
     def __repr__(self) -> str:  # never print key material
         return "Secrets(<hidden>)"
+
+    def device_callback_secret(self, device_id: str) -> bytes:
+        """The key a device checks its callbacks with: HMAC-SHA256(callback secret, "bioauth-callback:" + device id).
+
+        Derived, not stored: it can be re-made here and handed to the device
+        (`python -m functions.admin callback-secret <device id>`), and one
+        device's key says nothing about another's.
+        """
+        return hmac.new(self.callback_secret, f"bioauth-callback:{device_id}".encode(), hashlib.sha256).digest()
 
     @classmethod
     def from_values(cls, values: dict[str, str]) -> "Secrets":

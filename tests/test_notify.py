@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from functions.runtime.webhooks import DELIVERY_HEADER, delivery_id, device_callback_secret, verify
+from functions.runtime.webhooks import DELIVERY_HEADER, delivery_id, verify
 from functions.steps.table import STEPS
 from tests.conftest import png_b64
 from tests.helpers.receivers import Receiver, SlowReceiver
@@ -39,9 +39,9 @@ def test_the_device_is_called_back_once_with_the_decision(loopback_callbacks, cl
         final = client.wait_terminal(r.headers["Location"])
         calls = _wait_for(receiver)
         headers, body = calls[0]
-        own = device_callback_secret(embedded_services.secrets.callback_secret, "door-7")
+        own = embedded_services.secrets.device_callback_secret("door-7")
         assert verify(own, headers, body) == delivery_id("callback", final["id"])
-        other_device = device_callback_secret(embedded_services.secrets.callback_secret, "door-8")
+        other_device = embedded_services.secrets.device_callback_secret("door-8")
         assert verify(other_device, headers, body) is None  # one device's secret checks only its own callbacks
         assert verify(embedded_services.secrets.review_webhook_secret, headers, body) is None
         payload = json.loads(body)
@@ -54,6 +54,29 @@ def test_the_device_is_called_back_once_with_the_decision(loopback_callbacks, cl
         assert steps["notify"]["result"]["delivery_id"] == headers[DELIVERY_HEADER.lower()]
     finally:
         receiver.close()
+
+
+def test_the_operator_hands_a_device_its_callback_secret_with_the_cli(loopback_callbacks, client, embedded_services, capsys):
+    import base64
+
+    from functions.admin import main, run
+
+    assert run(["--json", "callback-secret", "door-7"], embedded_services) == 0
+    shown = json.loads(capsys.readouterr().out)
+    secret = base64.b64decode(shown["callback_secret"])
+    embedded_services.records.upsert("subjects", {"id": "alice"})
+    receiver = Receiver()
+    try:
+        r = client.post("/api/v1/verifications", json=_body(receiver.url))
+        headers, body = _wait_for(receiver)[0]
+        assert verify(secret, headers, body) == delivery_id("callback", r.json()["id"])
+    finally:
+        receiver.close()
+    events = embedded_services.audit.query(device_id="door-7")
+    assert "device.callback_secret_shown" in {e.action for e in events}
+    assert shown["callback_secret"] not in json.dumps([e.details for e in events])
+    assert main(["--json", "callback-secret", "door-7"]) == 0  # the CLI's own stores derive the same key
+    assert json.loads(capsys.readouterr().out) == shown
 
 
 def test_a_failed_request_is_called_back_too(loopback_callbacks, client, embedded_services, monkeypatch):

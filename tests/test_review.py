@@ -10,7 +10,7 @@ import requests
 
 from functions.messages import StepMessage
 from functions.runtime.step_runner import VERIFICATIONS, run_step
-from functions.runtime.webhooks import DELIVERY_HEADER, delivery_id, device_callback_secret, verify
+from functions.runtime.webhooks import DELIVERY_HEADER, delivery_id, verify
 from functions.steps.table import STEPS
 
 
@@ -78,7 +78,7 @@ def test_webhook_is_signed_and_links_work_then_the_verdict_closes_the_case(recei
     assert headers[DELIVERY_HEADER.lower()] == delivery_id("review", "v1")
     assert verify(services.secrets.review_webhook_secret, headers, body + b" ") is None
     # The review webhook has its own secret: a device's callback secret does not sign it.
-    assert verify(device_callback_secret(services.secrets.callback_secret, "kiosk"), headers, body) is None
+    assert verify(services.secrets.device_callback_secret("kiosk"), headers, body) is None
     payload = json.loads(body)
     assert payload["verification_id"] == "v1" and payload["reasons"] == ["liveness_uncertain"]
     assert payload["scores"]["antispoof"] == {"label": "uncertain", "score": 0.52}

@@ -10,9 +10,9 @@ A replayed POST therefore fails twice over: its id was seen, and its
 timestamp is old; a changed id or timestamp breaks the signature.
 
 Receivers have their own secrets: each device's callback secret is derived
-from the callback master secret and the device id (HMAC, so it can be given
-to the device and re-derived here without being stored), and the review
-webhook has a separate secret. A device therefore cannot forge a review
+from the callback master secret and the device id (keys.Secrets.
+device_callback_secret: HMAC, so it can be given to the device and re-derived
+here without being stored), and the review webhook has a separate secret. A device therefore cannot forge a review
 request, nor one device another's callbacks. The POST itself goes through
 outbound.py: public https receivers only, pinned, with a deadline.
 """
@@ -52,11 +52,6 @@ def signed_headers(secret: bytes, delivery: str, timestamp: int, body: bytes) ->
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: signature(secret, delivery, timestamp, body),
     }
-
-
-def device_callback_secret(callback_master_secret: bytes, device_id: str) -> bytes:
-    """The secret a device checks its callbacks with: HMAC-SHA256(master, "bioauth-callback:" + device id)."""
-    return hmac.new(callback_master_secret, f"bioauth-callback:{device_id}".encode(), hashlib.sha256).digest()
 
 
 def verify(secret: bytes, headers: dict[str, str], body: bytes, *, now: float | None = None,

@@ -2,7 +2,7 @@
 
 One signed POST per request, once it is terminal (accepted, rejected, review
 or failed), signed with the device's own callback secret (derived from the
-callback master secret and the device id, see runtime/webhooks.py), a
+callback master secret and the device id, see keys.py), a
 delivery id that stays the same on every retry, and a timestamp. The URL was
 checked when the device gave it and is checked again here
 (runtime/outbound.py). Deliveries that may succeed later are retried by the
@@ -13,7 +13,7 @@ the decision; a redirect or a 4xx is final.
 from __future__ import annotations
 
 from ..runtime.step_runner import StepContext, StepOutcome, now_iso
-from ..runtime.webhooks import delivery_id, device_callback_secret, send_signed
+from ..runtime.webhooks import delivery_id, send_signed
 
 
 def callback_payload(record: dict) -> dict:
@@ -34,6 +34,6 @@ def notify_step(ctx: StepContext) -> StepOutcome:
     url = ctx.record.get("callback_url")
     if not url:
         return StepOutcome(result={"status": "no_callback"}, next_step=None)
-    secret = device_callback_secret(ctx.services.secrets.callback_secret, ctx.record.get("device_id") or "")
+    secret = ctx.services.secrets.device_callback_secret(ctx.record.get("device_id") or "")
     result = send_signed(url, callback_payload(ctx.record), secret, delivery_id("callback", ctx.record["id"]), ctx.services.settings)
     return StepOutcome(result=result, next_step=None)
