@@ -138,6 +138,18 @@ def test_images_are_ciphertext_in_blob_storage_too(azurite_services):
     assert blobs.inner.get(model) == b"{}"  # models stay as they are
 
 
+@pytest.mark.azurite
+def test_erasure_deletes_the_subjects_waiting_messages_from_storage_queues_and_keeps_the_others(azurite_services):
+    queues = azurite_services.queues
+    name = f"forget{os.urandom(4).hex()}"
+    queues.ensure_queues([name])
+    for vid in ("v-gone-1", "v-stays", "v-gone-2"):
+        queues.send(name, f'{{"verification_id":"{vid}","subject_id":"s"}}')
+    assert queues.forget([name], ["v-gone-1", "v-gone-2"]) == 2
+    left = queues.receive(name, 32, lease_seconds=30)  # the others are visible again at once
+    assert [m.text for m in left] == ['{"verification_id":"v-stays","subject_id":"s"}']
+
+
 def test_an_existing_data_folder_is_made_private(settings_env, tmp_path):
     from functions.runtime.services import get_services
 
