@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -281,13 +282,17 @@ class LocalHost:
     def serve_console(self, path: str) -> tuple[int, dict[str, str], bytes]:
         """The review console's static files, as Front Door serves them from Blob in Azure."""
         root = (ROOT / "console").resolve()
-        target = (root / (path[len("console/"):] or "index.html")).resolve()
-        if target.is_dir():
-            target = target / "index.html"
-        if root not in target.parents or not target.is_file():
+        try:
+            target = (root / (path[len("console/"):] or "index.html")).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if root not in target.parents or not target.is_file():
+                return _json_error(404, "not_found", "no such file")
+            data = target.read_bytes()
+        except (OSError, ValueError):  # a name too long or with a NUL byte names no file of ours
             return _json_error(404, "not_found", "no such file")
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, target.read_bytes()
+        return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, data
 
     def caller_known(self, params: dict[str, str], headers: dict[str, str]) -> bool:
         """The platform's check: the function key, or (as Front Door adds the key in Azure) a known credential."""
@@ -299,14 +304,18 @@ class LocalHost:
         return secrets.compare_digest((params.get("code") or headers.get("x-functions-key", "")).encode(),
                                       self.function_key.encode())
 
-    def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        parts = urlsplit(raw_path)
+    def resolve(self, method: str, raw_path: str, headers: dict[str, str]) -> "Resolved | Answer":
+        """Route and key check, from the request line and headers alone: nothing here reads the body."""
+        try:
+            parts = urlsplit(raw_path)
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        except ValueError:
+            return _json_error(400, "bad_request", "the request target cannot be parsed")
         path = parts.path.lstrip("/")
         if method == "GET" and path == "console":
             return 301, {"Location": "/console/"}, b""  # relative links in the page need the slash
         if method == "GET" and path.startswith("console/"):
             return self.serve_console(path)
-        params = dict(parse_qsl(parts.query, keep_blank_values=True))
         prefix = self.route_prefix + "/"
         if not path.startswith(prefix):
             return _json_error(404, "not_found", "no such route")
@@ -320,50 +329,148 @@ class LocalHost:
         f, match = chosen
         if f.auth_level != "anonymous" and not self.caller_known(params, headers):
             return _json_error(401, "unauthorized", "a credential is required (Authorization: Bearer <key>)")
+        return Resolved(f, match.groupdict(), params)
+
+    def invoke(self, resolved: "Resolved", method: str, raw_path: str, headers: dict[str, str], body: bytes) -> "Answer":
+        f = resolved.function
         host_header = headers.get("host", f"127.0.0.1:{self.port}")
-        req = func.HttpRequest(method=method, url=f"http://{host_header}{raw_path}", headers=headers, params=params,
-                               route_params={k: v for k, v in match.groupdict().items()}, body=body)
         outs = {arg: Out() for arg in f.outputs}
         try:
+            req = func.HttpRequest(method=method, url=f"http://{host_header}{raw_path}", headers=headers, params=resolved.params,
+                                   route_params=resolved.route_params, body=body)
             response = f.fn(**{f.trigger_arg: req}, **outs)
+            self._flush(outs, f.outputs)
         except Exception:  # noqa: BLE001 - as the real host: a 500 without details
             log.exception("%s failed", f.name)
             return _json_error(500, "internal_error", "the function failed; see the host log")
-        self._flush(outs, f.outputs)
         out_headers = {k: v for k, v in response.headers.items()}
         if response.mimetype:
             out_headers.setdefault("Content-Type", response.mimetype)
         return response.status_code, out_headers, response.get_body() or b""
+
+    def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> "Answer":
+        resolved = self.resolve(method, raw_path, headers)
+        if not isinstance(resolved, Resolved):
+            return resolved
+        return self.invoke(resolved, method, raw_path, headers, body)
 
     def _handler_class(self):
         host = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            default_request_version = "HTTP/1.0"  # even a refused bare request line gets a status line
+            timeout = 30.0  # a client that stops sending frees its thread
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > host.max_body:
-                    status, headers, body = _json_error(413, "body_too_large", f"request body is over the {host.max_body} byte limit")
+                try:
+                    status, headers, body = self._answer()
+                except TimeoutError:
+                    status, headers, body = _json_error(408, "request_timeout", "the body did not arrive in time")
                     self.close_connection = True
-                else:
-                    payload = self.rfile.read(length) if length else b""
-                    headers_in = {k.lower(): v for k, v in self.headers.items()}
-                    status, headers, body = host.handle_http(self.command, self.path, headers_in, payload)
+                except Exception:  # noqa: BLE001 - the client gets an answer, never a dropped connection
+                    log.exception("%s %s failed in the host", self.command, self.path[:200])
+                    status, headers, body = _json_error(500, "internal_error", "the host failed; see its log")
+                    self.close_connection = True
+                self._reply(status, headers, body)
+
+            def _answer(self) -> Answer:
+                """Length and key first; the body is read only for a request that will be served."""
+                length, problem = declared_length(self.command, self.headers, host.max_body)
+                if problem is not None:
+                    self.close_connection = True  # the unread body must not be parsed as the next request
+                    return problem
+                headers_in = {k.lower(): v for k, v in self.headers.items()}
+                resolved = host.resolve(self.command, self.path, headers_in)
+                if not isinstance(resolved, Resolved):
+                    if length:
+                        self.close_connection = True
+                    return resolved
+                payload = self.rfile.read(length) if length else b""
+                if len(payload) < length:
+                    self.close_connection = True
+                    return _json_error(400, "incomplete_body", f"the body ended after {len(payload)} of {length} declared bytes")
+                return host.invoke(resolved, self.command, self.path, headers_in, payload)
+
+            def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
                 for k, v in headers.items():
                     if k.lower() != "content-length":
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                if self.close_connection:
+                    self._linger()
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+            def _linger(self) -> None:
+                """Discard what the client already sent (bounded) before closing, so the close does not reset the
+                connection and destroy the answer in flight; the body itself is never kept."""
+                try:
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_WR)
+                    self.connection.settimeout(0.5)
+                    drained = 0
+                    while drained < 1 << 20 and (chunk := self.connection.recv(65536)):
+                        drained += len(chunk)
+                except OSError:
+                    pass
+
+            def parse_request(self) -> bool:
+                if not super().parse_request():
+                    return False
+                if len(self.requestline.split()) != 3:  # a bare "GET /path" (HTTP/0.9) line
+                    self.send_error(400, "a request line needs an HTTP version")
+                    return False
+                return True
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """The standard library's own refusals (bad request line, headers too long) as JSON errors too."""
+                names = {400: "bad_request", 408: "request_timeout", 414: "uri_too_long", 431: "headers_too_large"}
+                self.close_connection = True
+                self._reply(*_json_error(code, names.get(code, "bad_request"), message or "the request cannot be read"))
+
+            def __getattr__(self, name: str):
+                if name.startswith("do_"):  # every method reaches routing, which answers 405 for the unknown ones
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, fmt: str, *args) -> None:  # request lines only, never bodies
                 log.debug("%s %s", self.address_string(), fmt % args)
 
         return Handler
+
+
+Answer = tuple[int, dict[str, str], bytes]
+_LENGTH = re.compile(r"[0-9]{1,19}")
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+
+
+@dataclass
+class Resolved:
+    function: HttpFunction
+    route_params: dict[str, str]
+    params: dict[str, str]
+
+
+def declared_length(method: str, headers, limit: int) -> tuple[int, Answer | None]:
+    """The body length the client declared, or the answer refusing it (400 bad value, 411 none, 413 too large)."""
+    values = headers.get_all("Content-Length") or []
+    if headers.get("Transfer-Encoding"):
+        return 0, _json_error(411, "length_required", "chunked bodies are not accepted: send Content-Length")
+    if not values:
+        if method.upper() in _BODY_METHODS:
+            return 0, _json_error(411, "length_required", f"{method} needs a Content-Length header")
+        return 0, None
+    if len(set(v.strip() for v in values)) != 1 or not _LENGTH.fullmatch(values[0].strip()):
+        return 0, _json_error(400, "invalid_content_length", "Content-Length must be one non-negative whole number")
+    length = int(values[0].strip())
+    if length > limit:
+        return 0, _json_error(413, "body_too_large", f"request body is over the {limit} byte limit")
+    return length, None
 
 
 def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:

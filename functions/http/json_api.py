@@ -28,6 +28,8 @@ def read_json_body(req: func.HttpRequest, settings: Settings) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
+    except RecursionError:  # "[" * 100000: the parser's nesting limit, not a server fault
+        raise InvalidRequest("request body is nested too deeply", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
     return data

@@ -43,6 +43,13 @@ def audit(services, principal: Principal, action: str, **fields) -> None:
     services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role, **fields))
 
 
+def request_mode(req: func.HttpRequest) -> str:
+    mode = req.params.get("mode") or "async"
+    if mode not in ("async", "sync"):
+        raise InvalidRequest("'mode' must be 'async' or 'sync'", code="invalid_field", details={"field": "mode"})
+    return mode
+
+
 def verification_view(record: dict) -> dict:
     """What a device sees of a record: status, decision, and per-step results with timings."""
     steps = {
@@ -73,8 +80,8 @@ def verification_view(record: dict) -> dict:
 def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str],
                         to_notify: func.Out[str]) -> func.HttpResponse:
     services = get_services()
-    mode = "sync" if req.params.get("mode") == "sync" else "async"
     try:
+        mode = request_mode(req)
         principal = authorize(req, services, "device")
         data = read_json_body(req, services.settings)
         if principal.role == "device":
@@ -243,10 +250,10 @@ def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
         principal = authorize(req, services, "reviewer")
         data = read_json_body(req, services.settings)
         verdict = data.get("verdict")
-        if verdict not in VERDICTS:
+        if not isinstance(verdict, str) or verdict not in VERDICTS:
             raise InvalidRequest("'verdict' must be 'accept' or 'reject'", code="invalid_field", details={"field": "verdict"})
         presentation = data.get("presentation")
-        if presentation is not None and presentation not in PRESENTATIONS:
+        if presentation is not None and (not isinstance(presentation, str) or presentation not in PRESENTATIONS):
             raise InvalidRequest("'presentation' must be 'bona_fide' or 'attack' when given", code="invalid_field", details={"field": "presentation"})
         if presentation == "attack" and verdict == "accept":
             raise InvalidRequest("a presentation attack cannot be accepted: reject it", code="invalid_field", details={"field": "presentation"})

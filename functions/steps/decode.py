@@ -20,7 +20,7 @@ from ..runtime.services import Services
 from ..runtime.step_runner import VERIFICATIONS, now_iso
 from ..settings import Settings
 
-SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,24 @@ def require_str(data: dict, name: str) -> str:
     return value
 
 
-def check_subject_id(subject_id: str) -> str:
-    if not SUBJECT_ID.match(subject_id):
+def check_id(value: str, field: str) -> str:
+    """Ids name records and storage paths: the whole value must match (fullmatch: no trailing newline slips past '$')."""
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise InvalidRequest(
-            "subject_id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
+            f"{field} must be 1-128 characters of letters, digits, '.', '_', ':' or '-'",
             code="invalid_field",
-            details={"field": "subject_id"},
+            details={"field": field},
         )
-    return subject_id
+    return value
+
+
+def check_subject_id(subject_id: str) -> str:
+    return check_id(subject_id, "subject_id")
 
 
 def parse_verification_request(data: dict, settings: Settings) -> VerificationRequest:
     subject_id = check_subject_id(require_str(data, "subject_id"))
-    device_id = require_str(data, "device_id")
+    device_id = check_id(require_str(data, "device_id"), "device_id")
     for name in ("face_image", "signature_image"):
         if not data.get(name):
             raise MissingField(f"'{name}' is required", details={"field": name})
@@ -63,7 +68,7 @@ def parse_verification_request(data: dict, settings: Settings) -> VerificationRe
     limits = dict(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
     return VerificationRequest(
         subject_id=subject_id,
-        device_id=device_id[:128],
+        device_id=device_id,
         face=decode_image_field(data["face_image"], field="face_image", **limits),
         signature=decode_image_field(data["signature_image"], field="signature_image", **limits),
         callback_url=callback,
