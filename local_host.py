@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 from azure.functions.queue import QueueMessage
+
+from functions.runtime.health import PollerStatus, register_pollers
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("bioauth.local_host")
@@ -71,6 +74,32 @@ class QueueOptions:
             visibility_timeout=timespan_seconds(q.get("visibilityTimeout"), 0.0),
             max_dequeue_count=int(q.get("maxDequeueCount", 5)),
         )
+
+
+ERROR_BACKOFF_START = 0.5  # seconds a poller waits after its first storage error; doubles up to the maximum
+ERROR_BACKOFF_MAX = 30.0
+
+
+class PollerState:
+    """One poller's health, updated by its own thread and read by the health route."""
+
+    def __init__(self, queue: str):
+        self.queue = queue
+        self.last_poll: float | None = None
+        self.consecutive_errors = 0
+        self.last_error: str | None = None
+
+    def polled(self) -> None:
+        self.last_poll = time.monotonic()
+        self.consecutive_errors = 0
+
+    def failed(self, exc: Exception) -> None:
+        self.consecutive_errors += 1
+        self.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+
+    def status(self, thread: threading.Thread | None) -> PollerStatus:
+        since = None if self.last_poll is None else round(time.monotonic() - self.last_poll, 1)
+        return PollerStatus(self.queue, bool(thread and thread.is_alive()), since, self.consecutive_errors, self.last_error)
 
 
 class Out:
@@ -164,6 +193,7 @@ class LocalHost:
         self._stop = threading.Event()
         self._wake = {q.queue: threading.Event() for q in self.queue_functions}
         self._threads: list[threading.Thread] = []
+        self._poller_state = {q.queue: PollerState(q.queue) for q in self.queue_functions}
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         if not services.settings.public_base_url:  # links point here, never at the Host header a caller sent
@@ -190,10 +220,12 @@ class LocalHost:
             t = threading.Thread(target=self._poll, args=(qf,), name=f"queue-{qf.queue}", daemon=True)
             t.start()
             self._threads.append(t)
+        register_pollers(self.poller_status)
         log.info("local host on %s: %d HTTP and %d queue functions", self.url, len(self.http_functions), len(self.queue_functions))
         return self
 
     def stop(self) -> None:
+        register_pollers(None)
         self._stop.set()
         for e in self._wake.values():
             e.set()
@@ -216,11 +248,15 @@ class LocalHost:
 
     # --- queue triggers ----------------------------------------------------------------------
     def _poll(self, qf: QueueFunction) -> None:
+        """Receive and dispatch, forever: a storage error (a locked queue file, an unreachable account) is logged
+        and retried with backoff, never the end of the poller."""
         opts = self.options
         in_flight = 0
         lock = threading.Lock()
         pool = ThreadPoolExecutor(max_workers=opts.batch_size, thread_name_prefix=f"run-{qf.queue}")
+        state = self._poller_state[qf.queue]
         delay = 0.05
+        error_pause = ERROR_BACKOFF_START
 
         def done(_):
             nonlocal in_flight
@@ -231,7 +267,19 @@ class LocalHost:
         while not self._stop.is_set():
             with lock:
                 room = opts.batch_size if in_flight <= opts.new_batch_threshold else 0
-            messages = self.queues.receive(qf.queue, room, self.lease_seconds) if room else []
+            try:
+                messages = self.queues.receive(qf.queue, room, self.lease_seconds) if room else []
+            except Exception as exc:  # noqa: BLE001 - storage trouble: back off and keep polling
+                state.failed(exc)
+                log.warning("poller %s: receive failed %d time(s) in a row (%s: %s); retry in %.1f s", qf.queue,
+                            state.consecutive_errors, type(exc).__name__, str(exc)[:200], error_pause)
+                self._stop.wait(error_pause)
+                error_pause = min(error_pause * 2, ERROR_BACKOFF_MAX)
+                continue
+            if state.consecutive_errors:
+                log.info("poller %s: storage answers again after %d failed tries", qf.queue, state.consecutive_errors)
+            state.polled()
+            error_pause = ERROR_BACKOFF_START
             for m in messages:
                 with lock:
                     in_flight += 1
@@ -244,6 +292,10 @@ class LocalHost:
             delay = min(delay * 2, opts.max_polling_interval)
         pool.shutdown(wait=True)
 
+    def poller_status(self) -> list[PollerStatus]:
+        threads = {t.name: t for t in self._threads}
+        return [state.status(threads.get(f"queue-{queue}")) for queue, state in sorted(self._poller_state.items())]
+
     def _invoke_queue(self, qf: QueueFunction, m) -> None:
         msg = QueueMessage(id=m.id, body=m.text.encode("utf-8"), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt)
         outs = {arg: Out() for arg in qf.outputs}
@@ -255,20 +307,28 @@ class LocalHost:
         except Exception as exc:  # noqa: BLE001 - the host's retry policy applies
             finished.set()
             renewer.join()
-            if m.dequeue_count >= self.options.max_dequeue_count:
-                log.error("%s: message %s failed %d times (%s); moved to %s-poison", qf.name, m.id, m.dequeue_count,
-                          type(exc).__name__, qf.queue)
-                self.queues.send(f"{qf.queue}-poison", m.text)
-                self.queues.delete(qf.queue, m)
-            else:
-                log.warning("%s: message %s failed on try %d (%s); retry in %.1f s", qf.name, m.id, m.dequeue_count,
-                            type(exc).__name__, self.options.visibility_timeout)
-                self.queues.release(qf.queue, m, self.options.visibility_timeout)
+            try:
+                if m.dequeue_count >= self.options.max_dequeue_count:
+                    log.error("%s: message %s failed %d times (%s); moved to %s-poison", qf.name, m.id, m.dequeue_count,
+                              type(exc).__name__, qf.queue)
+                    self.queues.send(f"{qf.queue}-poison", m.text)
+                    self.queues.delete(qf.queue, m)
+                else:
+                    log.warning("%s: message %s failed on try %d (%s); retry in %.1f s", qf.name, m.id, m.dequeue_count,
+                                type(exc).__name__, self.options.visibility_timeout)
+                    self.queues.release(qf.queue, m, self.options.visibility_timeout)
+            except Exception as storage_exc:  # noqa: BLE001 - the lease runs out and the message returns
+                log.warning("%s: message %s could not be released (%s); it returns after its lease", qf.name, m.id,
+                            type(storage_exc).__name__)
             return
         finished.set()
         renewer.join()
-        self._flush(outs, qf.outputs)
-        self.queues.delete(qf.queue, m)
+        try:
+            self._flush(outs, qf.outputs)
+            self.queues.delete(qf.queue, m)
+        except Exception as exc:  # noqa: BLE001 - redelivered after its lease: the step finds its result and passes it on
+            log.warning("%s: message %s done but not passed on (%s); it returns after its lease", qf.name, m.id,
+                        type(exc).__name__)
 
     def _keep_leased(self, queue: str, m, finished: threading.Event) -> None:
         """Renew the message's lease at half its length while the function runs, as the Functions host does.
@@ -276,7 +336,10 @@ class LocalHost:
         A process that dies stops renewing, so its message returns after one lease.
         """
         while not finished.wait(self.lease_seconds / 2):
-            self.queues.renew(queue, m, self.lease_seconds)
+            try:
+                self.queues.renew(queue, m, self.lease_seconds)
+            except Exception as exc:  # noqa: BLE001 - try again at the next half lease
+                log.warning("lease of message %s on %s not renewed (%s)", m.id, queue, type(exc).__name__)
 
     # --- HTTP triggers -----------------------------------------------------------------------
     def serve_console(self, path: str) -> tuple[int, dict[str, str], bytes]:

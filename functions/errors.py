@@ -112,3 +112,22 @@ class StepFailed(BioauthError):
 
     code = "step_failed"
     http_status = 500
+
+
+class ServiceUnavailable(BioauthError):
+    """Storage is not taking writes right now; nothing was kept, and the same request may be sent again later."""
+
+    code = "service_unavailable"
+    http_status = 503
+    retry_after_seconds = 5
+
+    def __init__(self, message: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.headers = {"Retry-After": str(self.retry_after_seconds)}
+
+
+class IdempotencyKeyReused(BioauthError):
+    """The Idempotency-Key already names a verification made from a different request."""
+
+    code = "idempotency_key_reused"
+    http_status = 422

@@ -62,6 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_RATE_LIMIT_PER_MINUTE", "120", "Requests a minute each key may make on average (token bucket per key, per instance); 0 = no limit."),
     Setting("BIOAUTH_RATE_LIMIT_BURST", "30", "Requests a key may make at once before the per-minute rate applies."),
     Setting("BIOAUTH_LOCAL_ADMIN_KEY", "true", "On one machine, the local function key acts as a bootstrap admin in every role (never with Cosmos DB or Key Vault).", azure=False),
+    Setting("BIOAUTH_SYNC_LEASE_SECONDS", "60", "A ?mode=sync request's first message stays hidden this long (renewed while it runs); if the process dies, the queue finishes the request after it."),
+    Setting("BIOAUTH_ENQUEUE_WAIT_SECONDS", "10", "How long a device's POST waits for the queue to take its message before answering 503 with Retry-After."),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )
 
@@ -116,6 +118,8 @@ class Settings:
     rate_limit_per_minute: float = 120.0
     rate_limit_burst: int = 30
     local_admin_key: bool = True
+    sync_lease_seconds: float = 60.0
+    enqueue_wait_seconds: float = 10.0
     max_dequeue_count: int = 5
 
     @classmethod
@@ -179,6 +183,8 @@ class Settings:
             rate_limit_per_minute=float(get("BIOAUTH_RATE_LIMIT_PER_MINUTE") or 0),
             rate_limit_burst=max(1, int(get("BIOAUTH_RATE_LIMIT_BURST") or 1)),
             local_admin_key=(get("BIOAUTH_LOCAL_ADMIN_KEY") or "true").lower() in ("1", "true", "yes"),
+            sync_lease_seconds=float(get("BIOAUTH_SYNC_LEASE_SECONDS") or 60),
+            enqueue_wait_seconds=float(get("BIOAUTH_ENQUEUE_WAIT_SECONDS") or 10),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
         )
 

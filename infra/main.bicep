@@ -293,6 +293,14 @@ var appSettings = [
     value: '0.0'
   }
   {
+    name: 'BIOAUTH_SYNC_LEASE_SECONDS'
+    value: '60'
+  }
+  {
+    name: 'BIOAUTH_ENQUEUE_WAIT_SECONDS'
+    value: '10'
+  }
+  {
     name: 'BIOAUTH_RETAIN_ENROLMENT_IMAGES'
     value: 'true'
   }

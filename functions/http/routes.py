@@ -8,6 +8,7 @@ read the audit trail and the detailed health; reviewers work the review inbox.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import mimetypes
 from urllib.parse import unquote
 
@@ -16,12 +17,15 @@ import azure.functions as func
 from ..errors import (BioauthError, Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized,
                       VerificationNotFound)
 from ..imaging.images import decode_image_field
+from ..messages import StepMessage
+from ..runtime.health import health_report
+from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
+                              redrive_if_stale, request_fingerprint, send_with_retry, wait_terminal)
 from ..runtime.models import installed_models
 from ..runtime.services import get_services
-from ..runtime.step_runner import VERIFICATIONS, now_iso, run_chain
+from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
 from ..telemetry import traced_http
 from ..runtime.subjects import REVIEWS, erase_subject
-from ..settings import STORAGE_CONNECTION
 from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
 from ..steps.review import case_image_links, case_images, check_link
 from ..steps.table import STEPS
@@ -37,6 +41,7 @@ VERDICTS = {"accept": "accepted", "reject": "rejected"}
 PRESENTATIONS = ("bona_fide", "attack")
 
 bp = func.Blueprint()
+log = logging.getLogger("bioauth.http")
 
 
 def audit(services, principal: Principal, action: str, **fields) -> None:
@@ -73,40 +78,81 @@ def verification_view(record: dict) -> dict:
 
 
 @bp.route(route="v1/verifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@bp.queue_output(arg_name="to_face_crop", queue_name=STEPS.first.queue, connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_review", queue_name=STEPS["review"].queue, connection=STORAGE_CONNECTION)
-@bp.queue_output(arg_name="to_notify", queue_name=STEPS["notify"].queue, connection=STORAGE_CONNECTION)
 @traced_http("v1/verifications", "POST")
-def create_verification(req: func.HttpRequest, to_face_crop: func.Out[str], to_review: func.Out[str],
-                        to_notify: func.Out[str]) -> func.HttpResponse:
+def create_verification(req: func.HttpRequest) -> func.HttpResponse:
+    """Queue the request (202), or with ?mode=sync run it in-process while holding its first message (200).
+
+    The route sends its messages itself rather than through output bindings: it must hold the first one's
+    lease in sync mode, and withdraw the record when the queue refuses it (runtime/intake.py).
+    """
     services = get_services()
+    settings = services.settings
+    first_queue = STEPS.first.queue
     try:
         mode = request_mode(req)
         principal = authorize(req, services, "device")
-        data = read_json_body(req, services.settings)
+        data = read_json_body(req, settings)
         if principal.role == "device":
             # A device speaks for itself: its id comes from its key, and a body naming another device is refused.
             if data.get("device_id") not in (None, "", principal.id):
                 raise Forbidden("device_id names another device than this key's", code="device_mismatch",
                                 details={"field": "device_id"})
             data["device_id"] = principal.id
-        request = parse_verification_request(data, services.settings)
-        record, message = accept_verification(request, services, mode)
+        key = idempotency_key(req.headers)
+        request = parse_verification_request(data, settings)
+        if key is None:
+            record, message = accept_verification(request, services, mode)
+        else:
+            # Scoped to the device (for a device's key, the key's own device): two devices never share an id.
+            vid = keyed_verification_id(request.device_id, key)
+            fingerprint = request_fingerprint(request.subject_id, request.device_id, request.callback_url,
+                                              request.face.data, request.signature.data)
+            existing = services.records.get(VERIFICATIONS, vid)
+            if existing is not None:
+                return replay(check_replay(existing, fingerprint), mode, services)
+            try:
+                record, message = accept_verification(request, services, mode,
+                                                      verification_id=vid, fingerprint=fingerprint)
+            except Conflict:  # the same key, concurrently: the first one stands
+                return replay(check_replay(services.records.get(VERIFICATIONS, vid), fingerprint), mode, services)
+        lease = settings.sync_lease_seconds if mode == "sync" else 0.0
+        first = admit(services, record, first_queue, message.to_json(), visibility_delay=lease)
     except BioauthError as exc:
         return error_response(exc)
     audit(services, principal, "verification.created", subject_id=request.subject_id, device_id=request.device_id,
           verification_id=record["id"], details={"mode": mode})
     location = f"/api/v1/verifications/{record['id']}"
     if mode == "async":
-        to_face_crop.set(message.to_json())
         return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
 
-    stopped_before = run_chain(STEPS, message.to_json(), services)
-    handoff = {"review": to_review, "notify": to_notify}  # these run on their queues, after the answer
-    if stopped_before in handoff:
-        handoff[stopped_before].set(message.to_json())
+    with HeldMessage(services.queues, first_queue, first, lease) as held:
+        stopped_before = run_chain(STEPS, message.to_json(), services)
+        try:
+            if stopped_before is not None:  # review and notify run on their queues, after the answer
+                send_with_retry(services.queues, STEPS[stopped_before].queue, message.to_json(),
+                                wait_seconds=settings.enqueue_wait_seconds)
+            held.delete()
+        except Exception as exc:  # noqa: BLE001 - the held message returns after its lease and the queue passes it on
+            log.warning("verification %s: hand-off to %s failed (%s); the queue takes over", record["id"], stopped_before,
+                        type(exc).__name__)
     final = services.records.get(VERIFICATIONS, record["id"])
     return json_response(verification_view(final), 200, {"Location": location})
+
+
+def replay(record: dict, mode: str, services) -> func.HttpResponse:
+    """The answer to a retry: the first verification, as it stands (sync waits a while for it to finish)."""
+    location = f"/api/v1/verifications/{record['id']}"
+    headers = {"Location": location, "Idempotent-Replayed": "true"}
+    message = StepMessage(record["id"], record["subject_id"], record.get("images", {})).to_json()
+    try:
+        redrive_if_stale(services, record, STEPS.first.queue, message)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("verification %s: could not send again (%s)", record["id"], type(exc).__name__)
+    if mode == "sync":
+        record = wait_terminal(services, record["id"], TERMINAL, REPLAY_WAIT_SECONDS) or record
+        if record.get("status") in TERMINAL:
+            return json_response(verification_view(record), 200, headers)
+    return json_response({"id": record["id"], "status": record["status"], "status_url": location}, 202, headers)
 
 
 @bp.route(route="v1/verifications/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -324,33 +370,29 @@ def get_linked_blob(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    """Liveness only, for anyone (the availability test): no model names, hashes or queue names."""
-    services = get_services()
-    return json_response({"status": health_status(services)})
-
-
-def health_status(services) -> str:
-    """'ok', or 'degraded' when the records cannot be read."""
-    try:
-        services.records.get(VERIFICATIONS, "health-probe")
-    except Exception:  # noqa: BLE001 - any storage failure is what this reports
-        return "degraded"
-    return "ok"
+    """Ok or degraded only, for anyone (the availability test): 503 when degraded, no names, hashes or queues."""
+    report = health_report(get_services(), STEPS.queues)
+    return json_response({"status": report.status}, 200 if report.status == "ok" else 503)
 
 
 @bp.route(route="v1/health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def health_details(req: func.HttpRequest) -> func.HttpResponse:
-    """What an operator needs to know the service: storage homes, installed models with their sha256, queues."""
+    """What an operator needs to know the service: what is degraded and why (dead or failing queue pollers, each
+    queue's oldest message, a failing blob write or records read), storage homes, installed models with their sha256."""
     services = get_services()
     try:
         authorize(req, services, "operator")
     except BioauthError as exc:
         return error_response(exc)
+    report = health_report(services, STEPS.queues)
     return json_response({
-        "status": health_status(services),
+        "status": report.status,
+        "problems": report.problems,
         "storage": services.describe(),
         "models": installed_models(services.settings.models_dir),
-        "queues": list(STEPS.queues),
+        "queues": report.queues,
+        "pollers": report.pollers,
+        "blob_write": report.blob_write,
     })
 
 

@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from ..errors import InvalidRequest, MissingField, SubjectNotEnrolled
+from ..errors import Conflict, InvalidRequest, MissingField, SubjectNotEnrolled
 from ..imaging.images import DecodedImage, decode_image_field
 from ..messages import StepMessage
 from ..telemetry import current_trace_context
@@ -75,15 +75,21 @@ def parse_verification_request(data: dict, settings: Settings) -> VerificationRe
     )
 
 
-def accept_verification(request: VerificationRequest, services: Services, mode: str) -> tuple[dict, StepMessage]:
-    """Store the images and create the record. After this returns, the request is never lost."""
+def accept_verification(request: VerificationRequest, services: Services, mode: str, *,
+                        verification_id: str | None = None, fingerprint: str | None = None) -> tuple[dict, StepMessage]:
+    """Store the images and create the record (the route then queues it, or withdraws it).
+
+    A keyed request (verification_id from its Idempotency-Key) stores its images under a fresh folder, so a
+    concurrent request with the same key and other images cannot overwrite the winner's; the loser's are removed.
+    """
     if services.records.get("subjects", request.subject_id) is None:
         raise SubjectNotEnrolled(f"subject {request.subject_id!r} is not enrolled", details={"subject_id": request.subject_id})
-    vid = uuid.uuid4().hex
+    vid = verification_id or uuid.uuid4().hex
+    folder = f"verifications/{vid}/" + (f"{uuid.uuid4().hex[:8]}/" if verification_id else "")
     images = {
-        "face": services.blobs.put("images", f"verifications/{vid}/face.{request.face.extension}", request.face.data, request.face.content_type),
+        "face": services.blobs.put("images", f"{folder}face.{request.face.extension}", request.face.data, request.face.content_type),
         "signature": services.blobs.put(
-            "images", f"verifications/{vid}/signature.{request.signature.extension}", request.signature.data, request.signature.content_type
+            "images", f"{folder}signature.{request.signature.extension}", request.signature.data, request.signature.content_type
         ),
     }
     record = {
@@ -100,8 +106,12 @@ def accept_verification(request: VerificationRequest, services: Services, mode: 
         "created_at": now_iso(),
         "updated_at": now_iso(),
     }
-    services.records.create(VERIFICATIONS, record)
+    if fingerprint:
+        record["request_fingerprint"] = fingerprint
+    try:
+        services.records.create(VERIFICATIONS, record)
+    except Conflict:
+        services.blobs.delete_prefix("images", folder)
+        raise
     return record, StepMessage(verification_id=vid, subject_id=request.subject_id, images=images,
-                        trace=current_trace_context())
-
-
+                               trace=current_trace_context())

@@ -75,7 +75,9 @@ class QueuedMessage:
 class QueueStore(Protocol):
     backend: str
 
-    def send(self, queue: str, text: str) -> None: ...
+    def send(self, queue: str, text: str, visibility_delay: float = 0.0) -> QueuedMessage:
+        """Add a message, hidden for visibility_delay seconds; the returned handle (id, pop receipt) can renew or
+        delete it, so a sender may hold its own message like a lease."""
 
     def receive(self, queue: str, max_messages: int, lease_seconds: float) -> list[QueuedMessage]:
         """Take up to max_messages visible messages, hidden for lease_seconds; each receive counts as a dequeue."""
@@ -93,6 +95,8 @@ class QueueStore(Protocol):
 
     def forget(self, queues: list[str], needles: list[str]) -> int:
         """Delete the waiting messages of these queues whose text contains one of `needles` (erasure); returns how many."""
+    def oldest_age(self, queue: str) -> float | None:
+        """Seconds since the oldest message was added, or None for an empty queue."""
 
     def ensure_queues(self, names: list[str]) -> None: ...
 

@@ -7,6 +7,8 @@ in Azure). No account key is ever read from code or settings in Azure.
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 from ..errors import Conflict
@@ -109,8 +111,11 @@ class AzureQueueStore:
             except ResourceExistsError:
                 pass
 
-    def send(self, queue: str, text: str) -> None:
-        self._queue(queue).send_message(text)
+    def send(self, queue: str, text: str, visibility_delay: float = 0.0) -> QueuedMessage:
+        delay = max(0, int(round(visibility_delay))) or None
+        sent = self._queue(queue).send_message(text, visibility_timeout=delay)
+        return QueuedMessage(id=sent.id, pop_receipt=sent.pop_receipt, text=text, dequeue_count=0,
+                             inserted_at=sent.inserted_on.timestamp() if sent.inserted_on else time.time())
 
     def receive(self, queue: str, max_messages: int, lease_seconds: float) -> list[QueuedMessage]:
         msgs = self._queue(queue).receive_messages(
@@ -186,6 +191,12 @@ class AzureQueueStore:
                 except ResourceNotFoundError:
                     pass
         return removed
+    def oldest_age(self, queue: str) -> float | None:
+        """Age of the first visible message (Storage queues peek only visible ones)."""
+        first = self._queue(queue).peek_messages(max_messages=1)
+        if not first or not first[0].inserted_on:
+            return None
+        return max(0.0, time.time() - first[0].inserted_on.timestamp())
 
 
 class CosmosRecordStore:

@@ -48,13 +48,13 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout: float = 30.0) -> sqlite3.Connection:
     os.chmod(private_dir(path.parent), 0o700)  # the data folder, made before this rule or not
     _private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
-    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
     return conn
 
@@ -62,8 +62,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 class _Sqlite:
     """One connection per thread: sqlite3 connections must not be shared across threads mid-transaction."""
 
-    def __init__(self, path: Path, schema: str):
+    def __init__(self, path: Path, schema: str, busy_timeout: float = 30.0):
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(schema)
@@ -71,7 +72,7 @@ class _Sqlite:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, self.busy_timeout)
             self._local.conn = conn
         return conn
 
@@ -260,18 +261,22 @@ class SqliteQueueStore:
 
     backend = "sqlite"
 
-    def __init__(self, path: Path):
-        self.db = _Sqlite(path, _QUEUE_SCHEMA)
+    def __init__(self, path: Path, busy_timeout: float = 5.0):
+        # A short wait on a locked file: callers retry with backoff (pollers) or answer 503 (the device's POST),
+        # rather than hold a thread for the 30 s the records store allows.
+        self.db = _Sqlite(path, _QUEUE_SCHEMA, busy_timeout)
 
     def ensure_queues(self, names: list[str]) -> None:
         pass
 
-    def send(self, queue: str, text: str) -> None:
+    def send(self, queue: str, text: str, visibility_delay: float = 0.0) -> QueuedMessage:
         now = time.time()
+        message = QueuedMessage(id=uuid.uuid4().hex, pop_receipt=uuid.uuid4().hex, text=text, dequeue_count=0, inserted_at=now)
         self.db.execute(
-            "INSERT INTO messages (id, queue, body, dequeue_count, visible_at, inserted_at) VALUES (?, ?, ?, 0, ?, ?)",
-            (uuid.uuid4().hex, queue, text, now, now),
+            "INSERT INTO messages (id, queue, body, dequeue_count, visible_at, inserted_at, pop_receipt) VALUES (?, ?, ?, 0, ?, ?, ?)",
+            (message.id, queue, text, now + visibility_delay, now, message.pop_receipt),
         )
+        return message
 
     def receive(self, queue: str, max_messages: int, lease_seconds: float) -> list[QueuedMessage]:
         now = time.time()
@@ -317,6 +322,9 @@ class SqliteQueueStore:
                 removed += self.db.execute("DELETE FROM messages WHERE queue=? AND instr(body, ?) > 0", (queue, needle)).rowcount
         self.db.purge_log()
         return removed
+    def oldest_age(self, queue: str) -> float | None:
+        oldest = self.db.execute("SELECT MIN(inserted_at) FROM messages WHERE queue=?", (queue,)).fetchone()[0]
+        return None if oldest is None else max(0.0, time.time() - oldest)
 
     def peek_texts(self, queue: str) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT body FROM messages WHERE queue=? ORDER BY inserted_at", (queue,))]
