@@ -49,9 +49,10 @@ def queue_trigger(step: Step) -> Callable[..., None]:
 
 
 def queue_statistics() -> dict[str, dict[str, float]]:
-    """Depth and poison count of every step queue, read when the metrics exporter collects."""
+    """Depth, oldest message age and poison count of every step queue, read when the metrics exporter collects."""
     queues = get_services().queues
-    return {q: {"depth": queues.count(q), "poison": queues.count(f"{q}-poison")} for q in STEPS.queues}
+    return {q: {"depth": queues.count(q), "oldest_age_s": queues.oldest_age(q) or 0.0, "poison": queues.count(f"{q}-poison")}
+            for q in STEPS.queues}
 
 
 settings = get_settings()
