@@ -30,9 +30,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.demo import b64, capture, free_port, start_host  # noqa: E402
-from scripts.sample_photos import astronaut  # noqa: E402
-from scripts.sample_signatures import make_signature  # noqa: E402
+from scripts.demo import b64, free_port, start_host  # noqa: E402
+from tests.fixtures.photos import astronaut, capture  # noqa: E402
+from tests.fixtures.signatures import make_signature  # noqa: E402
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

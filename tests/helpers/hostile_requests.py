@@ -167,7 +167,7 @@ def _latin1(text: str) -> bytes:
 @st.composite
 def header_lists(draw, function_key: str) -> list[tuple[bytes, bytes]]:
     headers = []
-    key = draw(st.sampled_from(["good", "good", "good", "none", "bad", "latin1", "utf8"]))
+    key = draw(st.sampled_from(["good", "good", "good", "none", "bad", "latin1", "utf8", "bearer"]))
     if key == "good":
         headers.append((b"x-functions-key", function_key.encode()))
     elif key == "bad":
@@ -176,6 +176,9 @@ def header_lists(draw, function_key: str) -> list[tuple[bytes, bytes]]:
         headers.append((b"x-functions-key", b"\xe9\xff"))
     elif key == "utf8":
         headers.append((b"x-functions-key", "é".encode()))
+    elif key == "bearer":
+        headers.append((b"Authorization", draw(st.sampled_from([b"Bearer ", b"Bearer x", b"Bearer bk_\xff.\xfe", b"Basic abc",
+                                                                 b"Bearer " + b"a" * 5000]))))
     if draw(st.booleans()):
         headers.append((b"Content-Type", draw(st.sampled_from([b"application/json", b"text/plain", b"multipart/form-data; boundary=x"]))))
     if draw(st.sampled_from([False] * 4 + [True])):
