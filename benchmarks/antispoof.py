@@ -47,15 +47,23 @@ def faces(n: int, nuaa: Path) -> list[tuple[np.ndarray, tuple]]:
     return out
 
 
-def time_calls(fn, items, warmup: int = 5) -> np.ndarray:
+def time_calls(fn, items, warmup: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock and CPU milliseconds per call (the process's CPU time: with one thread it is what an idle core would take)."""
     for it in items[:warmup]:
         fn(it)
-    times = []
+    wall, cpu = [], []
     for it in items:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn(it)
-        times.append((time.perf_counter() - t0) * 1000)
-    return np.asarray(times)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return np.asarray(wall), np.asarray(cpu)
+
+
+def line(name: str, timed: tuple[np.ndarray, np.ndarray]) -> str:
+    wall, cpu = timed
+    return (f"  {name:<36} wall median {np.median(wall):6.2f} ms, p95 {np.percentile(wall, 95):6.2f} ms; "
+            f"CPU median {np.median(cpu):6.2f} ms")
 
 
 def reference_forward(reference: Path, weights: Path):
@@ -87,7 +95,7 @@ def main() -> int:
     parser.add_argument("--weights", type=Path, default=REPO.parent / "shared" / "data" / "minifasnet")
     parser.add_argument("--reference", type=Path, help="checkout of the upstream MiniFASNet repository")
     parser.add_argument("--photos", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (and torch threads)")
+    parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (and torch threads)")
     args = parser.parse_args()
 
     from functions.imaging.antispoof_crops import member_crops
@@ -105,18 +113,16 @@ def main() -> int:
     print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, faces: {len(items)} "
           f"({'NUAA dev' if args.data.is_dir() else 'sample photos'}), onnxruntime threads: {args.threads}")
     print(f"antispoof {model.version}, model {size:.2f} MB")
-    print(f"  member crops (face-crop step):  median {np.median(t_crop):.2f} ms, p95 {np.percentile(t_crop, 95):.2f} ms")
-    print(f"  check_liveness (step):          median {np.median(t_step):.2f} ms, p95 {np.percentile(t_step, 95):.2f} ms")
-    t_both = t_crop + t_step
-    print(f"  both, per face:                 median {np.median(t_both):.2f} ms, p95 {np.percentile(t_both, 95):.2f} ms")
+    print(line("member crops (face-crop step)", t_crop))
+    print(line("check_liveness (step)", t_step))
+    print(line("both, per face", (t_crop[0] + t_step[0], t_crop[1] + t_step[1])))
     if args.reference:
         import torch
 
         torch.set_num_threads(args.threads)
         run = reference_forward(args.reference, args.weights)
         names = [f"antispoof_{m['name']}" for m in model.manifest.extra["members"]]
-        t_ref = time_calls(lambda c: run([c[n] for n in names]), crops)
-        print(f"  reference PyTorch forward (2 nets): median {np.median(t_ref):.2f} ms, p95 {np.percentile(t_ref, 95):.2f} ms")
+        print(line("reference PyTorch forward (2 nets)", time_calls(lambda c: run([c[n] for n in names]), crops)))
     return 0
 
 
