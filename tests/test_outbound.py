@@ -163,14 +163,15 @@ def test_tries_are_bounded_then_left_to_the_queue():
 
 def test_a_receiver_answering_one_byte_every_five_seconds_is_cut_off_at_the_deadline():
     slow = SlowReceiver(interval=5.0)
-    policy = OutboundPolicy(allow_loopback=True, attempt_deadline_seconds=1.0, budget_seconds=1.0, tries=1)
+    policy = OutboundPolicy(allow_loopback=True, attempt_deadline_seconds=1.0, budget_seconds=3.0, tries=3)
     try:
         t0 = time.monotonic()
         with pytest.raises(DeliveryFailed, match="deadline"):
             deliver(_delivery(slow.url), policy)
         elapsed = time.monotonic() - t0
         # The full answer takes 38 bytes x 5 s; per-read timeouts never fire on it.
-        assert elapsed < 4.0, elapsed
+        assert elapsed < 2.5, elapsed
+        # One try only: a receiver that ran out the clock is left to the queue, the worker is not held for three.
         assert len(slow.connections) == 1 and slow.connections[0]["bytes_sent"] <= 1
     finally:
         slow.close()

@@ -15,10 +15,12 @@ cannot swap the address. Redirects are never followed.
 Each try has one total deadline (connect, TLS, send, the status line and
 headers), enforced by a timer that shuts the socket, so a receiver that
 answers one byte at a time is cut off like one that does not answer. Tries
-are bounded, with backoff, inside one overall budget; at most a few POSTs to
-one destination run at once in a process, and one more finds it busy and is
-deferred to the queue at once, so a slow receiver holds back only its own
-callbacks, never a worker for long or anyone else's deliveries.
+are bounded, with backoff, inside one overall budget, and a try that ran out
+its deadline is not repeated in-process (the queue tries later). At most a
+few POSTs to one destination run at once in a process; one more waits a
+tenth of a deadline for a slot, then is deferred to the queue, so a slow
+receiver holds back only its own callbacks, never a worker for long or
+anyone else's deliveries.
 
 Local development and tests may allow loopback receivers over http
 (BIOAUTH_ALLOW_LOOPBACK_CALLBACKS); nothing else is ever allowed.
@@ -347,26 +349,27 @@ def post_once(dest: Destination, body: bytes, headers: dict[str, str], policy: O
 
 
 class _DestinationSlots:
-    """At most `limit` POSTs in flight per destination in this process; the next one is turned away, not queued."""
+    """At most `limit` POSTs in flight per destination in this process; one more waits briefly, then is turned away."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._freed = threading.Condition()
         self._in_flight: dict[str, int] = {}
 
-    def try_take(self, key: str, limit: int) -> bool:
-        with self._lock:
-            if self._in_flight.get(key, 0) >= limit:
+    def take(self, key: str, limit: int, wait_seconds: float) -> bool:
+        with self._freed:
+            if not self._freed.wait_for(lambda: self._in_flight.get(key, 0) < limit, timeout=wait_seconds):
                 return False
             self._in_flight[key] = self._in_flight.get(key, 0) + 1
             return True
 
     def give_back(self, key: str) -> None:
-        with self._lock:
+        with self._freed:
             left = self._in_flight.get(key, 1) - 1
             if left > 0:
                 self._in_flight[key] = left
             else:
                 self._in_flight.pop(key, None)
+            self._freed.notify_all()
 
 
 _slots = _DestinationSlots()
@@ -401,7 +404,8 @@ def deliver(delivery: Delivery, policy: OutboundPolicy, *, now_iso: Callable[[],
     except UnsafeDestination as exc:
         log.warning("delivery %s refused: %s", delivery.delivery_id, exc.details.get("reason"))
         return DeliveryResult("failed", delivery.delivery_id, 0, reason=f"refused_{exc.details.get('reason')}", at=now_iso())
-    if not _slots.try_take(dest.key, policy.per_destination):
+    # A receiver that answers promptly frees a slot within this wait; one that holds its slots does not.
+    if not _slots.take(dest.key, policy.per_destination, wait_seconds=policy.attempt_deadline_seconds / 10):
         raise DestinationBusy(f"{dest.key} has {policy.per_destination} deliveries in flight; deferred")
     try:
         last = ""
@@ -426,6 +430,8 @@ def deliver(delivery: Delivery, policy: OutboundPolicy, *, now_iso: Callable[[],
                 return DeliveryResult("failed", delivery.delivery_id, tries, reason="tls_certificate", destination=dest.key, at=now_iso())
             last = f"HTTP {attempt.status}" if attempt.status is not None else attempt.error or "error"
             log.warning("delivery %s to %s: try %d of %d failed (%s)", delivery.delivery_id, dest.key, tries, policy.tries, last)
+            if attempt.error == "deadline":
+                break  # a receiver that ran out the clock once would again: the queue tries later, the worker moves on
             if tries < policy.tries:
                 pause = min(0.5 * 2 ** (tries - 1), policy.budget_seconds - (time.monotonic() - started) - 0.1)
                 if pause > 0:
