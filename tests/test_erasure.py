@@ -162,3 +162,23 @@ def test_an_existing_data_folder_is_made_private(settings_env, tmp_path):
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "blobs" / "images").stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "records.sqlite").stat().st_mode) == 0o600
+
+
+def test_a_step_running_while_its_subject_is_erased_leaves_no_crop_behind(embedded_services):
+    """Erasure between a step's start and its record update: the crops the step wrote are removed with it."""
+    from functions.messages import StepMessage
+    from functions.runtime.step_runner import Step, StepOutcome, StepTable, run_step
+
+    services = embedded_services
+    services.records.create("verifications", {"id": "v9", "subject_id": SUBJECT, "status": "queued", "steps": {}, "images": {}})
+
+    def crop_then_find_it_erased(ctx):
+        services.blobs.put("crops", "v9/chip.png", b"\x89PNG the subject's face", "image/png")
+        services.records.delete("verifications", "v9")  # DELETE /subjects/{id} lands now
+        return StepOutcome(result={"crops": {"chip": "crops/v9/chip.png"}}, next_step=None)
+
+    table = StepTable((Step("face-crop", "face-crop", (), crop_then_find_it_erased),))
+    assert run_step(table, "face-crop", StepMessage("v9", SUBJECT, {}).to_json(), 1, services) is None
+    with pytest.raises(KeyError):
+        services.blobs.get("crops/v9/chip.png")
+    assert not (services.settings.data_dir / "blobs" / "crops" / "v9").exists()

@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..errors import BioauthError, ModelNotInstalled, StepFailed
 from ..messages import StepMessage
-from ..storage import update_record
+from ..storage import delete_verification_blobs, update_record
 from ..telemetry import StepTrace, record_decision, step_span
 from .services import Services
 
@@ -191,7 +191,8 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
         return doc
 
     saved = update_record(services.records, VERIFICATIONS, vid, mutate)
-    if saved is None:
+    if saved is None:  # erased while the step ran: what the step wrote (crops) goes too
+        delete_verification_blobs(services.blobs, vid)
         trace.outcome = "gone"
         return None
     winner = saved.get("steps", {}).get(step, entry)

@@ -23,6 +23,7 @@ from ..imaging.templates import (
     protected_to_vector,
     unpack_arrays,
 )
+from ..storage import delete_verification_blobs
 from .services import Services
 from .step_runner import VERIFICATIONS
 
@@ -100,9 +101,7 @@ def erase_subject(subject_id: str, services: Services, queues: tuple[str, ...]) 
     verification_ids |= {r["id"] for r in services.records.query(REVIEWS, "subject_id", subject_id)}
     deleted = 0
     for vid in sorted(verification_ids):
-        deleted += services.blobs.delete_prefix("images", f"verifications/{vid}/")
-        deleted += services.blobs.delete_prefix("crops", f"{vid}/")
-        deleted += services.blobs.delete_prefix("reviews", f"{vid}/")
+        deleted += delete_verification_blobs(services.blobs, vid)
         deleted += services.records.delete(REVIEWS, vid)
         deleted += services.records.delete(VERIFICATIONS, vid)
     existed = services.records.delete(SUBJECTS, subject_id)

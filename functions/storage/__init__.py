@@ -101,6 +101,13 @@ class QueueStore(Protocol):
     def ensure_queues(self, names: list[str]) -> None: ...
 
 
+def delete_verification_blobs(blobs: BlobStore, verification_id: str) -> int:
+    """Every blob a verification brought or made: the device's images, the face crops, the review copies."""
+    vid = verification_id
+    return sum(blobs.delete_prefix(container, prefix)
+               for container, prefix in (("images", f"verifications/{vid}/"), ("crops", f"{vid}/"), ("reviews", f"{vid}/")))
+
+
 def update_record(records: RecordStore, container: str, id: str, mutate: Callable[[dict], dict | None], attempts: int = 20) -> dict | None:
     """Read-modify-write with optimistic concurrency. `mutate` returns the new doc, or None to leave it unchanged."""
     for i in range(attempts):
