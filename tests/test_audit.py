@@ -162,3 +162,15 @@ def test_the_credential_store_works_the_same_on_cosmos_db():
     assert issued.token.split("_", 2)[2] not in str(stored) and stored["hash"]
     store.revoke(issued.info.key_id)
     assert store.authenticate(issued.token) is None
+
+
+def test_a_verification_that_fails_is_in_the_audit_trail_with_its_code(embedded_services):
+    from functions.runtime.step_runner import mark_failed
+    from functions.steps.table import STEPS
+
+    embedded_services.records.create("verifications", {"id": "v-fail", "subject_id": "dora", "device_id": "kiosk-1",
+                                                       "status": "processing", "steps": {}})
+    mark_failed(STEPS, embedded_services, "v-fail", "antispoof", "model_not_installed", "the model is missing")
+    events = embedded_services.audit.query(subject_id="dora")
+    assert [(e.action, e.verification_id, e.device_id, e.details["reasons"]) for e in events] == [
+        ("verification.failed", "v-fail", "kiosk-1", ["model_not_installed"])]

@@ -18,6 +18,7 @@ from typing import Callable
 from ..errors import BioauthError, ModelNotInstalled, StepFailed
 from ..messages import StepMessage
 from ..storage import delete_verification_blobs, update_record
+from ..storage.audit import AuditEvent, step_models
 from ..telemetry import StepTrace, record_decision, step_span
 from .services import Services
 
@@ -114,6 +115,11 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
     saved = update_record(services.records, VERIFICATIONS, verification_id, mutate)
     if saved and saved.get("status") == "failed" and saved.get("failure", {}).get("step") == step:
         record_decision("failed", [code])
+        services.audit.append(AuditEvent(
+            "verification.failed", "bioauth", "service", subject_id=saved.get("subject_id"),
+            device_id=saved.get("device_id"), verification_id=verification_id,
+            details={"outcome": "failed", "reasons": [code], **step_models(saved)},
+        ))
     notice = table.failure_notice
     if saved and saved.get("status") == "failed" and saved.get("callback_url") and notice and not table[step].runs_after_failure:
         message_text = StepMessage(verification_id, saved["subject_id"], saved.get("images", {})).to_json()
