@@ -3,14 +3,14 @@
 #
 # checkov lives in its own virtual environment (it pins versions that clash
 # with the app's), created on first use and reused afterwards:
-#   CHECKOV_VENV   where (default: a folder outside the repo under $TMPDIR)
+#   CHECKOV_VENV   where (default: .tools/checkov-venv in the checkout, gitignored)
 # Fails unless every file parses and no check fails. checkov itself exits 0
 # on parse errors, so the JSON summary decides.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
-venv="${CHECKOV_VENV:-${TMPDIR:-/tmp}/bioauth-checkov-venv}"
+venv="${CHECKOV_VENV:-$repo/.tools/checkov-venv}"
 version="3.3.30"
 python="${PYTHON:-python3}"
 

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# One command on a fresh machine: set up everything (virtual environment, dependencies, Azurite for the
-# tests) and run the main job on the embedded default.
+# One command on a fresh machine: set up the service and the test tools (.venv, Azurite for the tests), then run
+# the main job on the embedded default. The training stack is separate: model_export/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
-fi
-.venv/bin/python -m pip install --quiet -r requirements-dev.txt
-if [ ! -x node_modules/.bin/azurite ] && command -v npm >/dev/null; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+source scripts/setup.sh
+
+python_env requirements-dev.txt
+node_modules
+step "running the demo (scripts/demo.py)"
 exec .venv/bin/python scripts/demo.py "$@"
