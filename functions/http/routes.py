@@ -35,6 +35,7 @@ from ..storage.credentials import ROLES, CredentialInfo, IssuedKey, Principal, k
 from .access import authorize
 from .enrolment import enrol_subject, renew_subject
 from .json_api import error_response, json_response, read_json_body
+from .openapi import openapi_document
 
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
 # What the reviewer saw in front of the camera, when they judge it: labels for retraining the anti-spoofing model.
@@ -487,3 +488,9 @@ def revoke_key(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc)
     services.audit.append(key_event("key.revoked", info, principal.id, principal.role))
     return json_response(_key_view(info))
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The API's description (functions/http/openapi.py), for integrators' tools and the property-based tests."""
+    return json_response(openapi_document(), headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,330 @@
+"""The HTTP API's OpenAPI 3.1 description, served at GET /api/openapi.json (functions/http/routes.py).
+
+Written beside the routes so that tests/test_openapi.py can hold both to each
+other: every route of the app has a description and every description has a
+route. Error and reason codes are enums, so a client can switch on them.
+"""
+
+from __future__ import annotations
+
+API_VERSION = "1.0.0"
+
+# Every code an error envelope (`error.code`) or a failed verification (`failure.code`) can carry: the codes of
+# functions/errors.py and its subclasses, the codes given where errors are raised, and the host's own.
+ERROR_CODES = (
+    "invalid_json", "missing_field", "invalid_field", "invalid_request", "invalid_base64",
+    "not_an_image", "unsupported_format", "unsupported_image_shape", "image_too_large", "too_many_pixels", "body_too_large",
+    "signature_image_invalid", "blank_image", "no_ink", "image_too_small",
+    "not_enough_references", "invalid_signature_references", "no_face_references", "invalid_context_crop",
+    "unknown_subject", "not_found", "conflict", "precondition_failed", "not_in_review", "no_retained_images",
+    "reenrolment_required", "unauthorized", "invalid_link", "method_not_allowed", "model_not_installed",
+    "model_checksum_mismatch", "step_failed", "step_error", "internal_error",
+)
+
+# Every reason a decision may carry (functions/decide.py, the face-crop and signature steps, a reviewer's verdict).
+REASON_CODES = (
+    "no_face", "multiple_faces", "low_face_score", "face_cut_off", "face_too_small",
+    "spoof_detected", "spoof_suspected", "liveness_uncertain",
+    "face_mismatch", "face_uncertain", "signature_forged", "signature_uncertain",
+    "blank_image", "no_ink", "image_too_small",
+    "live_face", "face_match", "signature_genuine",
+    "reviewer_accept", "reviewer_reject",
+)
+
+STATUSES = ("queued", "processing", "accepted", "rejected", "review", "failed")
+OUTCOMES = ("accepted", "rejected", "review")
+STEPS = ("face-crop", "antispoof", "face-match", "signature", "decide", "review", "notify")
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+    answer = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def _path_param(name: str, description: str, pattern: str | None = None) -> dict:
+    schema: dict = {"type": "string", "minLength": 1}
+    if pattern:
+        schema["pattern"] = pattern
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+SUBJECT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+IMAGE = {"type": "string", "minLength": 1,
+         "description": "base64 (plain or a data URL, `data:image/jpeg;base64,...`) of a JPEG, PNG, WebP or BMP image"}
+LOCATION = {"Location": {"description": "the verification's status URL (path)", "schema": {"type": "string"}}}
+KEY = [{"functionKey": []}, {"functionKeyQuery": []}]
+ANONYMOUS: list = []
+
+ERROR_STATUS = {400: "bad input", 401: "no or wrong function key", 404: "no such subject, verification, route or file",
+                405: "the route does not take this method", 409: "the resource is not in a state that allows this",
+                413: "the body, an image or its pixel count is over its limit", 415: "an image in an unsupported format",
+                422: "bytes that are not a readable image", 500: "the function failed (details are in the host log)",
+                503: "a model the request needs is not installed"}
+
+
+def _schemas() -> dict:
+    step_entry = {
+        "type": "object",
+        "properties": {
+            "result": {"type": ["object", "null"], "additionalProperties": True,
+                       "description": "what the step measured (label, score, distance, threshold, reason, model_version, ...)"},
+            "duration_ms": {"type": ["number", "null"]},
+            "started_at": {"type": ["string", "null"]},
+            "finished_at": {"type": ["string", "null"]},
+            "attempt": {"type": ["integer", "null"]},
+        },
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": list(ERROR_CODES)},
+                    "message": {"type": "string"},
+                    "details": {"type": "object", "additionalProperties": True},
+                },
+            }},
+        },
+        "ReasonCode": {"type": "string", "enum": list(REASON_CODES)},
+        "VerificationRequest": {
+            "type": "object",
+            "required": ["subject_id", "device_id", "face_image", "signature_image"],
+            "properties": {
+                "subject_id": {"type": "string", "pattern": SUBJECT_ID_PATTERN},
+                "device_id": {"type": "string", "minLength": 1, "description": "cut to 128 characters"},
+                "face_image": IMAGE,
+                "signature_image": IMAGE,
+                "callback_url": {"type": "string", "format": "uri",
+                                 "description": "absolute http(s) URL told how the request ended (signed POST)"},
+            },
+        },
+        "VerificationAccepted": {
+            "type": "object",
+            "required": ["id", "status", "status_url"],
+            "properties": {"id": {"type": "string"}, "status": {"const": "queued"}, "status_url": {"type": "string"}},
+        },
+        "Decision": {
+            "type": "object",
+            "required": ["outcome", "reasons"],
+            "properties": {
+                "outcome": {"type": "string", "enum": list(OUTCOMES)},
+                "reasons": {"type": "array", "items": _ref("ReasonCode")},
+                "by": {"type": "string", "enum": ["service", "reviewer"]},
+                "decided_at": {"type": "string"},
+                "service_outcome": {"type": ["string", "null"]},
+            },
+        },
+        "Failure": {
+            "type": "object",
+            "required": ["step", "code"],
+            "properties": {"step": {"type": "string"}, "code": {"type": "string", "enum": list(ERROR_CODES)}, "message": {"type": "string"},
+                           "at": {"type": "string"}},
+        },
+        "Review": {
+            "type": "object",
+            "properties": {
+                "verdict": {"type": "string", "enum": ["accept", "reject"]},
+                "presentation": {"type": ["string", "null"], "enum": ["bona_fide", "attack", None]},
+                "note": {"type": "string"},
+                "reviewer": {"type": "string"},
+                "reviewed_at": {"type": "string"},
+            },
+        },
+        "Verification": {
+            "type": "object",
+            "required": ["id", "subject_id", "status", "steps"],
+            "properties": {
+                "id": {"type": "string"},
+                "subject_id": {"type": "string"},
+                "device_id": {"type": ["string", "null"]},
+                "status": {"type": "string", "enum": list(STATUSES)},
+                "decision": {"oneOf": [_ref("Decision"), {"type": "null"}]},
+                "failure": {"oneOf": [_ref("Failure"), {"type": "null"}]},
+                "steps": {"type": "object", "propertyNames": {"enum": list(STEPS)}, "additionalProperties": step_entry},
+                "created_at": {"type": ["string", "null"]},
+                "updated_at": {"type": ["string", "null"]},
+                "review": _ref("Review"),
+            },
+        },
+        "ReviewCase": {
+            "allOf": [_ref("Verification"), {
+                "type": "object",
+                "required": ["images"],
+                "properties": {"images": {
+                    "type": "object", "additionalProperties": {"type": "string"},
+                    "description": "short-lived links by image name: face, signature, face_chip, face_context"}},
+            }],
+        },
+        "ReviewInbox": {
+            "type": "object",
+            "required": ["cases", "count"],
+            "properties": {
+                "cases": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["id", "subject_id", "reasons"],
+                    "properties": {"id": {"type": "string"}, "subject_id": {"type": "string"},
+                                   "device_id": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"]},
+                                   "reasons": {"type": "array", "items": _ref("ReasonCode")}},
+                }},
+                "count": {"type": "integer", "minimum": 0, "description": "all cases waiting, not only those listed"},
+            },
+        },
+        "ReviewVerdict": {
+            "type": "object",
+            "required": ["verdict"],
+            "properties": {
+                "verdict": {"type": "string", "enum": ["accept", "reject"]},
+                "presentation": {"type": "string", "enum": ["bona_fide", "attack"],
+                                 "description": "what was in front of the camera; an attack cannot be accepted"},
+                "note": {"type": "string", "maxLength": 2000},
+                "reviewer": {"type": "string", "maxLength": 200},
+            },
+        },
+        "EnrolmentRequest": {
+            "type": "object",
+            "required": ["face_images", "signature_images"],
+            "properties": {
+                "face_images": {"type": "array", "items": IMAGE, "minItems": 1, "maxItems": 10},
+                "signature_images": {"type": "array", "items": IMAGE, "minItems": 3, "maxItems": 10},
+            },
+        },
+        "Enrolment": {
+            "type": "object",
+            "required": ["subject_id", "faces", "signatures", "face_model_version"],
+            "properties": {
+                "subject_id": {"type": "string"}, "faces": {"type": "integer"}, "signatures": {"type": "integer"},
+                "face_model_version": {"type": "string"}, "images_retained": {"type": "boolean"},
+                "enrolled_at": {"type": "string"},
+            },
+        },
+        "Renewal": {
+            "type": "object",
+            "required": ["subject_id", "faces", "face_model_version"],
+            "properties": {"subject_id": {"type": "string"}, "faces": {"type": "integer"},
+                           "face_model_version": {"type": "string"}, "renewed_at": {"type": "string"}},
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "storage", "models", "queues"],
+            "properties": {
+                "status": {"const": "ok"},
+                "storage": {"type": "object", "additionalProperties": {"type": "string"}},
+                "models": {"type": "array", "items": {"type": "object", "required": ["name", "version"],
+                                                      "properties": {"name": {"type": "string"}, "version": {"type": "string"},
+                                                                     "sha256": {"type": "string"}}}},
+                "queues": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
+
+
+def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), security: list = KEY, body: str | None = None,
+        parameters: list | None = None, operation_id: str) -> dict:
+    op: dict = {"operationId": operation_id, "summary": summary, "security": security,
+                "responses": {**answers, **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in errors}}}
+    if parameters:
+        op["parameters"] = parameters
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    return op
+
+
+def _paths() -> dict:
+    vid = _path_param("id", "the verification id")
+    subject = _path_param("subject_id", "the subject's identifier", SUBJECT_ID_PATTERN)
+    body_errors = (400, 401, 413, 415, 422)
+    return {
+        "/v1/verifications": {"post": _op(
+            "Verify a claimed identity from a face photo and a handwritten signature",
+            {"202": _json(_ref("VerificationAccepted"), "queued; poll the Location", LOCATION),
+             "200": _json(_ref("Verification"), "with ?mode=sync: the decision in one round trip", LOCATION)},
+            errors=(*body_errors, 404, 503), body="VerificationRequest", operation_id="createVerification",
+            parameters=[{"name": "mode", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": ["async", "sync"], "default": "async"}}],
+        )},
+        "/v1/verifications/{id}": {"get": _op(
+            "A verification's status, decision, reasons and per-step results",
+            {"200": _json(_ref("Verification"), "the verification")}, errors=(401, 404), parameters=[vid],
+            operation_id="getVerification",
+        )},
+        "/v1/subjects/{subject_id}/enrolment": {"post": _op(
+            "Enrol (or re-enrol) a subject: a protected face template and signature references",
+            {"201": _json(_ref("Enrolment"), "enrolled")}, errors=(*body_errors, 503), body="EnrolmentRequest",
+            parameters=[subject], operation_id="enrolSubject",
+        )},
+        "/v1/subjects/{subject_id}/renewal": {"post": _op(
+            "Cancel the face template and issue a new one from the retained enrolment images",
+            {"200": _json(_ref("Renewal"), "renewed")}, errors=(400, 401, 404, 409, 503), parameters=[subject],
+            operation_id="renewSubject",
+        )},
+        "/v1/subjects/{subject_id}": {"delete": _op(
+            "Erase the subject's template, references and enrolment images",
+            {"204": {"description": "erased"}}, errors=(400, 401, 404), parameters=[subject], operation_id="eraseSubject",
+        )},
+        "/v1/reviews": {"get": _op(
+            "The cases waiting for a reviewer, oldest first",
+            {"200": _json(_ref("ReviewInbox"), "the inbox")}, errors=(400, 401), operation_id="listReviewCases",
+            parameters=[{"name": "limit", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+                         "description": "at most this many cases (clamped to 1-200)"}],
+        )},
+        "/v1/reviews/{id}": {
+            "get": _op("A case for a reviewer, with short-lived image links",
+                       {"200": _json(_ref("ReviewCase"), "the case")}, errors=(401, 404), parameters=[vid],
+                       operation_id="getReviewCase"),
+            "post": _op("A reviewer's verdict: closes the case and keeps it as a labelled pair",
+                        {"200": _json(_ref("Verification"), "the closed verification")},
+                        errors=(400, 401, 404, 409, 413), body="ReviewVerdict", parameters=[vid],
+                        operation_id="postReviewVerdict"),
+        },
+        "/v1/blobs/{ref}": {"get": _op(
+            "An image behind a short-lived review link (the link carries its own signature)",
+            {"200": {"description": "the image", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+            errors=(401, 404), security=ANONYMOUS, operation_id="getLinkedImage",
+            parameters=[{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
+                         "description": "the image's reference, as given in the link"},
+                        {"name": "expires", "in": "query", "required": True, "schema": {"type": "string"}},
+                        {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}}],
+        )},
+        "/health": {"get": _op(
+            "Storage backends, installed models and queues",
+            {"200": _json(_ref("Health"), "the service is up")}, security=ANONYMOUS, operation_id="health",
+        )},
+        "/openapi.json": {"get": _op(
+            "This description",
+            {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, security=ANONYMOUS, operation_id="openapi",
+        )},
+    }
+
+
+def openapi_document(server_url: str = "/api") -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "bioauth",
+            "version": API_VERSION,
+            "summary": "Biometric verification: a face photo and a handwritten signature against an enrolled identity.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "responses": {f"E{status}": _json(_ref("Error"), why) for status, why in ERROR_STATUS.items()},
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                                "description": "the Functions app's function key (locally: .bioauth/local-function-key)"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                                     "description": "the same key as a query parameter"},
+            },
+        },
+    }
+
