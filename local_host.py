@@ -11,13 +11,17 @@ bindings are written only when the invocation succeeds, as the real host does.
 
 Development only: in Azure the Functions host does all of this.
 
-    python local_host.py [--port 7071]
+    python local_host.py [--port 7071] [--log-file PATH]
+
+Its own lines go to the console; the full log, third-party warnings included, to local-host.log in the data
+folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import logging
 import mimetypes
@@ -42,6 +46,7 @@ from azure.functions.queue import QueueMessage
 from functions.runtime.health import PollerStatus, register_pollers
 
 ROOT = Path(__file__).resolve().parent
+DEFAULT_PORT = 7071
 log = logging.getLogger("bioauth.local_host")
 
 
@@ -546,33 +551,93 @@ def local_function_key(data_dir: Path) -> str:
     return key(data_dir)
 
 
+def console_and_file_logging(level: str, log_file: Path):
+    """bioauth's own lines on the console; everything, third-party warnings included, in the log file.
+
+    Native libraries (mediapipe's absl/glog lines) write to file descriptor 2 directly, so the descriptor itself is
+    pointed at the log file and the console keeps a copy of the original.
+    """
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    console = os.fdopen(os.dup(2), "w", buffering=1)
+    sink = open(log_file, "a", buffering=1)
+    os.dup2(sink.fileno(), 2)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    to_console = logging.StreamHandler(console)
+    to_console.setFormatter(fmt)
+    to_console.addFilter(lambda record: record.name.startswith("bioauth") or record.levelno >= logging.ERROR)
+    to_file = logging.StreamHandler(sink)
+    to_file.setFormatter(fmt)
+    logging.basicConfig(level=level, handlers=[to_console, to_file], force=True)
+    logging.captureWarnings(True)
+    return console
+
+
+class PortBusy(Exception):
+    pass
+
+
+def open_host(app, services, port: int | None, host: str, lease_seconds: float) -> "LocalHost":
+    """The host on the port asked for; on a busy default port, the next free one (said on the console)."""
+    wanted = port if port is not None else DEFAULT_PORT
+    candidates = [wanted] if port is not None else [wanted, *range(wanted + 1, wanted + 20), 0]
+    for candidate in candidates:
+        try:
+            return LocalHost(app, services, port=candidate, host=host, lease_seconds=lease_seconds)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            if port is not None:
+                raise PortBusy(f"bioauth local host: port {wanted} on {host} is in use (another local host, or "
+                               f"Core Tools' func start?). Stop it, or choose another port with --port.") from None
+            log.debug("port %d is in use", candidate)
+    raise PortBusy("bioauth local host: no free port")  # port 0 always binds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("BIOAUTH_LOCAL_PORT", "7071")))
+    env_port = os.environ.get("BIOAUTH_LOCAL_PORT")
+    parser.add_argument("--port", type=int, default=int(env_port) if env_port else None,
+                        help=f"fail if this port is busy (default: {DEFAULT_PORT}, or the next free port when it is busy)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--lease-seconds", type=float, default=60.0,
                         help="how long a received message stays hidden while its step runs (a killed worker's message returns after this)")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-file", type=Path, help="where the full log goes (default: local-host.log in the data folder)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_local_settings()
     if args.host not in ("127.0.0.1", "localhost", "::1") and os.environ.get("BIOAUTH_LOCAL_ADMIN_KEY", "true").lower() != "false":
         # Reachable from other machines: the bootstrap admin key stays off; callers need principals' keys.
         os.environ["BIOAUTH_LOCAL_ADMIN_KEY"] = "false"
         log.warning("listening on %s: the local function key is not an admin key here (BIOAUTH_LOCAL_ADMIN_KEY=false)", args.host)
 
-    from function_app import app
     from functions.runtime.services import get_services
 
-    host = LocalHost(app, get_services(), port=args.port, host=args.host, lease_seconds=args.lease_seconds).start()
-    print(f"bioauth local host: {host.url}/api  (bootstrap admin key for development in "
-          f"{get_services().settings.data_dir / 'local-function-key'}; principals: python -m functions.admin --help)", flush=True)
+    settings = get_services().settings
+    log_file = args.log_file or settings.data_dir / "local-host.log"
+    console = console_and_file_logging(args.log_level, log_file)
+
+    from function_app import app
+
+    try:
+        host = open_host(app, get_services(), args.port, args.host, args.lease_seconds)
+    except PortBusy as exc:
+        print(exc, file=console, flush=True)
+        return 1
+    if args.port is None and host.port != DEFAULT_PORT:
+        print(f"bioauth local host: port {DEFAULT_PORT} is in use; serving on port {host.port} instead", flush=True)
+    host.start()
+    key_source = ("the BIOAUTH_LOCAL_FUNCTION_KEY variable" if os.environ.get("BIOAUTH_LOCAL_FUNCTION_KEY")
+                  else str(settings.data_dir / "local-function-key"))
+    print(f"bioauth local host: {host.url}/api  (bootstrap admin key for development in {key_source}; principals: "
+          f"python -m functions.admin --help)\n"
+          f"  API description {host.url}/api/openapi.json, review console {host.url}/console/, log {log_file}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     while not stopped.wait(0.5):  # a timed wait lets the main thread see the signal promptly
         pass
     host.stop()
+    print("bioauth local host: stopped", flush=True)
     return 0
 
 

@@ -94,6 +94,14 @@ def make_principals(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
     return keys
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it, as a user would type it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def session(token: str) -> requests.Session:
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {token}"
@@ -132,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(24)
     port = free_port(args.port)
-    print(f"starting the local host on http://127.0.0.1:{port}/api (data in {args.data_dir})")
+    print(f"starting the local host on http://127.0.0.1:{port}/api (data in {_shown(args.data_dir)}, "
+          f"log in {_shown(args.data_dir / 'host.log')})")
     keys = make_principals(args.data_dir, host_env(args.data_dir, key))
-    print(f"operator, device and reviewer keys: {args.data_dir / 'demo-keys.json'} (the reviewer's signs in to the console)")
+    print(f"operator, device and reviewer keys: {_shown(args.data_dir / 'demo-keys.json')} (Authorization: Bearer <key>;"
+          f" the reviewer's signs in to the console)")
     host = start_host(port, args.data_dir, key, BIOAUTH_SPOOF_ACTION=args.spoof_action)
     operator, device = session(keys["operator"]), session(keys["device"])
     base = f"http://127.0.0.1:{port}/api"
@@ -183,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         host.terminate()
         host.wait(timeout=30)
+    print("\nThe demo's host has stopped. To make your own calls, start one (.venv/bin/python local_host.py) and see"
+          " the README's first calls (curl) and the bioauth command.")
     return 0
 
 

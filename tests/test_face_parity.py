@@ -11,8 +11,8 @@ import pytest
 from tests.fixtures.faces import FACES_DIR, model_dir_or_skip, read_rgb
 from tests.fixtures.photos import astronaut, grace_hopper
 
-dlib = pytest.importorskip("dlib")
-torch = pytest.importorskip("torch")
+dlib = pytest.importorskip("dlib", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
+torch = pytest.importorskip("torch", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
 
 dlib_format = pytest.importorskip("model_export.face.dlib_format")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
 
 signature_augment = pytest.importorskip("model_export.signature.augment")
 signature_nets = pytest.importorskip("model_export.signature.nets")

@@ -1,0 +1,96 @@
+"""`python local_host.py` as a user runs it: a busy port, where the key and the logs are, third-party noise kept
+off the console, a line when it stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import FUNCTION_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIOAUTH_")}
+    return {**env, "BIOAUTH_DATA_DIR": str(tmp_path / "data"), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
+            **extra}
+
+
+def test_a_busy_port_asked_for_is_said_plainly(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=tmp_path,
+                             env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in run.stderr and "--port" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_busy_default_port_gives_the_next_free_one(embedded_services):
+    from function_app import app
+    from local_host import DEFAULT_PORT, open_host
+
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", DEFAULT_PORT))
+        blocker.listen()
+    except OSError:
+        pass  # already taken by something else: busy either way
+    try:
+        host = open_host(app, embedded_services, None, "127.0.0.1", 10)
+        try:
+            assert host.port != DEFAULT_PORT
+        finally:
+            host.server.server_close()
+    finally:
+        blocker.close()
+
+
+def test_console_shows_the_hosts_lines_the_log_file_has_the_rest_and_a_stop_is_said(tmp_path, astronaut):
+    from scripts.demo import b64, capture
+    from scripts.sample_signatures import make_signature
+
+    port = _free_port()
+    log_file = tmp_path / "host.log"
+    host = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), "--log-file", str(log_file)],
+                            cwd=tmp_path, env=_env(tmp_path, BIOAUTH_LOCAL_FUNCTION_KEY=FUNCTION_KEY),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}/api"
+        for _ in range(300):
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        enrolment = {"face_images": [b64(capture(astronaut, 1))], "signature_images": [b64(make_signature(7, s), "PNG") for s in range(3)]}
+        answer = requests.post(f"{base}/v1/subjects/astronaut/enrolment", json=enrolment, timeout=120,
+                               headers={"x-functions-key": FUNCTION_KEY})
+        assert answer.status_code == 201, answer.text  # MediaPipe and ONNX Runtime have run in the host
+    finally:
+        host.send_signal(signal.SIGTERM)
+        out, err = host.communicate(timeout=60)
+    console = out + err
+    assert f"http://127.0.0.1:{port}/api" in out and "BIOAUTH_LOCAL_FUNCTION_KEY" in out and str(log_file) in out
+    assert out.rstrip().endswith("bioauth local host: stopped")
+    for noise in ("absl", "XNNPACK", "W0000", "inference_feedback_manager"):
+        assert noise not in console, f"{noise!r} reached the console"
+    logged = log_file.read_text()
+    assert "local host on" in logged and "XNNPACK" in logged  # the native library's lines are kept in the file
+    assert FUNCTION_KEY not in logged
