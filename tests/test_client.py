@@ -14,13 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from bioauth_client import OPERATIONS, ApiError, BioauthClient, retry_delay
 
 from tests.conftest import FUNCTION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "client"))
-
-from bioauth_client import OPERATIONS, ApiError, BioauthClient, retry_delay  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +40,7 @@ def _enrol(api: BioauthClient, samples: Path, subject: str = "astronaut") -> dic
 
 
 def test_operations_are_those_of_the_openapi_description():
-    from functions.openapi import openapi_document
+    from functions.http.openapi import openapi_document
 
     described = {op["operationId"]: (method.upper(), path)
                  for path, item in openapi_document()["paths"].items() for method, op in item.items()}

@@ -1,0 +1,84 @@
+"""The review console in a real headless browser (Playwright driving the system Chromium) against the real local
+host: a real verification in review, listed, opened with its images, and closed by a verdict given in the page.
+
+The screenshot of the open case is written to test-output/review-console-case.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from bioauth_client import BioauthClient
+
+from tests.conftest import FUNCTION_KEY, start_host
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("BIOAUTH_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOT = ROOT / "test-output" / "review-console-case.png"
+
+
+def _browser_or_skip() -> str:
+    missing = []
+    node = shutil.which("node")
+    if node is None:
+        missing.append("node")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not (ROOT / "node_modules" / "playwright-core").is_dir():
+        missing.append("playwright-core (npm ci)")
+    if missing:
+        message = "the browser test needs " + ", ".join(missing)
+        if os.environ.get("BIOAUTH_REQUIRE_BROWSER"):
+            pytest.fail(message + "; BIOAUTH_REQUIRE_BROWSER is set")
+        pytest.skip(message)
+    return node
+
+
+@pytest.fixture
+def host_with_a_case_in_review(settings_env, tmp_path):
+    """A verification of the enrolled person that is certain to go to review: the face review band is widened
+    (BIOAUTH_FACE_REVIEW_MARGIN) so her close match lands in it, whatever the other models say."""
+    from functions.runtime.services import get_services
+    from scripts.sample_images import write_samples
+
+    settings_env.setenv("BIOAUTH_FACE_REVIEW_MARGIN", "1.0")
+    host = start_host(get_services(), lease_seconds=30)
+    samples = tmp_path / "samples"
+    write_samples(samples)
+    api = BioauthClient(f"{host.url}/api", FUNCTION_KEY)
+    api.enrol("astronaut", sorted(samples.glob("enrol-face-*.jpg")), sorted(samples.glob("enrol-signature-*.png")))
+    case = api.verify("astronaut", samples / "attempt-face.jpg", samples / "attempt-signature.png", sync=True,
+                      device_id="browser-test-kiosk")
+    assert case.status == "review" and "face_uncertain" in case.reasons
+    yield host, api, case
+    host.stop()
+
+
+def test_a_reviewer_lists_opens_sees_and_closes_a_case_in_a_real_browser(host_with_a_case_in_review):
+    node = _browser_or_skip()
+    host, api, case = host_with_a_case_in_review
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    run = subprocess.run([node, str(ROOT / "tests" / "browser" / "review_console.mjs"), host.url, FUNCTION_KEY, case.id,
+                          str(SCREENSHOT), CHROMIUM], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+
+    assert seen["pageErrors"] == [] and seen["failedRequests"] == []
+    assert seen["inboxCount"] >= 1
+    assert "astronaut" in seen["caseTitle"]
+    assert len(seen["reasons"]) >= 1
+    loaded = {image["alt"]: image for image in seen["images"]}
+    assert len(loaded) >= 3 and all(image["width"] > 0 for image in loaded.values())  # face, signature, crops
+    assert "accepted" in seen["flash"]
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and SCREENSHOT.stat().st_size > 20_000
+
+    closed = api.status(case.id)
+    assert (closed.status, closed.reasons[-1]) == ("accepted", "reviewer_accept")
+    assert closed.raw["review"] == {**closed.raw["review"], "reviewer": "Browser Test", "presentation": "bona_fide",
+                                    "note": "Same person; live."}
