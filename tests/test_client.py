@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from bioauth_client import OPERATIONS, ApiError, BioauthClient, retry_delay
+from bioauth_client import OPERATIONS, ApiError, BioauthClient, auth_headers, retry_delay
 
 from tests.conftest import FUNCTION_KEY
 
@@ -31,12 +31,15 @@ def samples(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def api(local_host) -> BioauthClient:
-    return BioauthClient(f"{local_host.url}/api", FUNCTION_KEY)
+def api(local_host, principals) -> dict[str, BioauthClient]:
+    """A client per role, each with its principal's key (sent as a Bearer credential)."""
+    url = f"{local_host.url}/api"
+    return {role: BioauthClient(url, principals[name]) for role, name in
+            (("device", "kiosk-1"), ("operator", "operator"), ("reviewer", "reviewer"))}
 
 
-def _enrol(api: BioauthClient, samples: Path, subject: str = "astronaut") -> dict:
-    return api.enrol(subject, sorted(samples.glob("enrol-face-*.jpg")), sorted(samples.glob("enrol-signature-*.png")))
+def _enrol(operator: BioauthClient, samples: Path, subject: str = "astronaut") -> dict:
+    return operator.enrol(subject, sorted(samples.glob("enrol-face-*.jpg")), sorted(samples.glob("enrol-signature-*.png")))
 
 
 def test_operations_are_those_of_the_openapi_description():
@@ -47,6 +50,12 @@ def test_operations_are_those_of_the_openapi_description():
     for operation, (method, path) in OPERATIONS.items():
         assert described.get(operation) == (method, path), operation
     assert set(described) - set(OPERATIONS) == {"getLinkedImage"}  # image links are followed as given, not called
+
+
+def test_a_principals_key_is_a_bearer_credential_any_other_the_function_key():
+    assert auth_headers("bioauth_0123abcd_secret") == {"Authorization": "Bearer bioauth_0123abcd_secret"}
+    assert auth_headers("local-key") == {"x-functions-key": "local-key"}
+    assert auth_headers(None) == {}
 
 
 def test_retry_delay_follows_retry_after_in_seconds_or_as_a_date():
@@ -104,11 +113,11 @@ class RateLimitingFront:
         self.server.server_close()
 
 
-def test_a_429_is_retried_after_the_time_it_gives_with_the_same_idempotency_key(local_host, api, samples):
-    _enrol(api, samples)
+def test_a_429_is_retried_after_the_time_it_gives_with_the_same_idempotency_key(local_host, api, principals, samples):
+    _enrol(api["operator"], samples)
     front = RateLimitingFront(local_host.url, refusals=2, retry_after="1")
     try:
-        client = BioauthClient(f"{front.url}/api", FUNCTION_KEY)
+        client = BioauthClient(f"{front.url}/api", principals["kiosk-1"])
         result = client.verify("astronaut", samples / "attempt-face.jpg", samples / "attempt-signature.png", sync=True)
     finally:
         front.close()
@@ -131,33 +140,40 @@ def test_too_many_refusals_raise_the_last_error(local_host, samples):
 
 
 def test_enrol_verify_status_and_review_through_the_client(api, samples):
-    enrolled = _enrol(api, samples)
+    device, operator, reviewer = api["device"], api["operator"], api["reviewer"]
+    enrolled = _enrol(operator, samples)
     assert (enrolled["subject_id"], enrolled["faces"], enrolled["signatures"]) == ("astronaut", 3, 4)
+    assert device.whoami()["role"] == "device"
 
-    queued = api.submit("astronaut", samples / "attempt-face.jpg", samples / "attempt-signature.png")
+    queued = device.submit("astronaut", samples / "attempt-face.jpg", samples / "attempt-signature.png")
     assert queued.status == "queued" and queued.outcome is None
-    decided = api.wait(queued.id)
+    decided = device.wait(queued.id)
     assert decided.done and decided.raw["steps"]["face-match"]["result"]["distance"] < 0.6
-    assert api.status(queued.id).status == decided.status
+    assert device.status(queued.id).status == decided.status == operator.status(queued.id).status
 
-    impostor = api.verify("astronaut", samples / "impostor-face.jpg", samples / "impostor-signature.png", sync=True)
+    impostor = device.verify("astronaut", samples / "impostor-face.jpg", samples / "impostor-signature.png", sync=True)
     assert (impostor.outcome, impostor.reasons) == ("rejected", ["face_mismatch"])
+    assert {e["action"] for e in operator.audit(subject_id="astronaut")["events"]} >= {"subject.enrolled"}
 
     if decided.status == "review":  # the shipped anti-spoofing and signature models leave this attempt in doubt
-        inbox = api.review_cases()
+        inbox = reviewer.review_cases()
         assert decided.id in [c["id"] for c in inbox["cases"]]
-        case = api.review_case(decided.id)
+        case = reviewer.review_case(decided.id)
         assert set(case["images"]) >= {"face", "signature"}
-        closed = api.review(decided.id, "accept", presentation="bona_fide", note="same person", reviewer="test")
+        closed = reviewer.review(decided.id, "accept", presentation="bona_fide", note="same person")
         assert (closed.status, closed.reasons[-1]) == ("accepted", "reviewer_accept")
 
 
 def test_errors_come_back_with_the_services_code(api, samples):
+    device = api["device"]
     with pytest.raises(ApiError) as caught:
-        api.verify("nobody", samples / "attempt-face.jpg", samples / "attempt-signature.png", sync=True)
+        device.verify("nobody", samples / "attempt-face.jpg", samples / "attempt-signature.png", sync=True)
     assert (caught.value.status, caught.value.code) == (404, "unknown_subject")
     with pytest.raises(ApiError) as caught:
-        BioauthClient(api.base_url, "wrong-key").status("x")
+        device.enrol("astronaut", [samples / "attempt-face.jpg"], [samples / "attempt-signature.png"] * 3)
+    assert (caught.value.status, caught.value.code) == (403, "forbidden_role")
+    with pytest.raises(ApiError) as caught:
+        BioauthClient(device.base_url, "bioauth_0000_wrong").status("x")
     assert (caught.value.status, caught.value.code) == (401, "unauthorized")
 
 
@@ -167,10 +183,10 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=180)
 
 
-def test_the_command_verifies_the_demo_subject(local_host, samples):
+def test_the_command_verifies_the_demo_subject(local_host, principals, samples):
     url = f"{local_host.url}/api"
-    env = {"BIOAUTH_URL": url, "BIOAUTH_KEY": FUNCTION_KEY}
-    enrol = _cli("enrol", "--subject", "astronaut", *[a for f in sorted(samples.glob("enrol-face-*")) for a in ("--face", str(f))],
+    env = {"BIOAUTH_URL": url, "BIOAUTH_KEY": principals["kiosk-1"]}
+    enrol = _cli("--key", principals["operator"], "enrol", "--subject", "astronaut", *[a for f in sorted(samples.glob("enrol-face-*")) for a in ("--face", str(f))],
                  *[a for f in sorted(samples.glob("enrol-signature-*")) for a in ("--signature", str(f))], env=env)
     assert enrol.returncode == 0, enrol.stderr
     assert json.loads(enrol.stdout)["faces"] == 3
@@ -185,8 +201,10 @@ def test_the_command_verifies_the_demo_subject(local_host, samples):
 
     status = _cli("status", answer["id"], env=env)
     assert status.returncode == 0 and json.loads(status.stdout)["id"] == answer["id"]
-    listed = _cli("review", "list", env=env)
+    listed = _cli("review", "list", env={**env, "BIOAUTH_KEY": principals["reviewer"]})
     assert listed.returncode == 0 and "count" in json.loads(listed.stdout)
+    refused = _cli("review", "list", env=env)
+    assert refused.returncode == 1 and "403 forbidden_role" in refused.stderr
 
     impostor = _cli("verify", "--subject", "astronaut", "--face", str(samples / "impostor-face.jpg"),
                     "--signature", str(samples / "impostor-signature.png"), "--sync", "--strict", env=env)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from bioauth_client import BioauthClient
 
-from tests.conftest import FUNCTION_KEY, start_host
+from tests.conftest import start_host
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("BIOAUTH_CHROMIUM", "/usr/bin/chromium")
@@ -47,29 +47,35 @@ def host_with_a_case_in_review(settings_env, tmp_path):
     from scripts.sample_images import write_samples
 
     settings_env.setenv("BIOAUTH_FACE_REVIEW_MARGIN", "1.0")
-    host = start_host(get_services(), lease_seconds=30)
+    services = get_services()
+    keys = {role: services.credentials.issue(role, principal, name=name, created_by="test").token
+            for role, principal, name in (("operator", "olivia", "Olivia"), ("device", "browser-test-kiosk", None),
+                                          ("reviewer", "rita", "Rita Reviewer"))}
+    host = start_host(services, lease_seconds=30)
     samples = tmp_path / "samples"
     write_samples(samples)
-    api = BioauthClient(f"{host.url}/api", FUNCTION_KEY)
-    api.enrol("astronaut", sorted(samples.glob("enrol-face-*.jpg")), sorted(samples.glob("enrol-signature-*.png")))
-    case = api.verify("astronaut", samples / "attempt-face.jpg", samples / "attempt-signature.png", sync=True,
-                      device_id="browser-test-kiosk")
+    url = f"{host.url}/api"
+    BioauthClient(url, keys["operator"]).enrol("astronaut", sorted(samples.glob("enrol-face-*.jpg")),
+                                               sorted(samples.glob("enrol-signature-*.png")))
+    device = BioauthClient(url, keys["device"])
+    case = device.verify("astronaut", samples / "attempt-face.jpg", samples / "attempt-signature.png", sync=True)
     assert case.status == "review" and "face_uncertain" in case.reasons
-    yield host, api, case
+    yield host, keys, device, case
     host.stop()
 
 
 def test_a_reviewer_lists_opens_sees_and_closes_a_case_in_a_real_browser(host_with_a_case_in_review):
     node = _browser_or_skip()
-    host, api, case = host_with_a_case_in_review
+    host, keys, device, case = host_with_a_case_in_review
     SCREENSHOT.parent.mkdir(exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
-    run = subprocess.run([node, str(ROOT / "tests" / "browser" / "review_console.mjs"), host.url, FUNCTION_KEY, case.id,
+    run = subprocess.run([node, str(ROOT / "tests" / "browser" / "review_console.mjs"), host.url, keys["reviewer"], case.id,
                           str(SCREENSHOT), CHROMIUM], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
 
     assert seen["pageErrors"] == [] and seen["failedRequests"] == []
+    assert "Rita Reviewer" in seen["signedInAs"]
     assert seen["inboxCount"] >= 1
     assert "astronaut" in seen["caseTitle"]
     assert len(seen["reasons"]) >= 1
@@ -78,7 +84,7 @@ def test_a_reviewer_lists_opens_sees_and_closes_a_case_in_a_real_browser(host_wi
     assert "accepted" in seen["flash"]
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and SCREENSHOT.stat().st_size > 20_000
 
-    closed = api.status(case.id)
+    closed = device.status(case.id)
     assert (closed.status, closed.reasons[-1]) == ("accepted", "reviewer_accept")
-    assert closed.raw["review"] == {**closed.raw["review"], "reviewer": "Browser Test", "presentation": "bona_fide",
-                                    "note": "Same person; live."}
+    assert closed.raw["review"] == {**closed.raw["review"], "presentation": "bona_fide", "note": "Same person; live."}
+    assert "rita" in json.dumps(closed.raw["review"])  # the key named the reviewer

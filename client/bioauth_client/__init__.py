@@ -1,7 +1,7 @@
 """A small client for the bioauth HTTP API, for device integrators and operators. Standard library only.
 
     from bioauth_client import BioauthClient
-    api = BioauthClient("http://127.0.0.1:7071/api", key="...")
+    api = BioauthClient("http://127.0.0.1:7071/api", key="bioauth_...")  # a device's key
     result = api.verify("alice", face="face.jpg", signature="signature.png")
     print(result.outcome, result.reasons)
 
@@ -16,10 +16,11 @@ from .client import (
     OPERATIONS,
     ApiError,
     BioauthClient,
+    auth_headers,
     Verification,
     default_key,
     default_url,
     retry_delay,
 )
 
-__all__ = ["OPERATIONS", "ApiError", "BioauthClient", "Verification", "default_key", "default_url", "retry_delay"]
+__all__ = ["OPERATIONS", "ApiError", "BioauthClient", "auth_headers", "Verification", "default_key", "default_url", "retry_delay"]

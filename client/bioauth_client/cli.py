@@ -1,7 +1,8 @@
 """The `bioauth` command: enrol, verify, status, review, health. Prints the API's JSON answers.
 
 The service and its key come from --url/--key, or BIOAUTH_URL and BIOAUTH_KEY (or BIOAUTH_KEY_FILE), or the local
-host (http://127.0.0.1:7071/api and .bioauth/local-function-key). Exit status: 0 when the call succeeded (whatever
+host (http://127.0.0.1:7071/api and .bioauth/local-function-key). A principal's key (bioauth_...) is sent as
+`Authorization: Bearer`; any other key as the function key (on one machine, the bootstrap admin). Exit status: 0 when the call succeeded (whatever
 the decision; `verify --strict` gives 3 unless accepted), 1 on an API error, 2 on bad usage.
 """
 
@@ -27,8 +28,9 @@ def _summary(v: Verification) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bioauth", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help=f"the API's base URL (default: BIOAUTH_URL or {default_url()})")
-    p.add_argument("--key", help="the function key (default: BIOAUTH_KEY, BIOAUTH_KEY_FILE or .bioauth/local-function-key)")
-    p.add_argument("--key-file", type=Path, help="a file holding the function key")
+    p.add_argument("--key", help="a principal's key or the local function key (default: BIOAUTH_KEY, BIOAUTH_KEY_FILE "
+                                 "or .bioauth/local-function-key)")
+    p.add_argument("--key-file", type=Path, help="a file holding the key")
     p.add_argument("--retries", type=int, default=4, help="retries when the service answers 429 or 503 with Retry-After")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -41,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--subject", required=True)
     v.add_argument("--face", type=Path, required=True)
     v.add_argument("--signature", type=Path, required=True)
-    v.add_argument("--device-id", default="bioauth-cli")
+    v.add_argument("--device-id", help="optional: the device is the key's")
     v.add_argument("--callback-url")
     v.add_argument("--sync", action="store_true", help="one round trip: the service answers with the decision")
     v.add_argument("--no-wait", action="store_true", help="print the queued verification and return at once")
@@ -62,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         rv.add_argument("id")
         rv.add_argument("--presentation", choices=("bona_fide", "attack"), help="what was in front of the camera")
         rv.add_argument("--note", default="")
-        rv.add_argument("--reviewer", default="")
 
-    sub.add_parser("health", help="the service's storage, models and queues (no key needed)")
+    sub.add_parser("health", help="liveness (no key needed); with an operator's key, storage, models and queues")
+    sub.add_parser("whoami", help="the caller as its key names it")
     return p
 
 
@@ -92,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             elif args.review_command == "show":
                 _print(api.review_case(args.id))
             else:
-                _print(api.review(args.id, args.review_command, presentation=args.presentation, note=args.note,
-                                  reviewer=args.reviewer))
+                _print(api.review(args.id, args.review_command, presentation=args.presentation, note=args.note))
         elif args.command == "health":
-            _print(api.health())
+            _print(api.health_details() if api.key else api.health())
+        elif args.command == "whoami":
+            _print(api.whoami())
     except ApiError as exc:
         print(f"bioauth: {exc}", file=sys.stderr)
         if exc.details:

@@ -25,9 +25,13 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "listReviewCases": ("GET", "/v1/reviews"),
     "getReviewCase": ("GET", "/v1/reviews/{id}"),
     "postReviewVerdict": ("POST", "/v1/reviews/{id}"),
+    "readAudit": ("GET", "/v1/audit"),
+    "healthDetails": ("GET", "/v1/health"),
+    "whoami": ("GET", "/v1/me"),
     "health": ("GET", "/health"),
     "openapi": ("GET", "/openapi.json"),
 }
+CREDENTIAL_PREFIX = "bioauth_"  # a principal's key; anything else is taken for a function key
 TERMINAL = ("accepted", "rejected", "review", "failed")
 LOCAL_URL = "http://127.0.0.1:7071/api"
 LOCAL_KEY_FILE = Path(".bioauth") / "local-function-key"
@@ -41,7 +45,7 @@ def default_url() -> str:
 
 
 def default_key() -> str | None:
-    """BIOAUTH_KEY, else the file named by BIOAUTH_KEY_FILE, else the local host's key file if there is one."""
+    """BIOAUTH_KEY, else the file named by BIOAUTH_KEY_FILE, else the local host's function key file if there is one."""
     if os.environ.get("BIOAUTH_KEY"):
         return os.environ["BIOAUTH_KEY"]
     path = Path(os.environ.get("BIOAUTH_KEY_FILE", LOCAL_KEY_FILE))
@@ -124,9 +128,7 @@ class BioauthClient:
         if path is None:
             path = template.format(**{k: urllib.parse.quote(str(v), safe="") for k, v in (params or {}).items()})
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Accept": "application/json"}
-        if self.key:
-            headers["x-functions-key"] = self.key
+        headers = {"Accept": "application/json", **auth_headers(self.key)}
         if data is not None:
             headers["Content-Type"] = "application/json"
         if method == "POST":
@@ -150,7 +152,21 @@ class BioauthClient:
 
     # --- operations --------------------------------------------------------------------------------
     def health(self) -> dict:
+        """Liveness, for anyone: {"status": "ok" | "degraded"}."""
         return self.call("health")[2]
+
+    def health_details(self) -> dict:
+        """Storage, installed models and queues (operator)."""
+        return self.call("healthDetails")[2]
+
+    def whoami(self) -> dict:
+        """The caller as its key names it: id, role, name, key_id."""
+        return self.call("whoami")[2]
+
+    def audit(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
+              limit: int = 200) -> dict:
+        query = {k: v for k, v in (("subject_id", subject_id), ("device_id", device_id), ("actor_id", actor_id)) if v}
+        return self.call("readAudit", query={**query, "limit": limit})[2]
 
     def openapi(self) -> dict:
         return self.call("openapi")[2]
@@ -166,11 +182,13 @@ class BioauthClient:
     def erase(self, subject_id: str) -> None:
         self.call("eraseSubject", params={"subject_id": subject_id})
 
-    def submit(self, subject_id: str, face: Image, signature: Image, *, device_id: str = "bioauth-client",
+    def submit(self, subject_id: str, face: Image, signature: Image, *, device_id: str | None = None,
                callback_url: str | None = None, sync: bool = False) -> Verification:
-        """POST the attempt. Async (default): answers at once with status `queued`; sync: with the decision."""
-        body = {"subject_id": subject_id, "device_id": device_id, "face_image": image_b64(face),
-                "signature_image": image_b64(signature)}
+        """POST the attempt (a device's key). Async (default): answers at once with status `queued`; sync: with the
+        decision. The device is the key's; `device_id`, when given, must be the same."""
+        body = {"subject_id": subject_id, "face_image": image_b64(face), "signature_image": image_b64(signature)}
+        if device_id:
+            body["device_id"] = device_id
         if callback_url:
             body["callback_url"] = callback_url
         _, _, answer = self.call("createVerification", body=body, query={"mode": "sync"} if sync else None)
@@ -203,13 +221,23 @@ class BioauthClient:
     def review_case(self, verification_id: str) -> dict:
         return self.call("getReviewCase", params={"id": verification_id})[2]
 
-    def review(self, verification_id: str, verdict: str, *, presentation: str | None = None, note: str = "",
-               reviewer: str = "") -> Verification:
-        """A reviewer's verdict, `accept` or `reject`; presentation `bona_fide` or `attack` when judged."""
-        body: dict[str, Any] = {"verdict": verdict, "note": note, "reviewer": reviewer}
+    def review(self, verification_id: str, verdict: str, *, presentation: str | None = None, note: str = "") -> Verification:
+        """A reviewer's verdict, `accept` or `reject`; presentation `bona_fide` or `attack` when judged. The key names
+        the reviewer."""
+        body: dict[str, Any] = {"verdict": verdict, "note": note}
         if presentation:
             body["presentation"] = presentation
         return Verification.from_json(self.call("postReviewVerdict", params={"id": verification_id}, body=body)[2])
+
+
+def auth_headers(key: str | None) -> dict[str, str]:
+    """A principal's key (`bioauth_<key id>_<secret>`) as a Bearer credential; any other key as the function key
+    (on one machine, the local host's bootstrap admin key)."""
+    if not key:
+        return {}
+    if key.startswith(CREDENTIAL_PREFIX):
+        return {"Authorization": f"Bearer {key}"}
+    return {"x-functions-key": key}
 
 
 def _json(raw: bytes) -> Any:

@@ -17,7 +17,8 @@ ERROR_CODES = (
     "signature_image_invalid", "blank_image", "no_ink", "image_too_small",
     "not_enough_references", "invalid_signature_references", "no_face_references", "invalid_context_crop",
     "unknown_subject", "not_found", "conflict", "precondition_failed", "not_in_review", "no_retained_images",
-    "reenrolment_required", "unauthorized", "invalid_link", "method_not_allowed", "model_not_installed",
+    "reenrolment_required", "unauthorized", "invalid_link", "forbidden_role", "device_mismatch", "rate_limited",
+    "unknown_key", "key_revoked", "principal_exists", "method_not_allowed", "model_not_installed",
     "model_checksum_mismatch", "step_failed", "step_error", "internal_error",
 )
 
@@ -58,13 +59,18 @@ SUBJECT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 IMAGE = {"type": "string", "minLength": 1,
          "description": "base64 (plain or a data URL, `data:image/jpeg;base64,...`) of a JPEG, PNG, WebP or BMP image"}
 LOCATION = {"Location": {"description": "the verification's status URL (path)", "schema": {"type": "string"}}}
-KEY = [{"functionKey": []}, {"functionKeyQuery": []}]
+# A principal's key (Bearer), or on one machine the local function key, a bootstrap admin that may act in every role.
+KEY = [{"bearer": []}, {"functionKey": []}, {"functionKeyQuery": []}]
 ANONYMOUS: list = []
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
 
-ERROR_STATUS = {400: "bad input", 401: "no or wrong function key", 404: "no such subject, verification, route or file",
+ERROR_STATUS = {400: "bad input", 401: "no credential, or an unknown or revoked one",
+                403: "the caller's role may not do this (forbidden_role), or a device names another device",
+                404: "no such subject, verification, route or file",
                 405: "the route does not take this method", 409: "the resource is not in a state that allows this",
                 413: "the body, an image or its pixel count is over its limit", 415: "an image in an unsupported format",
-                422: "bytes that are not a readable image", 500: "the function failed (details are in the host log)",
+                422: "bytes that are not a readable image", 429: "too many requests for this key: wait Retry-After seconds",
+                500: "the function failed (details are in the host log)",
                 503: "a model the request needs is not installed"}
 
 
@@ -97,10 +103,11 @@ def _schemas() -> dict:
         "ReasonCode": {"type": "string", "enum": list(REASON_CODES)},
         "VerificationRequest": {
             "type": "object",
-            "required": ["subject_id", "device_id", "face_image", "signature_image"],
+            "required": ["subject_id", "face_image", "signature_image"],
             "properties": {
                 "subject_id": {"type": "string", "pattern": SUBJECT_ID_PATTERN},
-                "device_id": {"type": "string", "minLength": 1, "description": "cut to 128 characters"},
+                "device_id": {"type": "string", "minLength": 1,
+                              "description": "optional: the device is the key's; naming another one is refused"},
                 "face_image": IMAGE,
                 "signature_image": IMAGE,
                 "callback_url": {"type": "string", "format": "uri",
@@ -186,7 +193,7 @@ def _schemas() -> dict:
                 "presentation": {"type": "string", "enum": ["bona_fide", "attack"],
                                  "description": "what was in front of the camera; an attack cannot be accepted"},
                 "note": {"type": "string", "maxLength": 2000},
-                "reviewer": {"type": "string", "maxLength": 200},
+                "reviewer": {"type": "string", "maxLength": 200, "description": "ignored: the key names the reviewer"},
             },
         },
         "EnrolmentRequest": {
@@ -212,11 +219,38 @@ def _schemas() -> dict:
             "properties": {"subject_id": {"type": "string"}, "faces": {"type": "integer"},
                            "face_model_version": {"type": "string"}, "renewed_at": {"type": "string"}},
         },
+        "Liveness": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}},
+        },
+        "Principal": {
+            "type": "object",
+            "required": ["id", "role"],
+            "properties": {"id": {"type": "string"}, "role": {"type": "string", "enum": ["device", "operator", "reviewer", "admin"]},
+                           "name": {"type": ["string", "null"]}, "key_id": {"type": ["string", "null"]}},
+        },
+        "AuditTrail": {
+            "type": "object",
+            "required": ["events", "count"],
+            "properties": {
+                "events": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["action", "actor_id", "actor_role", "at", "id"],
+                    "properties": {"action": {"type": "string"}, "actor_id": {"type": "string"}, "actor_role": {"type": "string"},
+                                   "subject_id": {"type": ["string", "null"]}, "device_id": {"type": ["string", "null"]},
+                                   "verification_id": {"type": ["string", "null"]},
+                                   "details": {"type": "object", "additionalProperties": True},
+                                   "at": {"type": "string"}, "id": {"type": "string"}},
+                }},
+                "count": {"type": "integer", "minimum": 0},
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status", "storage", "models", "queues"],
             "properties": {
-                "status": {"const": "ok"},
+                "status": {"type": "string", "enum": ["ok", "degraded"]},
                 "storage": {"type": "object", "additionalProperties": {"type": "string"}},
                 "models": {"type": "array", "items": {"type": "object", "required": ["name", "version"],
                                                       "properties": {"name": {"type": "string"}, "version": {"type": "string"},
@@ -227,10 +261,20 @@ def _schemas() -> dict:
     }
 
 
-def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), security: list = KEY, body: str | None = None,
+def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), roles: tuple[str, ...] = (), body: str | None = None,
         parameters: list | None = None, operation_id: str) -> dict:
-    op: dict = {"operationId": operation_id, "summary": summary, "security": security,
-                "responses": {**answers, **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in errors}}}
+    """One operation. `roles` are who may call it (none: anyone, without a credential); a caller with a credential
+    may also be refused (401), have the wrong role (403) or be over its key's rate (429, with Retry-After)."""
+    if roles:
+        errors = tuple(sorted({*errors, 401, 403, 429}))
+    responses = {**answers}
+    for status in errors:
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    op: dict = {"operationId": operation_id, "summary": summary, "security": KEY if roles else ANONYMOUS,
+                "responses": responses}
+    if roles:
+        op["description"] = "Who may call it: " + ", ".join(roles) + "."
+        op["x-bioauth-roles"] = list(roles)
     if parameters:
         op["parameters"] = parameters
     if body:
@@ -241,67 +285,84 @@ def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), security: 
 def _paths() -> dict:
     vid = _path_param("id", "the verification id")
     subject = _path_param("subject_id", "the subject's identifier", SUBJECT_ID_PATTERN)
-    body_errors = (400, 401, 413, 415, 422)
+    body_errors = (400, 413, 415, 422)
+    limit = {"name": "limit", "in": "query", "required": False, "description": "at most this many (clamped to the range)"}
     return {
         "/v1/verifications": {"post": _op(
             "Verify a claimed identity from a face photo and a handwritten signature",
             {"202": _json(_ref("VerificationAccepted"), "queued; poll the Location", LOCATION),
              "200": _json(_ref("Verification"), "with ?mode=sync: the decision in one round trip", LOCATION)},
-            errors=(*body_errors, 404, 503), body="VerificationRequest", operation_id="createVerification",
+            errors=(*body_errors, 404, 503), roles=("device",), body="VerificationRequest",
+            operation_id="createVerification",
             parameters=[{"name": "mode", "in": "query", "required": False,
                          "schema": {"type": "string", "enum": ["async", "sync"], "default": "async"}}],
         )},
         "/v1/verifications/{id}": {"get": _op(
-            "A verification's status, decision, reasons and per-step results",
-            {"200": _json(_ref("Verification"), "the verification")}, errors=(401, 404), parameters=[vid],
-            operation_id="getVerification",
+            "A verification's status, decision, reasons and per-step results (a device reads its own only)",
+            {"200": _json(_ref("Verification"), "the verification")}, errors=(404,), roles=("device", "operator"),
+            parameters=[vid], operation_id="getVerification",
         )},
         "/v1/subjects/{subject_id}/enrolment": {"post": _op(
             "Enrol (or re-enrol) a subject: a protected face template and signature references",
-            {"201": _json(_ref("Enrolment"), "enrolled")}, errors=(*body_errors, 503), body="EnrolmentRequest",
-            parameters=[subject], operation_id="enrolSubject",
+            {"201": _json(_ref("Enrolment"), "enrolled")}, errors=(*body_errors, 503), roles=("operator",),
+            body="EnrolmentRequest", parameters=[subject], operation_id="enrolSubject",
         )},
         "/v1/subjects/{subject_id}/renewal": {"post": _op(
             "Cancel the face template and issue a new one from the retained enrolment images",
-            {"200": _json(_ref("Renewal"), "renewed")}, errors=(400, 401, 404, 409, 503), parameters=[subject],
-            operation_id="renewSubject",
+            {"200": _json(_ref("Renewal"), "renewed")}, errors=(400, 404, 409, 503), roles=("operator",),
+            parameters=[subject], operation_id="renewSubject",
         )},
         "/v1/subjects/{subject_id}": {"delete": _op(
             "Erase the subject's template, references and enrolment images",
-            {"204": {"description": "erased"}}, errors=(400, 401, 404), parameters=[subject], operation_id="eraseSubject",
+            {"204": {"description": "erased"}}, errors=(400, 404), roles=("operator",), parameters=[subject],
+            operation_id="eraseSubject",
         )},
         "/v1/reviews": {"get": _op(
             "The cases waiting for a reviewer, oldest first",
-            {"200": _json(_ref("ReviewInbox"), "the inbox")}, errors=(400, 401), operation_id="listReviewCases",
-            parameters=[{"name": "limit", "in": "query", "required": False,
-                         "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-                         "description": "at most this many cases (clamped to 1-200)"}],
+            {"200": _json(_ref("ReviewInbox"), "the inbox")}, errors=(400,), roles=("reviewer",),
+            operation_id="listReviewCases",
+            parameters=[{**limit, "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}],
         )},
         "/v1/reviews/{id}": {
-            "get": _op("A case for a reviewer, with short-lived image links",
-                       {"200": _json(_ref("ReviewCase"), "the case")}, errors=(401, 404), parameters=[vid],
-                       operation_id="getReviewCase"),
+            "get": _op("A case waiting for review, with short-lived image links",
+                       {"200": _json(_ref("ReviewCase"), "the case")}, errors=(404, 409), roles=("reviewer",),
+                       parameters=[vid], operation_id="getReviewCase"),
             "post": _op("A reviewer's verdict: closes the case and keeps it as a labelled pair",
                         {"200": _json(_ref("Verification"), "the closed verification")},
-                        errors=(400, 401, 404, 409, 413), body="ReviewVerdict", parameters=[vid],
+                        errors=(400, 404, 409, 413), roles=("reviewer",), body="ReviewVerdict", parameters=[vid],
                         operation_id="postReviewVerdict"),
         },
+        "/v1/audit": {"get": _op(
+            "The audit trail for a subject, a device or an actor (or the latest events), oldest first",
+            {"200": _json(_ref("AuditTrail"), "the events")}, errors=(400,), roles=("operator",), operation_id="readAudit",
+            parameters=[{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                        for name in ("subject_id", "device_id", "actor_id")]
+            + [{**limit, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200}}],
+        )},
+        "/v1/health": {"get": _op(
+            "Storage backends, installed models (name, version, sha256) and queues",
+            {"200": _json(_ref("Health"), "the service's parts")}, roles=("operator",), operation_id="healthDetails",
+        )},
+        "/v1/me": {"get": _op(
+            "The caller as its key names it",
+            {"200": _json(_ref("Principal"), "the caller")}, roles=("device", "operator", "reviewer"), operation_id="whoami",
+        )},
         "/v1/blobs/{ref}": {"get": _op(
             "An image behind a short-lived review link (the link carries its own signature)",
             {"200": {"description": "the image", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
-            errors=(401, 404), security=ANONYMOUS, operation_id="getLinkedImage",
+            errors=(401, 404), operation_id="getLinkedImage",
             parameters=[{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"},
                          "description": "the image's reference, as given in the link"},
                         {"name": "expires", "in": "query", "required": True, "schema": {"type": "string"}},
                         {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}}],
         )},
         "/health": {"get": _op(
-            "Storage backends, installed models and queues",
-            {"200": _json(_ref("Health"), "the service is up")}, security=ANONYMOUS, operation_id="health",
+            "Liveness, for anyone: ok, or degraded when the records cannot be read",
+            {"200": _json(_ref("Liveness"), "the answer")}, operation_id="health",
         )},
         "/openapi.json": {"get": _op(
             "This description",
-            {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, security=ANONYMOUS, operation_id="openapi",
+            {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, operation_id="openapi",
         )},
     }
 
@@ -318,12 +379,16 @@ def openapi_document(server_url: str = "/api") -> dict:
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
-            "responses": {f"E{status}": _json(_ref("Error"), why) for status, why in ERROR_STATUS.items()},
+            "responses": {f"E{status}": _json(_ref("Error"), why, RETRY_AFTER if status == 429 else None)
+                          for status, why in ERROR_STATUS.items()},
             "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "bioauth_<key id>_<secret>",
+                           "description": "a principal's key (device, operator or reviewer), made with python -m functions.admin"},
                 "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                                "description": "the Functions app's function key (locally: .bioauth/local-function-key)"},
+                                "description": "on one machine only: the local function key (.bioauth/local-function-key), "
+                                               "a bootstrap admin that may act in every role"},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
-                                     "description": "the same key as a query parameter"},
+                                     "description": "the local function key as a query parameter"},
             },
         },
     }

@@ -2,7 +2,7 @@
 // open it, see its images load, give a verdict. Run by tests/test_console_browser.py, which makes the case and
 // checks the verdict through the API afterwards.
 //
-//   node tests/browser/review_console.mjs BASE_URL KEY CASE_ID SCREENSHOT_PNG [CHROMIUM]
+//   node tests/browser/review_console.mjs BASE_URL REVIEWER_KEY CASE_ID SCREENSHOT_PNG [CHROMIUM]
 //
 // Prints one JSON line with what the page showed; exits non-zero (with the reason) when a step fails.
 
@@ -22,11 +22,12 @@ try {
   page.on("pageerror", (err) => seen.pageErrors.push(String(err)));
   page.on("requestfailed", (req) => seen.failedRequests.push(`${req.method()} ${req.url().split("?")[0]}`));
 
-  // Sign in.
+  // Sign in with the reviewer's key; the page learns the reviewer's name from the API.
   await page.goto(`${baseUrl}/console/`);
   await page.fill("#sign-in-key", key);
-  await page.fill("#sign-in-reviewer", "Browser Test");
   await page.click("#sign-in-form button[type=submit]");
+  await page.locator("#session").waitFor({ state: "visible" });
+  seen.signedInAs = (await page.textContent("#session-name")).trim();
 
   // The inbox lists the case.
   const link = page.locator(`#inbox-list a.case-link[href$="${caseId}"]`);
