@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.demo import b64, capture
-from scripts.sample_photos import astronaut, grace_hopper
-from scripts.sample_signatures import make_forgery, make_signature
+from scripts.demo import b64
+from tests.fixtures.photos import astronaut, capture, grace_hopper
+from tests.fixtures.signatures import make_forgery, make_signature
 
 
 def write_samples(folder: Path) -> list[Path]:

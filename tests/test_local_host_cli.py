@@ -63,8 +63,9 @@ def test_a_busy_default_port_gives_the_next_free_one(embedded_services):
 
 
 def test_console_shows_the_hosts_lines_the_log_file_has_the_rest_and_a_stop_is_said(tmp_path, astronaut):
-    from scripts.demo import b64, capture
-    from scripts.sample_signatures import make_signature
+    from scripts.demo import b64
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
 
     port = _free_port()
     log_file = tmp_path / "host.log"

@@ -246,6 +246,29 @@ def _schemas() -> dict:
                 "count": {"type": "integer", "minimum": 0},
             },
         },
+        "Key": {
+            "type": "object",
+            "required": ["key_id", "principal_id", "role"],
+            "properties": {
+                "key_id": {"type": "string"}, "principal_id": {"type": "string"},
+                "role": {"type": "string", "enum": ["device", "operator", "reviewer"]}, "name": {"type": ["string", "null"]},
+                "created_at": {"type": "string"}, "created_by": {"type": "string"},
+                "revoked_at": {"type": ["string", "null"]}, "replaces": {"type": ["string", "null"]},
+                "token": {"type": "string", "description": "the secret, in the answer that made the key only"},
+            },
+        },
+        "KeyList": {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": _ref("Key")}}},
+        "NewKey": {
+            "type": "object",
+            "required": ["role", "principal_id"],
+            "properties": {"role": {"type": "string", "enum": ["device", "operator", "reviewer"]},
+                           "principal_id": {"type": "string", "minLength": 1}, "name": {"type": "string", "maxLength": 200}},
+        },
+        "Rotation": {
+            "type": "object",
+            "properties": {"keep_old": {"type": "boolean", "default": False,
+                                        "description": "keep the old key working (a changeover); revoked otherwise"}},
+        },
         "Health": {
             "type": "object",
             "required": ["status", "storage", "models", "queues"],
@@ -285,6 +308,7 @@ def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), roles: tup
 def _paths() -> dict:
     vid = _path_param("id", "the verification id")
     subject = _path_param("subject_id", "the subject's identifier", SUBJECT_ID_PATTERN)
+    key_id = _path_param("key_id", "the key's id")
     body_errors = (400, 413, 415, 422)
     limit = {"name": "limit", "in": "query", "required": False, "description": "at most this many (clamped to the range)"}
     return {
@@ -338,6 +362,22 @@ def _paths() -> dict:
             parameters=[{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
                         for name in ("subject_id", "device_id", "actor_id")]
             + [{**limit, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200}}],
+        )},
+        "/v1/keys": {
+            "get": _op("Every key: principal, role and state (never secrets)", {"200": _json(_ref("KeyList"), "the keys")},
+                       roles=("operator",), operation_id="listKeys"),
+            "post": _op("A new principal and its first key; the secret is in this answer only",
+                        {"201": _json(_ref("Key"), "the key, with its token")}, errors=(400, 409, 413),
+                        roles=("operator",), body="NewKey", operation_id="createKey"),
+        },
+        "/v1/keys/{key_id}/rotation": {"post": _op(
+            "A new key for the same principal",
+            {"201": _json(_ref("Key"), "the new key, with its token")}, errors=(400, 404, 409, 413), roles=("operator",),
+            body="Rotation", parameters=[key_id], operation_id="rotateKey",
+        )},
+        "/v1/keys/{key_id}": {"delete": _op(
+            "Revoke a key", {"200": _json(_ref("Key"), "the revoked key")}, errors=(404, 409), roles=("operator",),
+            parameters=[key_id], operation_id="revokeKey",
         )},
         "/v1/health": {"get": _op(
             "Storage backends, installed models (name, version, sha256) and queues",
