@@ -18,7 +18,7 @@ ERROR_CODES = (
     "not_enough_references", "invalid_signature_references", "no_face_references", "invalid_context_crop",
     "unknown_subject", "not_found", "conflict", "precondition_failed", "not_in_review", "no_retained_images",
     "reenrolment_required", "unauthorized", "invalid_link", "forbidden_role", "device_mismatch", "rate_limited",
-    "unknown_key", "key_revoked", "principal_exists", "method_not_allowed", "model_not_installed",
+    "unknown_key", "key_revoked", "principal_exists", "invalid_callback_url", "method_not_allowed", "model_not_installed",
     "model_checksum_mismatch", "step_failed", "step_error", "internal_error",
 )
 
@@ -111,7 +111,7 @@ def _schemas() -> dict:
                 "face_image": IMAGE,
                 "signature_image": IMAGE,
                 "callback_url": {"type": "string", "format": "uri",
-                                 "description": "absolute http(s) URL told how the request ended (signed POST)"},
+                                 "description": "a public https URL told how the request ended (signed POST)"},
             },
         },
         "VerificationAccepted": {
