@@ -79,6 +79,8 @@ def _error_codes_in_code() -> set[str]:
         codes |= set(re.findall(r'\bcode="([a-z_]+)"', text))
         codes |= set(re.findall(r'_json_error\(\d+, "([a-z_]+)"', text))
         codes |= set(re.findall(r'mark_failed\([^)]*?"([a-z_]+)"', text))
+        if path.name == "local_host.py":  # the host's own refusals, by status
+            codes |= set(re.findall(r'\b[45]\d\d: "([a-z_]+)"', text))
     return codes
 
 

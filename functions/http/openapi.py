@@ -18,7 +18,9 @@ ERROR_CODES = (
     "not_enough_references", "invalid_signature_references", "no_face_references", "invalid_context_crop",
     "unknown_subject", "not_found", "conflict", "precondition_failed", "not_in_review", "no_retained_images",
     "reenrolment_required", "unauthorized", "invalid_link", "forbidden_role", "device_mismatch", "rate_limited",
-    "unknown_key", "key_revoked", "principal_exists", "invalid_callback_url", "method_not_allowed", "model_not_installed",
+    "unknown_key", "key_revoked", "principal_exists", "invalid_callback_url", "invalid_idempotency_key",
+    "idempotency_key_reused", "bad_request", "request_timeout", "length_required", "invalid_content_length",
+    "incomplete_body", "uri_too_long", "headers_too_large", "service_unavailable", "method_not_allowed", "model_not_installed",
     "model_checksum_mismatch", "step_failed", "step_error", "internal_error",
 )
 
@@ -67,11 +69,15 @@ RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying aga
 ERROR_STATUS = {400: "bad input", 401: "no credential, or an unknown or revoked one",
                 403: "the caller's role may not do this (forbidden_role), or a device names another device",
                 404: "no such subject, verification, route or file",
-                405: "the route does not take this method", 409: "the resource is not in a state that allows this",
+                405: "the route does not take this method", 408: "the body did not arrive in time",
+                409: "the resource is not in a state that allows this",
+                411: "a body without Content-Length (chunked bodies are not accepted)",
                 413: "the body, an image or its pixel count is over its limit", 415: "an image in an unsupported format",
-                422: "bytes that are not a readable image", 429: "too many requests for this key: wait Retry-After seconds",
+                422: "bytes that are not a readable image, or an Idempotency-Key reused for another request",
+                429: "too many requests for this key: wait Retry-After seconds",
                 500: "the function failed (details are in the host log)",
-                503: "a model the request needs is not installed"}
+                503: "a model the request needs is not installed (model_not_installed), or storage is not taking writes "
+                     "(service_unavailable: nothing was kept; send the same request again after Retry-After)"}
 
 
 def _schemas() -> dict:
@@ -274,11 +280,15 @@ def _schemas() -> dict:
             "required": ["status", "storage", "models", "queues"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "problems": {"type": "array", "items": {"type": "string"}},
                 "storage": {"type": "object", "additionalProperties": {"type": "string"}},
                 "models": {"type": "array", "items": {"type": "object", "required": ["name", "version"],
                                                       "properties": {"name": {"type": "string"}, "version": {"type": "string"},
                                                                      "sha256": {"type": "string"}}}},
-                "queues": {"type": "array", "items": {"type": "string"}},
+                "queues": {"type": "object", "description": "per queue: the age of its oldest message",
+                           "additionalProperties": {"type": "object", "additionalProperties": True}},
+                "pollers": {"type": ["object", "array", "null"]},
+                "blob_write": {"type": ["object", "string", "boolean", "null"]},
             },
         },
     }
@@ -289,7 +299,10 @@ def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), roles: tup
     """One operation. `roles` are who may call it (none: anyone, without a credential); a caller with a credential
     may also be refused (401), have the wrong role (403) or be over its key's rate (429, with Retry-After)."""
     if roles:
-        errors = tuple(sorted({*errors, 401, 403, 429}))
+        errors = (*errors, 401, 403, 429)
+    if body:
+        errors = (*errors, 400, 411, 413)  # a body's declared length is checked before it is read
+    errors = tuple(sorted(set(errors)))
     responses = {**answers}
     for status in errors:
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
@@ -319,7 +332,11 @@ def _paths() -> dict:
             errors=(*body_errors, 404, 503), roles=("device",), body="VerificationRequest",
             operation_id="createVerification",
             parameters=[{"name": "mode", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": ["async", "sync"], "default": "async"}}],
+                         "schema": {"type": "string", "enum": ["async", "sync"], "default": "async"}},
+                        {"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"},
+                         "description": "the same key (per device) with the same request answers with the first "
+                                        "verification instead of making another; with another request, 422"}],
         )},
         "/v1/verifications/{id}": {"get": _op(
             "A verification's status, decision, reasons and per-step results (a device reads its own only)",
@@ -398,7 +415,7 @@ def _paths() -> dict:
         )},
         "/health": {"get": _op(
             "Liveness, for anyone: ok, or degraded when the records cannot be read",
-            {"200": _json(_ref("Liveness"), "the answer")}, operation_id="health",
+            {"200": _json(_ref("Liveness"), "ok"), "503": _json(_ref("Liveness"), "degraded")}, operation_id="health",
         )},
         "/openapi.json": {"get": _op(
             "This description",
@@ -419,7 +436,7 @@ def openapi_document(server_url: str = "/api") -> dict:
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
-            "responses": {f"E{status}": _json(_ref("Error"), why, RETRY_AFTER if status == 429 else None)
+            "responses": {f"E{status}": _json(_ref("Error"), why, RETRY_AFTER if status in (429, 503) else None)
                           for status, why in ERROR_STATUS.items()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "bioauth_<key id>_<secret>",
