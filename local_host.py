@@ -20,6 +20,7 @@ folder.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import errno
 import json
@@ -545,6 +546,20 @@ def _json_error(status: int, code: str, message: str) -> tuple[int, dict[str, st
     return status, {"Content-Type": "application/json"}, json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
+def tune_malloc() -> None:
+    """Decoded images are large, short-lived buffers: give them back to the OS when freed (a fixed mmap threshold)
+    and keep threads on two heaps, rather than let each thread's heap keep its high-water mark.
+
+    In Azure the same comes from the MALLOC_* app settings (infra/main.bicep), which glibc reads at start.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+
+
 def local_function_key(data_dir: Path) -> str:
     from functions.keys import local_function_key as key
 
@@ -605,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-file", type=Path, help="where the full log goes (default: local-host.log in the data folder)")
     args = parser.parse_args(argv)
     load_local_settings()
+    tune_malloc()
     if args.host not in ("127.0.0.1", "localhost", "::1") and os.environ.get("BIOAUTH_LOCAL_ADMIN_KEY", "true").lower() != "false":
         # Reachable from other machines: the bootstrap admin key stays off; callers need principals' keys.
         os.environ["BIOAUTH_LOCAL_ADMIN_KEY"] = "false"

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent", type=int, default=8)
     parser.add_argument("--side", type=int, default=4990)
     parser.add_argument("--max-pixels", type=int, default=None, help="raise the pixel limits so the images are decoded")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the host (settings, or e.g. MALLOC_ARENA_MAX=2)")
     args = parser.parse_args(argv)
 
     face = png_b64(large_face(args.side))
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port(7074)
     limits = {} if args.max_pixels is None else {"BIOAUTH_MAX_IMAGE_PIXELS": str(args.max_pixels),
                                                  "BIOAUTH_MAX_SIGNATURE_PIXELS": str(args.max_pixels)}
-    host = start_host(port, data_dir, key, BIOAUTH_SPOOF_ACTION="review", **limits)
+    extra = dict(item.split("=", 1) for item in args.env)
+    host = start_host(port, data_dir, key, BIOAUTH_SPOOF_ACTION="review", **limits, **extra)
     api = requests.Session()
     api.headers["x-functions-key"] = key
     base = f"http://127.0.0.1:{port}/api"

@@ -50,7 +50,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_PUBLIC_BASE_URL", None, "Public base URL of the API (Front Door endpoint), the only origin of links in webhooks, review cases and the console (never the request's Host header); empty = the local host's own address in development, relative links otherwise."),
     Setting("BIOAUTH_MAX_BODY_BYTES", "20000000", "Largest accepted request body."),
     Setting("BIOAUTH_MAX_IMAGE_BYTES", "8000000", "Largest accepted decoded image."),
-    Setting("BIOAUTH_MAX_IMAGE_PIXELS", "25000000", "Largest accepted image area (width x height), checked before decoding."),
+    Setting("BIOAUTH_MAX_IMAGE_PIXELS", "16000000", "Largest accepted face photo area (width x height), checked from the header before decoding."),
+    Setting("BIOAUTH_MAX_SIGNATURE_PIXELS", "4000000", "Largest accepted signature image area, checked from the header before decoding."),
+    Setting("BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS", "2", "Steps decoding device images (face-crop, signature) that run at once in one process, queue and ?mode=sync together: memory grows with this, not with the requests in flight."),
     Setting("BIOAUTH_MULTIPLE_FACES", "reject", "With several faces in the photo: 'reject' or 'largest'."),
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
@@ -106,6 +108,7 @@ class Settings:
     max_body_bytes: int
     max_image_bytes: int
     max_image_pixels: int
+    max_signature_pixels: int
     multiple_faces: str
     min_face_score: float
     min_eye_distance_px: float
@@ -119,6 +122,7 @@ class Settings:
     rate_limit_burst: int = 30
     local_admin_key: bool = True
     sync_lease_seconds: float = 60.0
+    max_concurrent_image_steps: int = 2
     enqueue_wait_seconds: float = 10.0
     max_dequeue_count: int = 5
 
@@ -171,6 +175,8 @@ class Settings:
             max_body_bytes=int(get("BIOAUTH_MAX_BODY_BYTES") or 0),
             max_image_bytes=int(get("BIOAUTH_MAX_IMAGE_BYTES") or 0),
             max_image_pixels=int(get("BIOAUTH_MAX_IMAGE_PIXELS") or 0),
+            max_signature_pixels=int(get("BIOAUTH_MAX_SIGNATURE_PIXELS") or 0),
+            max_concurrent_image_steps=int(get("BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS") or 2),
             multiple_faces=multiple,
             min_face_score=float(get("BIOAUTH_MIN_FACE_SCORE") or 0),
             min_eye_distance_px=float(get("BIOAUTH_MIN_EYE_DISTANCE_PX") or 0),

@@ -266,7 +266,24 @@ var appSettings = [
   }
   {
     name: 'BIOAUTH_MAX_IMAGE_PIXELS'
-    value: '25000000'
+    value: '16000000'
+  }
+  {
+    name: 'BIOAUTH_MAX_SIGNATURE_PIXELS'
+    value: '4000000'
+  }
+  {
+    name: 'BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS'
+    value: '2'
+  }
+  {
+    // glibc, read at the worker's start: freed image buffers go back to the OS, threads share two heaps.
+    name: 'MALLOC_MMAP_THRESHOLD_'
+    value: '131072'
+  }
+  {
+    name: 'MALLOC_ARENA_MAX'
+    value: '2'
   }
   {
     name: 'BIOAUTH_MULTIPLE_FACES'

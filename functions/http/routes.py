@@ -177,7 +177,8 @@ def _image_list(data: dict, name: str, settings) -> list:
     if not isinstance(values, list):
         raise InvalidRequest(f"'{name}' must be a list of base64 images", code="invalid_field", details={"field": name})
     return [
-        decode_image_field(v, field=f"{name}[{i}]", max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+        decode_image_field(v, field=f"{name}[{i}]", max_bytes=settings.max_image_bytes,
+                           max_pixels=settings.max_signature_pixels if name.startswith("signature") else settings.max_image_pixels)
         for i, v in enumerate(values)
     ]
 

@@ -128,25 +128,44 @@ def decode_image_field(value: object, *, field: str, max_bytes: int, max_pixels:
 ORIENTATION_TAG = 0x0112
 
 
-def _load(data: bytes, mode: str) -> np.ndarray:
-    from PIL import Image, ImageOps
+# Device photos larger than this on their longer side are decoded reduced: the face detector and the signature
+# canvas work far below it, and a 25-megapixel photo would otherwise take 75 MB per copy.
+MAX_WORKING_SIDE = 2048
+# EXIF orientation -> the transpose that shows the picture upright (phones rotate by tag, not by pixels).
+_UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+            7: "TRANSVERSE", 8: "ROTATE_90"}
+_REDUCIBLE_MODES = ("L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F")
+
+
+def _load(data: bytes, mode: str, max_side: int = MAX_WORKING_SIDE) -> np.ndarray:
+    """Decode with reduction: a JPEG at a DCT scale (1/2, 1/4, 1/8, never the full image), other formats reduced by
+    a whole factor right after decoding, so that every later copy (mode, orientation, array) is the small one."""
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:
-            if im.getexif().get(ORIENTATION_TAG, 1) != 1:  # phones rotate by tag, not by pixels
-                im = ImageOps.exif_transpose(im)  # (a copy: only when there is something to turn)
-            return np.array(im if im.mode == mode else im.convert(mode), dtype=np.uint8)
+            orientation = im.getexif().get(ORIENTATION_TAG, 1)
+            if im.format == "JPEG":
+                im.draft(mode, (max_side, max_side))
+            factor = -(-max(im.size) // max_side)
+            if factor > 1:
+                im = (im if im.mode in _REDUCIBLE_MODES else im.convert(mode)).reduce(factor)
+            if im.mode != mode:
+                im = im.convert(mode)
+            if orientation in _UPRIGHT:
+                im = im.transpose(getattr(Image.Transpose, _UPRIGHT[orientation]))
+            return np.array(im, dtype=np.uint8)
     except Exception as exc:
         raise InvalidImage(f"image could not be decoded: {exc}") from None
 
 
 def load_rgb(data: bytes) -> np.ndarray:
-    """Pixels as an RGB uint8 array, with the EXIF orientation applied."""
+    """Pixels as an RGB uint8 array, with the EXIF orientation applied, at most MAX_WORKING_SIDE on a side."""
     return _load(data, "RGB")
 
 
 def load_gray(data: bytes) -> np.ndarray:
-    """Pixels as a grayscale uint8 array, with the EXIF orientation applied."""
+    """Pixels as a grayscale uint8 array, with the EXIF orientation applied, at most MAX_WORKING_SIDE on a side."""
     return _load(data, "L")
 
 

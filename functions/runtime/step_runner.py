@@ -9,8 +9,10 @@ failed before the message goes to `<queue>-poison`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -68,6 +70,7 @@ class Step:
     function: StepFunction
     runs_in_sync_chain: bool = True  # False: even with ?mode=sync it runs on its queue, after the answer
     runs_after_failure: bool = False  # it still runs for a failed request (telling the device)
+    decodes_images: bool = False  # decodes the device's full-size images: runs within the process's image-work limit
 
 
 class StepTable:
@@ -126,6 +129,31 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
         services.queues.send(notice.queue, message_text)
 
 
+_image_slots: threading.BoundedSemaphore | None = None
+_image_slots_lock = threading.Lock()
+
+
+def image_work(settings) -> threading.BoundedSemaphore:
+    """The process's slots for steps that decode device images (BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS).
+
+    Queue batches and ?mode=sync requests share them, so memory grows with the
+    slots, not with the requests in flight; a step waits for a slot while its
+    message's lease is renewed.
+    """
+    global _image_slots
+    with _image_slots_lock:
+        if _image_slots is None:
+            _image_slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_image_steps))
+        return _image_slots
+
+
+def reset_image_work() -> None:
+    """Forget the slots (tests change the setting)."""
+    global _image_slots
+    with _image_slots_lock:
+        _image_slots = None
+
+
 def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int, services: Services) -> str | None:
     """Run one step of the table for one message; returns the next step's name, or None when the chain stops here.
 
@@ -159,7 +187,8 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
     started = now_iso()
     t0 = time.perf_counter()
     try:
-        outcome = row.function(StepContext(services=services, message=message, record=record))
+        with image_work(services.settings) if row.decodes_images else contextlib.nullcontext():
+            outcome = row.function(StepContext(services=services, message=message, record=record))
         if outcome.next_step is not None and outcome.next_step not in row.next_queues:
             raise StepFailed(f"step {step} handed on to {outcome.next_step!r}, which the step table does not allow it")
     except BioauthError as exc:

@@ -65,12 +65,13 @@ def parse_verification_request(data: dict, settings: Settings) -> VerificationRe
     callback = data.get("callback_url")
     if callback is not None:
         check_destination(callback, policy_from_settings(settings))  # 400 invalid_callback_url now, not a silent failure later
-    limits = dict(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
     return VerificationRequest(
         subject_id=subject_id,
         device_id=device_id,
-        face=decode_image_field(data["face_image"], field="face_image", **limits),
-        signature=decode_image_field(data["signature_image"], field="signature_image", **limits),
+        face=decode_image_field(data["face_image"], field="face_image", max_bytes=settings.max_image_bytes,
+                                max_pixels=settings.max_image_pixels),
+        signature=decode_image_field(data["signature_image"], field="signature_image", max_bytes=settings.max_image_bytes,
+                                     max_pixels=settings.max_signature_pixels),
         callback_url=callback,
     )
 

@@ -19,10 +19,10 @@ from .review import review_step
 from .signature import signature_step
 
 STEPS = StepTable((
-    Step("face-crop", "face-crop", ("antispoof", "decide"), face_crop_step),
+    Step("face-crop", "face-crop", ("antispoof", "decide"), face_crop_step, decodes_images=True),
     Step("antispoof", "antispoof", ("face-match", "decide"), antispoof_step),
     Step("face-match", "face-match", ("signature",), face_match_step),
-    Step("signature", "signature", ("decide",), signature_step),
+    Step("signature", "signature", ("decide",), signature_step, decodes_images=True),
     Step("decide", "decide", ("review", "notify"), decide_step),
     Step("review", "review", ("notify",), review_step, runs_in_sync_chain=False),
     Step("notify", "notify", (), notify_step, runs_in_sync_chain=False, runs_after_failure=True),
