@@ -170,7 +170,7 @@ def test_a_receiver_answering_one_byte_every_five_seconds_is_cut_off_at_the_dead
             deliver(_delivery(slow.url), policy)
         elapsed = time.monotonic() - t0
         # The full answer takes 38 bytes x 5 s; per-read timeouts never fire on it.
-        assert elapsed < 2.5, elapsed
+        assert elapsed < 4.0, elapsed
         # One try only: a receiver that ran out the clock is left to the queue, the worker is not held for three.
         assert len(slow.connections) == 1 and slow.connections[0]["bytes_sent"] <= 1
     finally:
