@@ -134,6 +134,10 @@ function antispoofFigures(r) {
       scale: { value: r.score, min: 0, max: 1, lo: t.spoof, hi: t.live, loLabel: "spoof at or below", hiLabel: "live at or above" },
     }),
     figure("Thresholds", `spoof ≤ ${formatNumber(t.spoof)} · live ≥ ${formatNumber(t.live)}`),
+    ...(r.member_scores
+      ? [figure("Each network", Object.entries(r.member_scores).map(([name, v]) => `${name} ${formatNumber(v)}`).join(" · "))]
+      : []),
+    ...(r.model_version ? [figure("Model", r.model_version)] : []),
   ];
 }
 

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 SAMPLES = [
     {
         "antispoof": {"label": "uncertain", "score": 0.58, "thresholds": {"live": 0.8, "spoof": 0.3},
+                      "member_scores": {"minifasnet_v2_x2.7": 0.52, "minifasnet_v1se_x4.0": 0.82},
                       "score_meaning": "probability of live", "model_version": "preview"},
         "face-match": {"distance": 0.41, "similarity": 0.83, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
                        "band": "strong", "rule": "centroid", "model_version": "preview"},

@@ -129,6 +129,7 @@ def test_console_client_against_the_local_host(local_host, embedded_services, pr
     assert out["slots"] == ["face", "face_context", "signature"]
     steps = dict(out["steps"])
     assert steps["antispoof"]["Result"] == "uncertain" and steps["antispoof"]["Probability of live"] == "0.520"
+    assert steps["antispoof"]["Each network"] == "net_a 0.300 · net_b 0.900" and steps["antispoof"]["Model"] == "m1"
     assert steps["decide"]["Reasons"] == "Liveness uncertain"
     assert out["face_status"] == 200 and out["face_bytes"] > 0
     assert out["bad_key"] == [401, "unauthorized"]

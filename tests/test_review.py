@@ -51,7 +51,8 @@ def _case_in_review(services) -> StepMessage:
         "id": "v1", "subject_id": "alice", "device_id": "kiosk", "status": "review", "images": images,
         "steps": {
             "face-crop": {"result": {"reason": None, "crops": {"context": chip}}, "next": "antispoof"},
-            "antispoof": {"result": {"label": "uncertain", "score": 0.52}, "next": "face-match"},
+            "antispoof": {"result": {"label": "uncertain", "score": 0.52, "model_version": "m1",
+                                     "member_scores": {"net_a": 0.3, "net_b": 0.9}}, "next": "face-match"},
             "decide": {"result": {"outcome": "review", "reasons": ["liveness_uncertain"]}, "next": "review"},
         },
         "decision": {"outcome": "review", "reasons": ["liveness_uncertain"], "by": "service"},
