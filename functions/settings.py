@@ -56,7 +56,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_MULTIPLE_FACES", "reject", "With several faces in the photo: 'reject' or 'largest'."),
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
-    Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the anti-spoofing context crop when the anti-spoofing model's manifest does not say."),
+    Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the context crop shown to reviewers (the anti-spoofing networks get their own crops, geometry from their manifest)."),
     Setting("BIOAUTH_SPOOF_ACTION", "reject", "On a spoof verdict: 'reject' at once (the chain ends early), or 'review' (a person decides; the chain runs on) while the detector is not validated on your cameras."),
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (between the model's strict threshold and its threshold) on both sides."),
     Setting("BIOAUTH_TELEMETRY", "none", "Where traces and metrics go: 'azure' (Application Insights, needs APPLICATIONINSIGHTS_CONNECTION_STRING), 'console' (stdout, local development) or 'none'."),
