@@ -7,8 +7,8 @@ step() { printf '[%3d s] %s\n' "$((SECONDS - SETUP_START))" "$*"; }
 
 # The hash of the requirements files (and the local stand-in packages they install) behind an install.
 requirements_hash() {
-  cat "$@" requirements.txt requirements-base.txt requirements-dev.txt model_export/requirements.txt \
-    packaging/*/pyproject.toml client/pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1
+  { cat "$@" requirements.txt requirements-base.txt requirements-dev.txt model_export/requirements.txt \
+      packaging/*/pyproject.toml client/pyproject.toml 2>/dev/null || true; } | sha256sum | cut -d' ' -f1
 }
 
 # python_env REQUIREMENTS_FILE...: .venv with these installed, pip check clean. Quiet: pip's own output goes to
