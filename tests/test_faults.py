@@ -246,3 +246,22 @@ def test_kill_9_during_sync_traffic_ends_every_request_once(tmp_path):
     assert all(r["status"] == "rejected" and sorted(r["steps"]) == ["decide", "face-crop"] for r in stored)
     assert any(r["steps"]["decide"]["attempt"] < 5 for r in stored)  # at least one was finished by the queue after the kill
     assert all(queue.count(q) == 0 for q in ("face-crop", "decide"))
+
+
+def test_a_failing_blob_write_makes_health_degraded(embedded_services, monkeypatch):
+    class FullDisk:
+        backend = embedded_services.blobs.backend
+
+        def put(self, *args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(embedded_services, "blobs", FullDisk())
+    host = start_host(embedded_services, lease_seconds=10)
+    try:
+        client = Client(host.url)
+        detail = client.get("/api/v1/health").json()
+        assert detail["status"] == "degraded" and "blob_write_failing" in detail["problems"]
+        assert detail["blob_write"] == {"ok": False, "error": "OSError"}
+        assert client.get("/api/health").status_code == 503
+    finally:
+        host.stop()

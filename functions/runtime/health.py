@@ -21,6 +21,8 @@ log = logging.getLogger("bioauth.health")
 OLDEST_MESSAGE_LIMIT_SECONDS = 300.0
 # The blob write probe runs at most this often, so a burst of health calls is not a burst of writes.
 BLOB_PROBE_INTERVAL_SECONDS = 10.0
+# Health is measured at most this often per process (queue ages are a storage call per queue).
+REPORT_CACHE_SECONDS = 2.0
 PROBE_BLOB = ("images", "health/probe")
 
 
@@ -46,8 +48,10 @@ class HealthReport:
 
 
 _poller_source: Callable[[], list[PollerStatus]] | None = None
+_report_lock = threading.Lock()
+_reports: dict[int, tuple[float, HealthReport]] = {}  # per services object: (monotonic time, report)
 _probe_lock = threading.Lock()
-_last_probe: dict = {}
+_last_probe: dict[int, dict] = {}  # per blob store: {"at": monotonic time, "result": {...}}
 
 
 def register_pollers(source: Callable[[], list[PollerStatus]] | None) -> None:
@@ -60,8 +64,9 @@ def _probe_blob_write(services) -> dict:
     """Write a tiny blob, at most every BLOB_PROBE_INTERVAL_SECONDS; a failed write is the answer for that interval."""
     with _probe_lock:
         now = time.monotonic()
-        if _last_probe and now - _last_probe["at"] < BLOB_PROBE_INTERVAL_SECONDS:
-            return _last_probe["result"]
+        last = _last_probe.get(id(services.blobs))
+        if last and now - last["at"] < BLOB_PROBE_INTERVAL_SECONDS:
+            return last["result"]
         t0 = time.perf_counter()
         try:
             services.blobs.put(*PROBE_BLOB, str(time.time()).encode(), "text/plain")
@@ -69,16 +74,23 @@ def _probe_blob_write(services) -> dict:
         except Exception as exc:  # noqa: BLE001 - any storage failure is the finding
             log.warning("health: blob write failed (%s)", type(exc).__name__)
             result = {"ok": False, "error": type(exc).__name__}
-        _last_probe.update(at=now, result=result)
+        _last_probe[id(services.blobs)] = {"at": now, "result": result}
         return result
 
 
-def reset_blob_probe() -> None:
-    with _probe_lock:
-        _last_probe.clear()
-
-
 def health_report(services, queues: Sequence[str], *, stalled_after_seconds: float = 60.0) -> HealthReport:
+    """The report, measured at most every REPORT_CACHE_SECONDS: anonymous callers cannot turn health into load."""
+    with _report_lock:
+        cached = _reports.get(id(services))
+        if cached and time.monotonic() - cached[0] < REPORT_CACHE_SECONDS:
+            return cached[1]
+    report = _measure(services, queues, stalled_after_seconds)
+    with _report_lock:
+        _reports[id(services)] = (time.monotonic(), report)
+    return report
+
+
+def _measure(services, queues: Sequence[str], stalled_after_seconds: float) -> HealthReport:
     report = HealthReport(status="ok")
     for queue in queues:
         try:
