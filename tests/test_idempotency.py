@@ -52,3 +52,27 @@ def test_keys_are_scoped_to_the_device(client, alice):
 def test_bad_keys_are_refused(client, alice, key):
     r = client.post("/api/v1/verifications", json=_request(), headers={"Idempotency-Key": key.encode("utf-8")})
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_idempotency_key")
+
+
+@pytest.fixture(params=["embedded", pytest.param("azurite", marks=pytest.mark.azurite)])
+def queues(request):
+    services = request.getfixturevalue("embedded_services" if request.param == "embedded" else "azurite_services")
+    services.queues.ensure_queues(["held"])
+    return services.queues
+
+
+def test_a_held_message_returns_when_its_sender_stops_renewing(queues):
+    """What ?mode=sync relies on: its first message stays hidden while renewed, and comes back if the process dies."""
+    import time
+
+    held = queues.send("held", "first", visibility_delay=1)
+    assert queues.receive("held", 4, 30) == []
+    queues.renew("held", held, 2)
+    time.sleep(1.2)
+    assert queues.receive("held", 4, 30) == []  # renewed: still hidden
+    assert queues.oldest_age("held") is not None or queues.backend != "sqlite"
+    time.sleep(1.5)
+    back = queues.receive("held", 4, 30)
+    assert [m.text for m in back] == ["first"]  # nobody renewed it: a poller gets it
+    queues.delete("held", back[0])
+    assert queues.oldest_age("held") is None
