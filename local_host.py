@@ -430,6 +430,7 @@ class LocalHost:
             protocol_version = "HTTP/1.1"
             default_request_version = "HTTP/1.0"  # even a refused bare request line gets a status line
             timeout = 30.0  # a client that stops sending frees its thread
+            unread_body = LINGER_BYTES  # what a refused client may still be sending, discarded before the close
 
             def _serve(self) -> None:
                 try:
@@ -449,6 +450,7 @@ class LocalHost:
                 if problem is not None:
                     self.close_connection = True  # the unread body must not be parsed as the next request
                     return problem
+                self.unread_body = max(length, LINGER_BYTES)  # within the limit: drained in full if refused
                 headers_in = {k.lower(): v for k, v in self.headers.items()}
                 resolved = host.resolve(self.command, self.path, headers_in)
                 if not isinstance(resolved, Resolved):
@@ -456,6 +458,7 @@ class LocalHost:
                         self.close_connection = True
                     return resolved
                 payload = self.rfile.read(length) if length else b""
+                self.unread_body = LINGER_BYTES
                 if len(payload) < length:
                     self.close_connection = True
                     return _json_error(400, "incomplete_body", f"the body ended after {len(payload)} of {length} declared bytes")
@@ -476,14 +479,18 @@ class LocalHost:
                     self._linger()
 
             def _linger(self) -> None:
-                """Discard what the client already sent (bounded) before closing, so the close does not reset the
-                connection and destroy the answer in flight; the body itself is never kept."""
+                """Discard what the client is still sending before closing, so the close does not reset the
+                connection and destroy the answer in flight: a body within the limit in full, anything else up to
+                LINGER_BYTES, for LINGER_SECONDS at most; the bytes are never kept."""
                 try:
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_WR)
                     self.connection.settimeout(0.5)
-                    drained = 0
-                    while drained < 1 << 20 and (chunk := self.connection.recv(65536)):
+                    drained, deadline = 0, time.monotonic() + LINGER_SECONDS
+                    while drained < self.unread_body and time.monotonic() < deadline:
+                        chunk = self.connection.recv(65536)
+                        if not chunk:
+                            break
                         drained += len(chunk)
                 except OSError:
                     pass
@@ -514,6 +521,8 @@ class LocalHost:
 
 
 Answer = tuple[int, dict[str, str], bytes]
+LINGER_BYTES = 1 << 20
+LINGER_SECONDS = 5.0
 _LENGTH = re.compile(r"[0-9]{1,19}")
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 

@@ -138,6 +138,17 @@ def test_a_body_shorter_than_declared_is_a_400(host):
     assert (r.status, r.error_code) == (400, "incomplete_body")
 
 
+@pytest.mark.parametrize("method, target, headers, status", [
+    ("POST", "/api/v1/verifications", [], 401),
+    ("OPTIONS", "/api/v1/verifications", KEY, 405),
+    ("POST", "/api/v1/nothing-here", KEY, 404),
+])
+def test_a_refused_request_with_a_large_body_still_gets_its_answer(host, method, target, headers, status):
+    """The host refuses before reading, then discards the body it did not want before closing: no reset eats the answer."""
+    r = _send(host, method, target, headers, b"[" * 1_500_000, body_chunks=20)
+    assert r.status == status and r.error_code, r
+
+
 def test_the_host_still_serves_after_the_attacks(host):
     for length in ("abc", "-1", None):
         _send(host, "POST", "/api/v1/verifications", body=_body(), content_length=length)

@@ -118,10 +118,10 @@ def targets(draw) -> tuple[str, str]:
 
 
 @st.composite
-def verification_bodies(draw) -> dict:
+def verification_bodies(draw, keep_weight: int = 6) -> dict:
     body = {"subject_id": ENROLLED_SUBJECT, "device_id": "fuzz", "face_image": GOOD_B64, "signature_image": GOOD_B64}
     for name in ("subject_id", "device_id", "face_image", "signature_image", "callback_url"):
-        choice = draw(st.sampled_from(["keep"] * 6 + ["drop", "junk", "id"]))
+        choice = draw(st.sampled_from(["keep"] * keep_weight + ["drop", "junk", "id"]))
         if choice == "drop":
             body.pop(name, None)
         elif choice == "junk":
@@ -192,7 +192,20 @@ def header_lists(draw, function_key: str) -> list[tuple[bytes, bytes]]:
 
 
 @st.composite
+def near_valid_verifications(draw, function_key: str) -> HostileRequest:
+    """A device's POST with at most a small fault, so that requests also reach decoding, the queue and the steps."""
+    mode = draw(st.sampled_from(["", "", "?mode=sync", "?mode=async", "?mode=SYNC"]))
+    headers = [(b"x-functions-key", function_key.encode()), (b"Content-Type", b"application/json")]
+    if draw(st.booleans()):
+        headers.append((b"Idempotency-Key", draw(st.sampled_from([b"k-1", b"k-2", b"", b"x" * 129]))))
+    body = json.dumps(draw(verification_bodies(keep_weight=40))).encode()
+    return HostileRequest("POST", "/api/v1/verifications" + mode, headers, body, "auto")
+
+
+@st.composite
 def hostile_requests(draw, function_key: str) -> HostileRequest:
+    if draw(st.sampled_from([False] * 3 + [True])):
+        return draw(near_valid_verifications(function_key))
     route_method, target = draw(targets())
     method = draw(st.sampled_from([route_method] * 30 + METHODS))
     body = draw(bodies()) if method not in ("GET", "HEAD") or draw(st.sampled_from([False] * 9 + [True])) else b""

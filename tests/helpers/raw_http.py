@@ -59,7 +59,7 @@ def send_raw(host: str, port: int, method: str | bytes, target: str | bytes, hea
                 for i in range(0, len(body), step):
                     sock.sendall(body[i:i + step])
                 sock.shutdown(socket.SHUT_WR)
-            except (BrokenPipeError, ConnectionResetError):
+            except OSError:
                 pass  # the server may answer and close before taking a body it refused: read that answer
             return _read_response(sock, method_is_head=raw(method).upper() == b"HEAD")
     except (ConnectionError, socket.timeout, OSError) as exc:
