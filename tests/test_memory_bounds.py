@@ -112,3 +112,26 @@ def test_steps_that_decode_images_run_at_most_the_limit_at_once(embedded_service
     step_runner.reset_image_work()
     assert most == embedded_services.settings.max_concurrent_image_steps == 2
     assert all(embedded_services.records.get("verifications", f"v{i}")["steps"]["heavy"] for i in range(6))
+
+
+def test_face_detector_graphs_are_reused_across_threads(monkeypatch):
+    """A thread per HTTP connection used to build its own MediaPipe graphs (20 MB each, never freed)."""
+    import mediapipe as mp
+
+    from functions.imaging import face_detection
+
+    monkeypatch.setattr(face_detection, "_detectors", face_detection._DetectorPool())
+    built = []
+    real = mp.solutions.face_detection.FaceDetection
+
+    def counting(**kwargs):
+        built.append(kwargs["model_selection"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(mp.solutions.face_detection, "FaceDetection", counting)
+    blank = _flat(160, 120)  # no face: both detector ranges run
+    for _ in range(6):
+        t = threading.Thread(target=face_detection.detect_faces, args=(blank,))
+        t.start()
+        t.join()
+    assert sorted(built) == [0, 1]  # one graph per range, not one per thread

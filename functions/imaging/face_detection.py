@@ -7,6 +7,7 @@ context around the face is what makes the spoof check robust.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 
@@ -59,27 +60,34 @@ class FaceDetection:
         }
 
 
-class _Detectors(threading.local):
-    """MediaPipe graphs are not thread-safe: one pair per thread, created on first use."""
+class _DetectorPool:
+    """MediaPipe graphs are not thread-safe, and each holds tens of MB of native buffers: a graph serves one call
+    at a time and goes back to the pool after it, so there are as many graphs as calls ever ran at once (bounded
+    by the image-work limit), not one per thread that ever called (a thread per HTTP connection leaked 20 MB each).
+    """
 
     def __init__(self) -> None:
-        self.by_range: dict[tuple[int, float], object] = {}
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[int, float], list] = {}
+
+    @contextlib.contextmanager
+    def checkout(self, model_selection: int, min_score: float):
+        key = (model_selection, round(float(min_score), 4))
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            det = idle.pop() if idle else None
+        if det is None:
+            import mediapipe as mp
+
+            det = mp.solutions.face_detection.FaceDetection(model_selection=model_selection, min_detection_confidence=min_score)
+        try:
+            yield det
+        finally:
+            with self._lock:
+                self._idle[key].append(det)
 
 
-_detectors = _Detectors()
-
-
-def _detector(model_selection: int, min_score: float):
-    key = (model_selection, round(float(min_score), 4))
-    det = _detectors.by_range.get(key)
-    if det is None:
-        import mediapipe as mp
-
-        det = mp.solutions.face_detection.FaceDetection(
-            model_selection=model_selection, min_detection_confidence=min_score
-        )
-        _detectors.by_range[key] = det
-    return det
+_detectors = _DetectorPool()
 
 
 def detect_faces(image_rgb: np.ndarray, *, min_score: float = 0.5) -> list[FaceDetection]:
@@ -94,7 +102,8 @@ def detect_faces(image_rgb: np.ndarray, *, min_score: float = 0.5) -> list[FaceD
     h, w = image_rgb.shape[:2]
     faces: list[FaceDetection] = []
     for model_selection in (0, 1):
-        result = _detector(model_selection, min_score).process(image_rgb)
+        with _detectors.checkout(model_selection, min_score) as detector:
+            result = detector.process(image_rgb)
         for d in result.detections or []:
             rb = d.location_data.relative_bounding_box
             kps = {
