@@ -3,7 +3,8 @@
 A phone photo and a 600 dpi scan of the same signature should give nearly the
 same canvas. The steps:
 
-1. grayscale;
+1. grayscale, and light-on-dark captures (a dark-mode screen, white chalk
+   or a negative scan) turned to dark ink on light paper;
 2. flatten the paper: divide by a smooth estimate of the background, which
    removes shadows and uneven light of phone photos (a scan barely changes);
 3. Otsu threshold to separate ink from paper, then drop specks (connected
@@ -34,7 +35,9 @@ CANVAS_MARGIN = 4  # pixels of empty border kept around the ink on the canvas
 WORK_MAX_SIDE = 640  # larger images are reduced first: 2.5x the canvas width is detail enough, and fast
 MIN_IMAGE_SIDE = 32  # pixels; smaller images cannot hold a legible signature
 MIN_CONTRAST = 12  # grey levels between the darkest and brightest pixel of a non-blank image
-MIN_INK_CONTRAST = 40  # grey levels between ink and paper (on the flattened image)
+MIN_INK_CONTRAST = 20  # grey levels between ink and paper (on the flattened image); faint tablet strokes reach ~30
+INK_TO_NOISE = 4.0  # ink must stand out from the paper by this many times the paper's grain (robust sd)
+POLARITY_TAIL = 0.2  # percent of pixels at each end of the histogram that stand for the ink (the minority)
 MIN_INK_FRACTION = 0.0005  # of the image area
 MAX_INK_FRACTION = 0.5
 PAPER_FRACTION = 0.4  # background darker than this share of the page's brightness is not paper (a table)  # more "ink" than paper is not a signature on paper
@@ -82,6 +85,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 3:
         return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     raise SignatureImageError(f"unsupported image shape {img.shape}", code="unsupported_image_shape")
+
+
+def dark_ink_on_light(gray: np.ndarray) -> np.ndarray:
+    """Invert a light-on-dark capture: ink is the minority of pixels, so it is the tail further from the median."""
+    median = percentile_u8(gray, 50)
+    darker = median - percentile_u8(gray, POLARITY_TAIL)
+    brighter = percentile_u8(gray, 100 - POLARITY_TAIL) - median
+    return 255 - gray if brighter > darker else gray
 
 
 def percentile_u8(values: np.ndarray, q: float) -> float:
@@ -151,7 +162,9 @@ def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
         raise NoInk("no ink found in the signature image")
     ink_level = percentile_u8(flat[mask], 50)
     paper_level = percentile_u8(flat[~mask], 50) if (~mask).any() else ink_level
-    if paper_level - ink_level < MIN_INK_CONTRAST:
+    median = percentile_u8(flat, 50)
+    grain = 1.4826 * percentile_u8(np.abs(flat.astype(np.int16) - int(round(median))).astype(np.uint8), 50)
+    if paper_level - ink_level < max(MIN_INK_CONTRAST, INK_TO_NOISE * grain):
         raise NoInk(
             "no ink found in the signature image (too little contrast between strokes and paper)",
             details={"ink_contrast": round(paper_level - ink_level, 1)},
@@ -196,6 +209,7 @@ def prepare_signature(image: np.ndarray) -> np.ndarray:
     if max(h, w) > WORK_MAX_SIDE:
         scale = WORK_MAX_SIDE / max(h, w)
         gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    gray = dark_ink_on_light(gray)
     flat, paper = flatten_background(gray)
     mask = ink_mask(flat, paper)
 
