@@ -1,30 +1,27 @@
-"""The shipped signature network and the augmentation presets: shapes, size, preset names."""
+"""The signature feature network: input and output shapes, unit-length features, size."""
 
 from __future__ import annotations
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
-
-signature_augment = pytest.importorskip("model_export.signature.augment")
-signature_nets = pytest.importorskip("model_export.signature.nets")
+nets = pytest.importorskip("model_export.signature.nets")
 
 
-def test_the_paper_cnn_takes_a_two_channel_pair_and_returns_one_logit():
-    net = signature_nets.PaperSignatureCNN().eval()
-    assert net(torch.zeros(3, 2, 64, 128)).shape == (3,)
-    assert signature_nets.count_parameters(net) == 34_937  # as shipped (models/signature/manifest.json)
+def test_feature_net_maps_a_canvas_batch_to_unit_features():
+    net = nets.SignatureFeatureNet().eval()
+    x = torch.rand(3, 1, nets.INPUT_HEIGHT, nets.INPUT_WIDTH)
     with torch.no_grad():
-        probability = float(signature_nets.SigmoidOutput(net)(torch.zeros(1, 2, 64, 128)))
-    assert 0.0 < probability < 1.0
+        f = net(x)
+    assert f.shape == (3, nets.EMBEDDING)
+    assert torch.allclose(f.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert nets.count_parameters(net) < 2_000_000  # a few MB of ONNX: far under the 20 MB budget
 
 
-def test_augmentation_presets_and_ablations():
-    assert signature_augment.AugmentConfig.named("full") == signature_augment.AugmentConfig()
-    assert signature_augment.AugmentConfig.named("none") == signature_augment.AugmentConfig(False, False, False, False)
-    assert signature_augment.AugmentConfig.named("natural") == signature_augment.AugmentConfig(forgery_like=False)
-    assert signature_augment.AugmentConfig.named("full-elastic") == signature_augment.AugmentConfig(elastic=False)
-    assert signature_augment.AugmentConfig.named("natural-affine-stroke_width") == signature_augment.AugmentConfig(affine=False, stroke_width=False, forgery_like=False)
-    for bad in ("most", "full-blur"):
-        with pytest.raises(ValueError):
-            signature_augment.AugmentConfig.named(bad)
+def test_margin_head_prefers_the_true_class():
+    head = nets.MarginClassifier(4, 2, margin=0.25)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2, 4))
+    emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0, 0]]), dim=1)
+    with torch.no_grad():
+        assert float(head(emb, torch.tensor([0]))) < float(head(emb, torch.tensor([1])))

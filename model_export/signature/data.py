@@ -1,14 +1,21 @@
-"""The signature data set as the trainers see it: files, a writer-disjoint split, canvases.
+"""The four signature sets as training and evaluation see them: files, the fixed writer splits, cached canvases.
 
-Layout (SigComp2011 Dutch offline via Kaggle "sign_data"):
-`<root>/<writer>/genuine/*.png` and `<root>/<writer>/forged/*.png` (skilled
-forgeries of that writer by other people). Splits are by writer, so the
-writers we test on were never seen in training.
+Every set is `<set>/<writer>/{genuine,forged}/*.png` under the data folder
+(writer ids never repeat across sets). Each set's writers are split once
+into train / validation / test (`splits.json`, committed beside this module,
+made by `make_splits` with its seed): the network learns from training
+writers, rules, calibration and thresholds are chosen on validation writers,
+and figures are reported on test writers only.
+
+Canvases are made by the service's own preprocessing
+(functions/imaging/signature_preprocessing.py), so training and serving see
+the same input; they are cached once per version of that module.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,100 +23,102 @@ from pathlib import Path
 import numpy as np
 
 from functions.imaging import signature_preprocessing
-from functions.imaging.signature_preprocessing import prepare_signature
+from functions.imaging.signature_preprocessing import SignatureImageError, prepare_signature
 
-from ..common.paths import SHARED_DATA
+from ..common.paths import CACHE_DIR, SHARED_DATA
 
-DEFAULT_DATA = SHARED_DATA / "signatures" / "sign_data"
-DEFAULT_WORK_DIR = Path.home() / ".cache" / "bioauth" / "signature"
-
-SPLIT_SEED = 2011
-TEST_WRITERS = 12
-VAL_WRITERS = 8
-
-
-@dataclass(frozen=True)
-class SignatureFile:
-    path: Path
-    writer: str
-    genuine: bool
+DEFAULT_DATA = SHARED_DATA / "signatures"
+SPLITS_FILE = Path(__file__).with_name("splits.json")
+SETS = {"sign_data": "Latin (Dutch)", "bhsig_bengali": "Bengali", "bhsig_hindi": "Devanagari (Hindi)", "cedar": "Latin (English)"}
+SPLIT_SEED = 2026
+SPLIT_FRACTIONS = (0.6, 0.15, 0.25)  # train, validation, test writers of each set
 
 
-@dataclass(frozen=True)
-class WriterSplit:
-    train: tuple[str, ...]
-    val: tuple[str, ...]
-    test: tuple[str, ...]
+@dataclass
+class SignatureSet:
+    """Every image as a canvas with its set, writer and genuine/forged label (arrays aligned by index)."""
 
-    def to_dict(self) -> dict:
-        return {"seed": SPLIT_SEED, "train": list(self.train), "val": list(self.val), "test": list(self.test)}
+    canvases: np.ndarray  # (N, H, W) uint8
+    sets: np.ndarray  # (N,) str
+    writers: np.ndarray  # (N,) str
+    genuine: np.ndarray  # (N,) bool
+    paths: np.ndarray  # (N,) str, relative to the data folder
 
+    def take(self, idx: np.ndarray) -> "SignatureSet":
+        return SignatureSet(self.canvases[idx], self.sets[idx], self.writers[idx], self.genuine[idx], self.paths[idx])
 
-def list_signatures(root: Path) -> list[SignatureFile]:
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"signature data not found at {root}")
-    files = []
-    for writer_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for kind, genuine in (("genuine", True), ("forged", False)):
-            for path in sorted((writer_dir / kind).glob("*.png")):
-                files.append(SignatureFile(path, writer_dir.name, genuine))
-    return files
-
-
-def split_writers(writers: list[str], seed: int = SPLIT_SEED) -> WriterSplit:
-    """Fixed, seeded writer-disjoint split: test, validation (threshold calibration), train."""
-    order = sorted(set(writers))
-    random.Random(seed).shuffle(order)
-    test = tuple(sorted(order[:TEST_WRITERS]))
-    val = tuple(sorted(order[TEST_WRITERS : TEST_WRITERS + VAL_WRITERS]))
-    train = tuple(sorted(order[TEST_WRITERS + VAL_WRITERS :]))
-    return WriterSplit(train=train, val=val, test=test)
+    def of_writers(self, writers) -> "SignatureSet":
+        return self.take(np.flatnonzero(np.isin(self.writers, list(writers))))
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """8-bit grayscale via Pillow (quiet about the scans' colour profiles, unlike libpng through OpenCV)."""
+    """8-bit grey via Pillow (quiet about scans' colour profiles)."""
     from PIL import Image
 
     with Image.open(path) as im:
         return np.asarray(im.convert("L"))
 
 
-@dataclass
-class SignatureSet:
-    """Every image as a canvas, with writer and genuine/forged labels (arrays aligned by index)."""
-
-    canvases: np.ndarray  # (N, H, W) uint8
-    writers: np.ndarray  # (N,) str
-    genuine: np.ndarray  # (N,) bool
-    paths: list[str]
-
-    def subset(self, writers: tuple[str, ...]) -> "SignatureSet":
-        idx = np.flatnonzero(np.isin(self.writers, list(writers)))
-        return SignatureSet(self.canvases[idx], self.writers[idx], self.genuine[idx], [self.paths[i] for i in idx])
+def list_files(root: Path) -> list[tuple[str, str, bool, Path]]:
+    files = []
+    for name in SETS:
+        for writer_dir in sorted(p for p in (root / name).iterdir() if p.is_dir()):
+            for kind, genuine in (("genuine", True), ("forged", False)):
+                for path in sorted((writer_dir / kind).glob("*.png")):
+                    files.append((name, writer_dir.name, genuine, path))
+    return files
 
 
-def load_signature_set(root: Path, cache_dir: Path | None = DEFAULT_WORK_DIR) -> SignatureSet:
-    """Preprocess every image once; the canvases are cached outside the repository."""
-    from tqdm import tqdm
+def make_splits(root: Path, seed: int = SPLIT_SEED) -> dict:
+    """How splits.json was made: each set's writers shuffled with the seed, then cut by SPLIT_FRACTIONS."""
+    splits = {"seed": seed, "fractions": list(SPLIT_FRACTIONS), "sets": {}}
+    for name in SETS:
+        writers = sorted(p.name for p in (root / name).iterdir() if p.is_dir())
+        random.Random(f"{seed}:{name}").shuffle(writers)
+        n_test = round(len(writers) * SPLIT_FRACTIONS[2])
+        n_val = round(len(writers) * SPLIT_FRACTIONS[1])
+        splits["sets"][name] = {
+            "script": SETS[name].split(" ")[0],
+            "train": sorted(writers[n_test + n_val :]),
+            "val": sorted(writers[n_test : n_test + n_val]),
+            "test": sorted(writers[:n_test]),
+        }
+    return splits
 
-    files = list_signatures(root)
-    key = hashlib.sha256(
-        ("\n".join(f"{f.path.relative_to(root)}:{f.path.stat().st_size}" for f in files)).encode()
-        + Path(signature_preprocessing.__file__).read_bytes()
-    ).hexdigest()[:16]
-    cache = Path(cache_dir) / f"canvases-{key}.npz" if cache_dir else None
-    if cache and cache.is_file():
-        data = np.load(cache, allow_pickle=False)
-        return SignatureSet(data["canvases"], data["writers"], data["genuine"], list(data["paths"]))
-    canvases = [prepare_signature(read_gray(f.path)) for f in tqdm(files, desc="preprocess signatures", unit="img")]
-    result = SignatureSet(
-        np.stack(canvases),
-        np.array([f.writer for f in files]),
-        np.array([f.genuine for f in files]),
-        [str(f.path.relative_to(root)) for f in files],
-    )
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, canvases=result.canvases, writers=result.writers, genuine=result.genuine, paths=np.array(result.paths))
-    return result
+
+def load_splits(path: Path = SPLITS_FILE) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def writers_of(splits: dict, part: str, sets=None) -> list[str]:
+    """The writers of one part ("train", "val" or "test") of the given sets (all sets by default)."""
+    return [w for name, s in splits["sets"].items() if sets is None or name in sets for w in s[part]]
+
+
+def default_cache() -> Path:
+    version = hashlib.sha256(Path(signature_preprocessing.__file__).read_bytes()).hexdigest()[:12]
+    return CACHE_DIR / "signature" / f"canvases-{version}.npz"
+
+
+def build_cache(root: Path, out: Path) -> dict:
+    """Preprocess every image once; an image the service would refuse is listed with its reason, not cached."""
+    canvases, meta, unusable = [], [], []
+    for name, writer, genuine, path in list_files(root):
+        try:
+            canvases.append(prepare_signature(read_gray(path)))
+        except SignatureImageError as exc:
+            unusable.append((str(path.relative_to(root)), exc.code))
+            continue
+        meta.append((name, writer, genuine, str(path.relative_to(root))))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, canvases=np.stack(canvases), sets=np.array([m[0] for m in meta]), writers=np.array([m[1] for m in meta]),
+                        genuine=np.array([m[2] for m in meta]), paths=np.array([m[3] for m in meta]))
+    return {"images": len(canvases), "unusable": unusable}
+
+
+def load_signatures(root: Path = DEFAULT_DATA, cache: Path | None = None) -> SignatureSet:
+    cache = cache or default_cache()
+    if not cache.is_file():
+        print(json.dumps(build_cache(root, cache)))
+    with np.load(cache, allow_pickle=False) as z:
+        return SignatureSet(z["canvases"], z["sets"], z["writers"], z["genuine"], z["paths"])

@@ -1,54 +1,56 @@
-"""The shipped signature network: the seed paper's small CNN on a pair of canvases.
-
-It reads canvases resized to the network input (ink bright, scaled to 0..1).
-"""
+"""The writer-independent feature network (SigNet in spirit, small enough to train and serve on a CPU)."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+INPUT_HEIGHT, INPUT_WIDTH = 64, 128
+EMBEDDING = 256
 
-class PaperSignatureCNN(nn.Module):
-    """The seed paper's small CNN: five conv + max-pool stages, dense 512, dropout, sigmoid (~35k parameters).
 
-    The paper classifies one image as genuine or forged. A writer-independent
-    service must judge a signature against someone's references, so here the
-    input is the pair as two channels (questioned, reference) and the output
-    is the probability that the questioned signature is a genuine one by the
-    reference's writer.
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SignatureFeatureNet(nn.Module):
+    """Canvas (1 x 64 x 128, ink bright, 0..1) -> L2-normalised 256-d feature.
+
+    A strided 5x5 stem and early pooling keep the cost low (most pixels are
+    empty); average and max pooling of the last maps together keep both the
+    overall shape and the strongest local stroke patterns.
     """
 
-    def __init__(self, in_channels: int = 2, widths: tuple[int, ...] = (8, 16, 16, 32, 32), hidden: int = 512, dropout: float = 0.5):
+    def __init__(self, embedding: int = EMBEDDING):
         super().__init__()
-        layers: list[nn.Module] = []
-        prev = in_channels
-        for width in widths:
-            layers += [nn.Conv2d(prev, width, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            prev = width
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Linear(prev, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, 1),
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True),  # 32x64
+            nn.MaxPool2d(2),  # 16x32
+            _block(16, 32), nn.MaxPool2d(2),  # 8x16
+            _block(32, 64), _block(64, 64), nn.MaxPool2d(2),  # 4x8
+            _block(64, 128), _block(128, 256),
         )
+        self.project = nn.Sequential(nn.Flatten(), nn.Linear(256 * 2, embedding), nn.BatchNorm1d(embedding))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Returns logits; the exported model appends the sigmoid."""
-        x = torch.amax(self.features(x), dim=(2, 3))
-        return self.classifier(x).squeeze(1)
+        f = self.features(x)
+        pooled = torch.cat([F.adaptive_avg_pool2d(f, 1), F.adaptive_max_pool2d(f, 1)], dim=1)
+        return F.normalize(self.project(pooled), dim=1)
 
 
-class SigmoidOutput(nn.Module):
-    """Wraps a logit network so the exported graph outputs probabilities."""
+class MarginClassifier(nn.Module):
+    """Training-only head: additive-margin softmax (cosine to class centres, a margin on the true class)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, embedding: int, classes: int, scale: float = 30.0, margin: float = 0.25):
         super().__init__()
-        self.net = net
+        self.weight = nn.Parameter(torch.randn(classes, embedding) * 0.01)
+        self.scale, self.margin = scale, margin
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))
+    def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cos = emb @ F.normalize(self.weight, dim=1).t()
+        logits = self.scale * (cos - self.margin * F.one_hot(labels, cos.shape[1]))
+        return F.cross_entropy(logits, labels)
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -1,100 +1,89 @@
-"""Verification trials on a writer set, scored the way serving scores them.
+"""Verification trials per writer, scored with the service's own writer-dependent rules.
 
-A trial: a writer's `n_refs` enrolled genuine signatures and one questioned
-signature, which is another genuine signature of that writer, one of their
-skilled forgeries, or a random forgery (another writer's genuine signature).
-The questioned signature is compared with each reference; the trial's
-distance is the mean of those distances (the serving rule).
+For each writer: N_REFERENCES enrolled genuine signatures (a seeded draw),
+questioned by every other genuine signature of theirs, every skilled forgery
+of them, and a random forgery (one genuine signature of every other writer of
+the same set and part).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.metrics import roc_curve
 
-from .data import SignatureSet
+from functions.steps.signature import raw_score, writer_model_from_features, writer_scores
+
+from ..common.metrics import equal_error_rate
 
 N_REFERENCES = 5
-RANDOM_PER_OTHER_WRITER = 2
 TRIAL_SEED = 7
-
-
-@dataclass(frozen=True)
-class Trial:
-    writer: str
-    refs: tuple[int, ...]
-    query: int
-    kind: str  # "genuine", "skilled" or "random"
-
-
-def make_trials(sigset: SignatureSet, n_refs: int = N_REFERENCES, seed: int = TRIAL_SEED) -> list[Trial]:
-    rng = np.random.default_rng(seed)
-    writers = sorted(set(sigset.writers.tolist()))
-    genuine_of = {w: np.flatnonzero((sigset.writers == w) & sigset.genuine) for w in writers}
-    forged_of = {w: np.flatnonzero((sigset.writers == w) & ~sigset.genuine) for w in writers}
-    refs_of, queries_of = {}, {}
-    for w in writers:
-        order = rng.permutation(genuine_of[w])
-        refs_of[w], queries_of[w] = tuple(int(i) for i in order[:n_refs]), order[n_refs:]
-    trials = []
-    for w in writers:
-        refs = refs_of[w]
-        trials += [Trial(w, refs, int(q), "genuine") for q in queries_of[w]]
-        trials += [Trial(w, refs, int(q), "skilled") for q in forged_of[w]]
-        for other in writers:
-            if other != w:
-                picks = rng.choice(queries_of[other], size=min(RANDOM_PER_OTHER_WRITER, len(queries_of[other])), replace=False)
-                trials += [Trial(w, refs, int(q), "random") for q in picks]
-    return trials
-
-
-def trial_distances(trials: list[Trial], pair_distance: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """(n_trials, n_refs) distances; `pair_distance(query_idx, ref_idx)` returns one distance per pair."""
-    q = np.array([t.query for t in trials for _ in t.refs])
-    r = np.array([ref for t in trials for ref in t.refs])
-    return pair_distance(q, r).reshape(len(trials), -1)
-
-
-def reference_spread(trials: list[Trial], pair_distance: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """Per trial, the mean distance between its references (i < j), as serving computes it."""
-    unique = sorted({t.refs for t in trials})
-    q = np.array([refs[i] for refs in unique for i in range(len(refs)) for j in range(i + 1, len(refs))])
-    r = np.array([refs[j] for refs in unique for i in range(len(refs)) for j in range(i + 1, len(refs))])
-    d = pair_distance(q, r)
-    n = len(unique[0]) * (len(unique[0]) - 1) // 2
-    spread = {refs: float(d[k * n : (k + 1) * n].mean()) for k, refs in enumerate(unique)}
-    return np.array([spread[t.refs] for t in trials])
+KINDS = ("genuine", "skilled", "random")
 
 
 @dataclass
-class TrialScores:
-    """Scores of every trial (higher = more likely genuine) with their kinds."""
+class WriterTrials:
+    set: str
+    writer: str
+    refs: np.ndarray  # indices into the signature set
+    genuine: np.ndarray
+    skilled: np.ndarray
+    random: np.ndarray
 
-    scores: np.ndarray
-    kinds: np.ndarray
 
-    def of(self, kind: str) -> np.ndarray:
-        return self.scores[self.kinds == kind]
+def make_trials(sets: np.ndarray, writers: np.ndarray, genuine: np.ndarray, writer_list, n_refs: int = N_REFERENCES, seed: int = TRIAL_SEED) -> list[WriterTrials]:
+    rng = np.random.default_rng(seed)
+    out: dict[str, WriterTrials] = {}
+    for w in sorted(writer_list):
+        g = np.flatnonzero((writers == w) & genuine)
+        order = rng.permutation(g)
+        out[w] = WriterTrials(str(sets[g[0]]), w, order[:n_refs], order[n_refs:], np.flatnonzero((writers == w) & ~genuine), np.array([], int))
+    for w, t in out.items():
+        t.random = np.array([o.genuine[0] for k, o in out.items() if k != w and o.set == t.set and len(o.genuine)], int)
+    return list(out.values())
+
+
+def score_trials(trials: list[WriterTrials], features: np.ndarray, background: np.ndarray | None, svm_c: float = 1.0) -> list[dict]:
+    """Per writer, per kind: (distance over spread, SVM decision value) of every questioned signature.
+
+    Without a background (model selection during training) the SVM column is zero.
+    """
+    out = []
+    for t in trials:
+        negatives = background if background is not None else -features[t.refs]
+        writer = writer_model_from_features(features[t.refs], negatives, svm_c)
+        if background is None:
+            writer = replace(writer, svm=np.zeros_like(writer.svm))
+        row = {}
+        for kind in KINDS:
+            pairs = [writer_scores(features[i], writer)[1:] for i in getattr(t, kind)]
+            row[kind] = np.array(pairs, dtype=np.float64).reshape(-1, 2)
+        out.append(row)
+    return out
+
+
+def rule_scores(scored: list[dict[str, np.ndarray]], comparison: dict) -> list[dict[str, np.ndarray]]:
+    """The same trials as one score per questioned signature under a rule (the service's raw_score)."""
+    return [{k: np.array([raw_score(o, s, comparison) for o, s in v]) for k, v in row.items()} for row in scored]
 
 
 def eer(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
-    """Equal error rate and the score threshold where FAR = FRR (accept when score >= threshold)."""
-    y = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]
-    s = np.r_[genuine, impostor]
-    fpr, tpr, thr = roc_curve(y, s)
-    fnr = 1 - tpr
-    i = int(np.nanargmin(np.abs(fnr - fpr)))
-    threshold = float(thr[i]) if np.isfinite(thr[i]) else float(np.max(s))  # roc_curve's first threshold is +inf
-    return float((fpr[i] + fnr[i]) / 2), threshold
+    """Equal error rate and its threshold, accepting score >= threshold."""
+    scores = np.r_[genuine, impostor]
+    labels = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]
+    return equal_error_rate(scores, labels)
 
 
-def rates_at(scores: TrialScores, threshold: float) -> dict[str, float]:
-    """FRR on genuine trials and FAR on skilled / random forgeries, accepting score >= threshold."""
-    return {
-        "frr": float(np.mean(scores.of("genuine") < threshold)),
-        "far_skilled": float(np.mean(scores.of("skilled") >= threshold)),
-        "far_random": float(np.mean(scores.of("random") >= threshold)),
-    }
+def summarise(scored: list[dict[str, np.ndarray]], trials: list[WriterTrials]) -> dict:
+    """Per set and overall, skilled and random: mean per-writer EER (each writer's own threshold), its spread, and the pooled EER."""
+    out = {}
+    for name in sorted({t.set for t in trials}) + ["all"]:
+        idx = [i for i, t in enumerate(trials) if name == "all" or t.set == name]
+        row: dict = {"writers": len(idx)}
+        for kind in ("skilled", "random"):
+            per = np.array([eer(scored[i]["genuine"], scored[i][kind])[0] for i in idx if len(scored[i][kind]) and len(scored[i]["genuine"])])
+            pooled = eer(np.concatenate([scored[i]["genuine"] for i in idx]), np.concatenate([scored[i][kind] for i in idx]))[0]
+            row[kind] = {"eer_writer_mean": float(per.mean()), "eer_writer_median": float(np.median(per)), "eer_writer_p90": float(np.percentile(per, 90)),
+                         "eer_writer_max": float(per.max()), "writers_at_zero": int(np.sum(per == 0)), "eer_pooled": pooled}
+        out[name] = row
+    return out
