@@ -101,3 +101,30 @@ def test_real_scans_become_canvases():
         canvas = prepare_signature(np.asarray(Image.open(path).convert("L")))
         assert canvas.shape == (CANVAS_HEIGHT, CANVAS_WIDTH)
         assert 0.01 < (canvas > 0).mean() < 0.5, path
+
+
+def _same_layout(a: np.ndarray, b: np.ndarray) -> float:
+    fa, fb = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 2) for x in (a, b))
+    return float(np.corrcoef(fa.ravel(), fb.ravel())[0, 1])
+
+
+def test_dark_mode_capture_gives_the_same_canvas():
+    sig = make_signature(5, 1)
+    assert _same_layout(prepare_signature(sig), prepare_signature(255 - sig)) > 0.95
+    grey_on_black = (40 + (255 - sig.astype(np.int16)) * 180 // 255).astype(np.uint8)  # light strokes on a dark-grey screen
+    assert _same_layout(prepare_signature(sig), prepare_signature(grey_on_black)) > 0.95
+
+
+def test_faint_tablet_strokes_are_ink():
+    sig = make_signature(6, 2)
+    ink = (255 - sig.astype(np.float32)) / 255.0
+    for level in (200, 225):  # light grey strokes on pure white, as a stylus tablet exports them
+        faint = np.clip(255 - ink * (255 - level), 0, 255).astype(np.uint8)
+        assert _same_layout(prepare_signature(sig), prepare_signature(faint)) > 0.95
+
+
+@pytest.mark.parametrize("grain", [2, 3, 6])
+def test_paper_grain_alone_is_still_no_ink(grain):
+    paper = np.clip(np.random.default_rng(grain).normal(230, grain, (200, 400)), 0, 255).astype(np.uint8)
+    with pytest.raises(NoInk):
+        prepare_signature(paper)

@@ -19,9 +19,9 @@ from ..imaging.templates import decrypt, encrypt
 from ..runtime.models import load_model
 from ..runtime.services import Services
 from ..runtime.step_runner import now_iso
-from ..runtime.subjects import SUBJECTS, associated_data, protected_face, store_signature_references
+from ..runtime.subjects import SUBJECTS, associated_data, protected_face, store_signature_references, store_signature_writer_model
 from ..steps.face_match import MODEL_NAME, embed_face
-from ..steps.signature import prepare_reference
+from ..steps.signature import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 
 MIN_FACES, MAX_FACES = 1, 10
 MIN_SIGNATURES, MAX_SIGNATURES = 3, 10
@@ -77,6 +77,8 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     key = services.secrets.template_key
     face = protected_face(subject_id, embeddings, model_version, services)
     refs_blob = store_signature_references(subject_id, references, services)
+    writer = build_writer_model(load_model(SIGNATURE_MODEL, services.settings.models_dir), references)
+    writer_blob = store_signature_writer_model(subject_id, writer.encode(), services)
     # A new folder per enrolment: the old images are removed once the new record stands,
     # so a cancelled template cannot be rebuilt from them.
     generation = uuid.uuid4().hex[:12]
@@ -94,7 +96,8 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     doc = {
         "id": subject_id,
         **face,
-        "signature": {"count": len(references), "references": refs_blob},
+        "signature": {"count": len(references), "references": refs_blob, "writer_model": writer_blob,
+                      "model_sha256": writer.model_sha256},
         "retained_images": retained,
         "enrolled_at": now_iso(),
     }

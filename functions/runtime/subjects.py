@@ -2,7 +2,8 @@
 
 Face: one embedding per enrolment photo, made cancelable with a per-subject
 token and encrypted. Signature: the references in processed form
-(model-independent, so they survive a model upgrade), encrypted. Enrolment
+(model-independent, so they survive a model upgrade) and the writer model made
+from them with the current signature model, both encrypted. Enrolment
 (http/enrolment.py) writes them, the steps read them, erasure removes them.
 """
 
@@ -64,6 +65,12 @@ def store_signature_references(subject_id: str, references: list[np.ndarray], se
     return services.blobs.put("images", f"subjects/{subject_id}/signature-references.bin", data)
 
 
+def store_signature_writer_model(subject_id: str, data: bytes, services: Services) -> str:
+    """The encrypted writer model (reference features and the writer's classifier) as one blob; returns its reference."""
+    encrypted = encrypt(data, services.secrets.template_key, associated_data("signature-writer-model", subject_id))
+    return services.blobs.put("images", f"subjects/{subject_id}/signature-writer-model.bin", encrypted)
+
+
 def enrolled_subject(services: Services, subject_id: str) -> dict:
     """The subject's enrolment, for a step; erased while its request was in flight is a permanent failure."""
     subject = services.records.get(SUBJECTS, subject_id)
@@ -86,6 +93,14 @@ def protect_probe(embedding: np.ndarray, template: FaceTemplate, services: Servi
 def load_signature_references(subject: dict, services: Services) -> list[np.ndarray]:
     blob = services.blobs.get(subject["signature"]["references"])
     return unpack_arrays(decrypt(blob, services.secrets.template_key, associated_data("signatures", subject["id"])))
+
+
+def load_signature_writer_model(subject: dict, services: Services) -> bytes | None:
+    """The stored writer model's bytes, or None for an enrolment made without one (the step rebuilds it)."""
+    ref = subject["signature"].get("writer_model")
+    if not ref:
+        return None
+    return decrypt(services.blobs.get(ref), services.secrets.template_key, associated_data("signature-writer-model", subject["id"]))
 
 
 def erase_subject(subject_id: str, services: Services, queues: tuple[str, ...]) -> bool:
