@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--balance-sets", action="store_true", help="draw each epoch's images so every set weighs the same")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     index = {w: i for i, w in enumerate(writer_ids)}
     labels = torch.tensor([index[w] + (0 if g else len(writer_ids)) for w, g in zip(train.writers, train.genuine)])
     x_train, x_val = to_tensor(train.canvases), to_tensor(val.canvases)
+    counts = {name: int(np.sum(train.sets == name)) for name in sets}
+    set_weights = torch.tensor([1.0 / counts[name] for name in train.sets], dtype=torch.double)
     val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist())))
     net = SignatureFeatureNet()
     head = MarginClassifier(net.project[2].num_features, 2 * len(writer_ids))
@@ -103,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     history, best, t0 = [], None, time.time()
     for epoch in range(1, args.epochs + 1):
         net.train()
-        order = torch.randperm(len(labels), generator=gen)
+        if args.balance_sets:
+            order = torch.multinomial(set_weights, len(labels), replacement=True, generator=gen)
+        else:
+            order = torch.randperm(len(labels), generator=gen)
         total, seen, te = 0.0, 0, time.time()
         for i in range(0, len(order), args.batch):
             idx = order[i : i + args.batch]
