@@ -191,7 +191,8 @@ def test_phone_photos_and_dark_mode_captures_decide_like_the_clean_scans(model, 
 @pytest.mark.skipif(not SIGNATURES.is_dir(), reason=f"signature data sets not found at {SIGNATURES}")
 def test_serving_and_evaluation_compute_the_same_scores(model):
     """The evaluation scores features from its own batched ONNX path with the service's writer model; it must agree with serving."""
-    pytest.importorskip("sklearn", reason="model_export's evaluation needs scikit-learn")
+    pytest.importorskip("torch", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
+    pytest.importorskip("sklearn", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
     from model_export.signature.evaluate import onnx_features
     from model_export.signature.trials import score_trials, WriterTrials
 
