@@ -184,12 +184,34 @@ def discover(app: func.FunctionApp) -> tuple[list[HttpFunction], list[QueueFunct
     return http, queues
 
 
+class WakingQueues:
+    """The host's queue store: every send also wakes the local poller of that queue."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.wake = lambda queue: None
+
+    def send(self, queue: str, text: str, *args, **kwargs):
+        sent = self.inner.send(queue, text, *args, **kwargs)
+        self.wake(queue)
+        return sent
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+class LocalHttpServer(ThreadingHTTPServer):
+    """A thread per connection, with room for a burst of devices connecting at once (the default backlog of 5
+    reset connections under 64 concurrent clients)."""
+
+    request_queue_size = 128
+
+
 class LocalHost:
     def __init__(self, app: func.FunctionApp, services, *, port: int = 7071, host: str = "127.0.0.1",
                  function_key: str | None = None, lease_seconds: float = 60.0, options: QueueOptions | None = None,
                  route_prefix: str = "api"):
         self.services = services
-        self.queues = services.queues
         self.http_functions, self.queue_functions = discover(app)
         self.options = options or QueueOptions.from_host_json()
         self.lease_seconds = lease_seconds
@@ -198,9 +220,15 @@ class LocalHost:
         self.max_body = services.settings.max_body_bytes
         self._stop = threading.Event()
         self._wake = {q.queue: threading.Event() for q in self.queue_functions}
+        # Whatever in this process sends to a queue (an output binding, decode's first message, the sync
+        # chain's hand-off) wakes that queue's poller at once instead of after its back-off.
+        if not isinstance(services.queues, WakingQueues):
+            services.queues = WakingQueues(services.queues)
+        services.queues.wake = self._wake_poller
+        self.queues = services.queues
         self._threads: list[threading.Thread] = []
         self._poller_state = {q.queue: PollerState(q.queue) for q in self.queue_functions}
-        self.server = ThreadingHTTPServer((host, port), self._handler_class())
+        self.server = LocalHttpServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         if not services.settings.public_base_url:  # links point here, never at the Host header a caller sent
             services.settings = dataclasses.replace(services.settings, public_base_url=self.url)
@@ -248,9 +276,11 @@ class LocalHost:
             values = out.value if isinstance(out.value, list) else [out.value]
             for v in values:
                 self.queues.send(outputs[arg], v if isinstance(v, str) else json.dumps(v))
-            event = self._wake.get(outputs[arg])
-            if event is not None:
-                event.set()
+
+    def _wake_poller(self, queue: str) -> None:
+        event = self._wake.get(queue)
+        if event is not None:
+            event.set()
 
     # --- queue triggers ----------------------------------------------------------------------
     def _poll(self, qf: QueueFunction) -> None:

@@ -6,7 +6,7 @@ bound its own step timings set.
 
 Starts the local host as its own process (the Functions host's place), makes a device and an operator,
 enrols a subject, then for each number of concurrent clients sends genuine attempts asynchronously
-(POST, then poll every 50 ms until the decision) and reports: requests/s, POST p50/p95, submit-to-decision
+(POST, then poll every 200 ms until the decision) and reports: requests/s, POST p50/p95, submit-to-decision
 p50/p95, the median and p95 of each step, lost or duplicated requests, and the host's peak RSS. Also the
 sync path's p50/p95 (one client), the cold start (process start to the first decision, models loaded),
 and the compute bound: cores x 1000 / (sum of the steps' median ms). The machine may be shared: the load
@@ -40,7 +40,7 @@ from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = ("accepted", "rejected", "review", "failed")
-POLL_SECONDS = 0.05
+POLL_SECONDS = 0.2  # a device polls its request; the README asks for once a second
 
 
 def pct(values: list[float], q: float) -> float:
@@ -108,6 +108,12 @@ def run_level(base: str, token: str, bodies: list[dict], clients: int) -> dict:
         return local.s
 
     def one(body: dict) -> dict:
+        try:
+            return attempt(body)
+        except requests.RequestException as exc:  # a dropped connection is a figure, not the end of the run
+            return {"error": type(exc).__name__}
+
+    def attempt(body: dict) -> dict:
         t0 = time.perf_counter()
         r = api().post(f"{base}/api/v1/verifications", json=body, timeout=120)
         post_ms = (time.perf_counter() - t0) * 1000
@@ -174,20 +180,29 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(c) for c in args.clients.split(",")]
     bodies = [attempt_body(person, i) for i in range(args.requests * len(levels) + args.sync_runs + 1)]
 
-    proc, health_s = start_host(port, env, args.data_dir / "host.log")
+    # Enrol with a first host, then time a fresh process from its start to its first decision (models
+    # loaded on first use, as a new Functions worker does).
+    proc, _ = start_host(port, env, args.data_dir / "host-enrol.log")
+    try:
+        r = session(keys["operator"]).post(f"{base}/api/v1/subjects/load/enrolment", timeout=300, json={
+            "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
+            "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
+        })
+        r.raise_for_status()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
     figures: dict = {"backend": args.backend, "cores": os.cpu_count(), "poll_seconds": POLL_SECONDS}
+    t0 = time.perf_counter()
+    proc, health_s = start_host(port, env, args.data_dir / "host.log")
     try:
         with PeakRss(proc.pid) as rss:
-            operator, device = session(keys["operator"]), session(keys["device"])
-            r = operator.post(f"{base}/api/v1/subjects/load/enrolment", timeout=300, json={
-                "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
-                "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
-            })
-            r.raise_for_status()
+            device = session(keys["device"])
             first = device.post(f"{base}/api/v1/verifications?mode=sync", json=bodies.pop(), timeout=300)
             first.raise_for_status()
             figures["cold_start_s"] = {"process_to_health": health_s,
-                                       "process_to_first_decision": health_s + first.elapsed.total_seconds()}
+                                       "process_to_first_decision": time.perf_counter() - t0}
             figures["idle_rss_mb"] = rss.peak / 2**20
 
             sync_ms = []
