@@ -142,6 +142,7 @@ function antispoofFigures(r) {
 }
 
 function faceMatchFigures(r) {
+  if (typeof r.score === "number") return faceScoreFigures(r);
   const figures = [
     figure("Result", r.is_match === true ? "match" : r.is_match === false ? "no match" : "–", {
       tone: r.is_match === true ? (r.band === "weak" ? "warn" : "good") : r.is_match === false ? "bad" : undefined,
@@ -158,6 +159,19 @@ function faceMatchFigures(r) {
   if (typeof r.strict_threshold === "number") figures.push(figure("Strict threshold", formatNumber(r.strict_threshold)));
   figures.push(figure("Similarity", formatPercent(r.similarity)));
   return figures;
+}
+
+/** Cosine score against the calibrated bands (accept at or above, review from, reject below). */
+function faceScoreFigures(r) {
+  const tone = r.band === "accept" ? "good" : r.band === "review" ? "warn" : r.band === "reject" ? "bad" : undefined;
+  return [
+    figure("Result", r.band ?? "–", { tone }),
+    figure("Cosine similarity (higher is closer)", formatNumber(r.score), {
+      scale: { value: r.score, min: -0.2, max: 1, lo: r.review_at, hi: r.accept_at, loLabel: "reject below", hiLabel: "accept at or above" },
+    }),
+    figure("Bands", `review ≥ ${formatNumber(r.review_at)} · accept ≥ ${formatNumber(r.accept_at)}`),
+    figure("Model", [r.model, r.model_version].filter(Boolean).join(" ") || "–"),
+  ];
 }
 
 function signatureFigures(r) {

@@ -19,6 +19,10 @@ from .errors import ModelNotInstalled
 
 MANIFEST_FILE = "manifest.json"
 
+# The face embedding model the service runs (a folder under the models directory). Face templates
+# record "<name>/<version>" of the model that made them; see runtime/subjects.py.
+FACE_MODEL = "face_sface"
+
 
 @dataclass(frozen=True)
 class InputSpec:

@@ -53,12 +53,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_MAX_IMAGE_PIXELS", "16000000", "Largest accepted face photo area (width x height), checked from the header before decoding."),
     Setting("BIOAUTH_MAX_SIGNATURE_PIXELS", "4000000", "Largest accepted signature image area, checked from the header before decoding."),
     Setting("BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS", "2", "Steps decoding device images (face-crop, signature) that run at once in one process, queue and ?mode=sync together: memory grows with this, not with the requests in flight."),
-    Setting("BIOAUTH_MULTIPLE_FACES", "reject", "With several faces in the photo: 'reject' or 'largest'."),
+    Setting("BIOAUTH_MULTIPLE_FACES", "dominant", "With several faces in the photo: 'dominant' (take the dominant face, flag the photo, refuse when two faces compete), 'reject' or 'largest'."),
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
     Setting("BIOAUTH_CONTEXT_SCALE", "2.0", "Face box enlargement for the context crop shown to reviewers (the anti-spoofing networks get their own crops, geometry from their manifest)."),
     Setting("BIOAUTH_SPOOF_ACTION", "reject", "On a spoof verdict: 'reject' at once (the chain ends early), or 'review' (a person decides; the chain runs on) while the detector is not validated on your cameras."),
-    Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (between the model's strict threshold and its threshold) on both sides."),
+    Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (cosine score between the model's review and accept thresholds) on both sides."),
     Setting("BIOAUTH_TELEMETRY", "none", "Where traces and metrics go: 'azure' (Application Insights, needs APPLICATIONINSIGHTS_CONNECTION_STRING), 'console' (stdout, local development) or 'none'."),
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", None, "Application Insights to export traces and metrics to (an address; the app signs in with its identity)."),
     Setting("BIOAUTH_RATE_LIMIT_PER_MINUTE", "120", "Requests a minute each key may make on average (token bucket per key, per instance); 0 = no limit."),
@@ -141,7 +141,7 @@ class Settings:
         queues = host_json_queues()
         storage = (get("BIOAUTH_STORAGE") or "embedded").lower()
         records = (get("BIOAUTH_RECORDS") or "sqlite").lower()
-        multiple = (get("BIOAUTH_MULTIPLE_FACES") or "reject").lower()
+        multiple = (get("BIOAUTH_MULTIPLE_FACES") or "dominant").lower()
         spoof_action = (get("BIOAUTH_SPOOF_ACTION") or "reject").lower()
         if spoof_action not in ("reject", "review"):
             raise ValueError(f"BIOAUTH_SPOOF_ACTION must be 'reject' or 'review', not {spoof_action!r}")
@@ -152,8 +152,8 @@ class Settings:
             raise ValueError(f"BIOAUTH_STORAGE must be 'embedded' or 'azure', not {storage!r}")
         if records not in ("sqlite", "cosmos"):
             raise ValueError(f"BIOAUTH_RECORDS must be 'sqlite' or 'cosmos', not {records!r}")
-        if multiple not in ("reject", "largest"):
-            raise ValueError(f"BIOAUTH_MULTIPLE_FACES must be 'reject' or 'largest', not {multiple!r}")
+        if multiple not in ("dominant", "reject", "largest"):
+            raise ValueError(f"BIOAUTH_MULTIPLE_FACES must be 'dominant', 'reject' or 'largest', not {multiple!r}")
         return cls(
             storage=storage,
             records=records,

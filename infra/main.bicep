@@ -287,7 +287,7 @@ var appSettings = [
   }
   {
     name: 'BIOAUTH_MULTIPLE_FACES'
-    value: 'reject'
+    value: 'dominant'
   }
   {
     name: 'BIOAUTH_MIN_FACE_SCORE'

@@ -7,8 +7,10 @@ import sys
 
 # command -> "module:function"; each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, str] = {
-    "train-face": "model_export.face.train:main",
-    "evaluate-face": "model_export.face.evaluate:main",
+    "train-face": "model_export.face.sface:main",
+    "evaluate-face": "model_export.face.compare:main",
+    "train-face-dlib": "model_export.face.train:main",
+    "evaluate-face-dlib": "model_export.face.evaluate:main",
     "train-antispoof": "model_export.antispoof.convert:main",
     "evaluate-antispoof": "model_export.antispoof.evaluate:main",
     "train-signature": "model_export.signature.train:main",

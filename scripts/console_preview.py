@@ -33,24 +33,24 @@ SAMPLES = [
         "antispoof": {"label": "uncertain", "score": 0.58, "thresholds": {"live": 0.8, "spoof": 0.3},
                       "member_scores": {"minifasnet_v2_x2.7": 0.52, "minifasnet_v1se_x4.0": 0.82},
                       "score_meaning": "probability of live", "model_version": "preview"},
-        "face-match": {"distance": 0.41, "similarity": 0.83, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
-                       "band": "strong", "rule": "centroid", "model_version": "preview"},
+        "face-match": {"score": 0.71, "band": "accept", "accept_at": 0.42, "review_at": 0.324, "is_match": True,
+                       "rule": "centroid", "model": "face_sface", "model_version": "preview"},
         "signature": {"label": "genuine", "score": 0.91, "thresholds": {"genuine": 0.7, "forged": 0.35},
                       "distances": [0.21, 0.25, 0.19], "distance": 0.22, "rule": "mean_over_spread"},
     },
     {
         "antispoof": {"label": "live", "score": 0.97, "thresholds": {"live": 0.8, "spoof": 0.3},
                       "score_meaning": "probability of live", "model_version": "preview"},
-        "face-match": {"distance": 0.39, "similarity": 0.86, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
-                       "band": "strong", "rule": "centroid", "model_version": "preview"},
+        "face-match": {"score": 0.74, "band": "accept", "accept_at": 0.42, "review_at": 0.324, "is_match": True,
+                       "rule": "centroid", "model": "face_sface", "model_version": "preview"},
         "signature": {"label": "forged", "score": 0.12, "thresholds": {"genuine": 0.7, "forged": 0.35},
                       "distances": [0.74, 0.81, 0.69], "distance": 0.75, "rule": "mean_over_spread"},
     },
     {
         "antispoof": {"label": "live", "score": 0.93, "thresholds": {"live": 0.8, "spoof": 0.3},
                       "score_meaning": "probability of live", "model_version": "preview"},
-        "face-match": {"distance": 0.58, "similarity": 0.54, "threshold": 0.6, "is_match": True, "strict_threshold": 0.45,
-                       "band": "weak", "rule": "centroid", "model_version": "preview"},
+        "face-match": {"score": 0.39, "band": "review", "accept_at": 0.42, "review_at": 0.324, "is_match": False,
+                       "rule": "centroid", "model": "face_sface", "model_version": "preview"},
         "signature": {"label": "uncertain", "score": 0.52, "thresholds": {"genuine": 0.7, "forged": 0.35},
                       "distances": [0.44, 0.51, 0.47], "distance": 0.47, "rule": "mean_over_spread"},
     },
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = tempfile.mkdtemp(prefix="bioauth-console-preview-")
     os.environ.update({"BIOAUTH_DATA_DIR": data_dir, "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite"})
     os.environ.pop("BIOAUTH_REVIEW_WEBHOOK_URL", None)
-    os.environ.setdefault("BIOAUTH_FACE_REVIEW_MARGIN", "0.05")  # so a distance near the threshold goes to review
+    os.environ.setdefault("BIOAUTH_FACE_REVIEW_MARGIN", "0.05")  # so a score near the accept edge goes to review
 
     from function_app import app
     from functions.runtime.services import get_services

@@ -118,7 +118,7 @@ def show(title: str, result: dict, elapsed_ms: float) -> None:
         detail = {
             "face-crop": lambda: f"faces={r.get('faces_found')} reason={r.get('reason')}",
             "antispoof": lambda: f"{r.get('label')} score={r.get('score')}",
-            "face-match": lambda: f"distance={r.get('distance')} threshold={r.get('threshold')} similarity={r.get('similarity')}",
+            "face-match": lambda: f"{r.get('band')} score={r.get('score')} (accept >= {r.get('accept_at')}, review >= {r.get('review_at')})",
             "signature": lambda: f"{r.get('label')} score={r.get('score')}" if not r.get("reason") else f"reason={r['reason']}",
             "decide": lambda: f"{r.get('outcome')} {r.get('reasons')}",
             "review": lambda: f"webhook {r.get('status')}",

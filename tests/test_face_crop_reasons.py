@@ -142,3 +142,88 @@ def test_geometry_round_trips_and_missing_model_is_reported(tmp_path):
     assert again.size == 150 and again.reference["left_eye"] == pytest.approx(GEOMETRY.reference["left_eye"])
     with pytest.raises(ModelNotInstalled):
         load_chip_geometry(tmp_path)
+
+
+# --- several faces: the dominant face is taken, competing faces are refused --------------------------
+
+
+def scene(main: np.ndarray, other: np.ndarray, other_scale: float, *, main_at: str = "centre") -> np.ndarray:
+    """A grey 1200x800 frame: `main` placed in the centre (or at the left edge), `other` scaled, top right."""
+    frame = np.full((800, 1200, 3), 128, np.uint8)
+    h, w = main.shape[:2]
+    x0 = (1200 - w) // 2 if main_at == "centre" else 0
+    frame[(800 - h) // 2 : (800 - h) // 2 + h, x0 : x0 + w] = main
+    small = cv2.resize(other, None, fx=other_scale, fy=other_scale, interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    x1 = 1200 - sw - 10 if main_at == "centre" else (1200 - sw) // 2
+    frame[10 : 10 + sh, x1 : x1 + sw] = small
+    return frame
+
+
+def test_a_bystander_is_ignored_and_flagged():
+    from functions.imaging.face_detection import OTHER_FACES_IGNORED
+
+    image = scene(astronaut(), grace_hopper(), 0.45)
+    result = crop_face(image, chip_spec=GEOMETRY)  # the default policy is 'dominant'
+    assert result.ok and result.faces_found >= 2 and result.flags == (OTHER_FACES_IGNORED,)
+    assert 350 < result.detection.box[0] + result.detection.box[2] / 2 < 850  # the centred face was taken
+    assert result.to_record()["flags"] == [OTHER_FACES_IGNORED]
+    assert crop_face(image, multiple_faces="reject").reason == MULTIPLE_FACES
+
+
+def test_two_faces_of_one_size_compete_and_are_refused():
+    a = astronaut()
+    result = crop_face(side_by_side(a, a[:, ::-1]))
+    assert result.reason == MULTIPLE_FACES and result.chip is None and result.faces_found >= 2
+
+
+def test_a_larger_face_at_the_edge_does_not_win_over_a_centred_one():
+    """Largest by a margin but another face is nearer the centre: nobody is clearly the subject."""
+    result = crop_face(scene(astronaut(), grace_hopper(), 0.45, main_at="left"))
+    assert result.reason == MULTIPLE_FACES
+
+
+def test_one_face_has_no_flag():
+    result = crop_face(astronaut())
+    assert result.ok and result.flags == ()
+
+
+@pytest.mark.parametrize("name", ["couple.jpg", "selfie-many-people.jpg"])
+def test_real_group_photos_are_refused_when_faces_compete(name):
+    path = FACES_DIR / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (shared data not mounted)")
+    result = crop_face(read_rgb(path))
+    assert result.reason == MULTIPLE_FACES and result.faces_found >= 2
+
+
+NUAA_WITH_BYSTANDERS = ("train/live/0001/0001_00_00_02_409.jpg", "train/live/0004/0004_01_00_01_145.jpg",
+                        "train/live/0007/0007_00_00_01_374.jpg", "dev/live/0011/0011_01_07_03_186.jpg")
+
+
+@pytest.mark.parametrize("frame", NUAA_WITH_BYSTANDERS)
+def test_kiosk_frames_with_people_behind_are_verified_on_the_subject(frame):
+    from functions.imaging.face_detection import OTHER_FACES_IGNORED
+
+    path = FACES_DIR.parent / "nuaa" / frame
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (shared data not mounted)")
+    image = read_rgb(path)
+    result = crop_face(image)
+    assert result.ok and result.flags == (OTHER_FACES_IGNORED,)
+    x, y, w, h = result.detection.box
+    assert abs((x + w / 2) / image.shape[1] - 0.5) < 0.15  # the subject sits in the middle of these frames
+
+
+def test_a_large_photo_is_detected_on_a_scaled_copy_and_cut_from_the_full_image():
+    from functions.imaging.face_detection import DETECTION_MAX_SIDE, detection_copy
+
+    big = cv2.resize(astronaut(), (2600, 2600), interpolation=cv2.INTER_CUBIC)
+    assert max(detection_copy(big).shape[:2]) == DETECTION_MAX_SIDE
+    small_result, big_result = crop_face(astronaut(), chip_spec=GEOMETRY), crop_face(big, chip_spec=GEOMETRY)
+    assert big_result.ok
+    # keypoints come back in the full image's pixels
+    scale = 2600 / 512
+    for k in ("right_eye", "left_eye"):
+        assert np.allclose(np.array(big_result.detection.keypoints[k]) / scale, small_result.detection.keypoints[k], atol=4)
+    assert np.median(np.abs(big_result.chip.astype(int) - small_result.chip.astype(int))) < 10

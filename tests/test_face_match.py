@@ -1,13 +1,17 @@
-"""face_match: the decision rule on plain vectors, and the whole path on real photos with the shipped model."""
+"""face_match: the decision rule (cosine to the mean of the references, three bands) on plain vectors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from functions.steps.face_match import FaceMatchResult, NoReferences, match_face, similarity_from_distance
-from tests.fixtures.faces import model_dir_or_skip
-from tests.fixtures.photos import astronaut, grace_hopper
+from functions.steps.face_match import ACCEPT, REJECT, REVIEW, FaceBands, FaceMatchResult, NoReferences, match_face
+
+BANDS = FaceBands(accept=0.42, review=0.32)
+
+
+def unit(v):
+    return np.asarray(v, dtype=np.float64) / np.linalg.norm(v)
 
 
 def random_orthonormal(n: int, seed: int) -> np.ndarray:
@@ -15,90 +19,62 @@ def random_orthonormal(n: int, seed: int) -> np.ndarray:
     return q
 
 
-def test_the_distance_is_to_the_references_mean_and_the_record_names_the_rule():
+def at_cosine(ref: np.ndarray, cos: float, seed: int = 0) -> np.ndarray:
+    """A unit vector with the given cosine to the unit vector ref."""
+    r = np.random.default_rng(seed).normal(size=ref.shape)
+    r = unit(r - (r @ ref) * ref)
+    return cos * ref + np.sqrt(1 - cos**2) * r
+
+
+def test_centroid_rule_and_record():
     rng = np.random.default_rng(0)
-    refs = [rng.normal(size=128) * 0.05 for _ in range(3)]
-    probe = np.mean(refs, axis=0) + 0.01
-    result = match_face(probe, refs, threshold=0.6, model_version="1.0.0", similarity_slope=12.0)
+    base = unit(rng.normal(size=128))
+    refs = [unit(base + rng.normal(size=128) * 0.05) for _ in range(3)]
+    probe = unit(np.mean(refs, axis=0) + rng.normal(size=128) * 0.02)
+    result = match_face(probe, refs, bands=BANDS, model_version="1.0.0")
     assert isinstance(result, FaceMatchResult)
-    assert result.distance == pytest.approx(np.linalg.norm(probe - np.mean(refs, axis=0)))
-    assert result.is_match and result.similarity > 0.5
-    assert len(result.reference_distances) == 3
+    assert result.score == pytest.approx(float(probe @ unit(np.mean(refs, axis=0))))
+    assert result.band == ACCEPT and result.is_match and len(result.reference_scores) == 3
     record = result.to_record()
-    assert record["rule"] == "centroid" and record["model_version"] == "1.0.0"
+    assert record["rule"] == "centroid" and record["model"] == "face_sface" and record["model_version"] == "1.0.0"
+    assert (record["accept_at"], record["review_at"]) == (0.42, 0.32)
 
 
-def test_far_probe_is_rejected():
-    ref = np.zeros(128)
-    probe = np.full(128, 0.1)  # distance 1.13
-    result = match_face(probe, [ref], threshold=0.6, model_version="x")
-    assert not result.is_match and result.similarity < 0.5
+def test_bands():
+    ref = unit(np.arange(1, 129, dtype=float))
+    assert match_face(at_cosine(ref, 0.60), [ref], bands=BANDS, model_version="v").band == ACCEPT
+    review = match_face(at_cosine(ref, 0.37), [ref], bands=BANDS, model_version="v")
+    assert review.band == REVIEW and not review.is_match
+    assert match_face(at_cosine(ref, 0.10), [ref], bands=BANDS, model_version="v").band == REJECT
+    assert BANDS.band(0.42) == ACCEPT and BANDS.band(0.32) == REVIEW and BANDS.band(0.3199) == REJECT
 
 
-def test_bands_against_the_strict_threshold():
-    ref = np.zeros(128)
-    unit = np.ones(128) / np.sqrt(128)
-    kw = dict(threshold=0.6, strict_threshold=0.4, model_version="v")
-    assert match_face(unit * 0.3, [ref], **kw).band == "strong"
-    weak = match_face(unit * 0.5, [ref], **kw)
-    assert weak.band == "weak" and weak.is_match
-    far = match_face(unit * 0.7, [ref], **kw)
-    assert far.band == "no_match" and not far.is_match
-
-
-def test_similarity_is_half_at_threshold_and_monotone():
-    assert similarity_from_distance(0.6, threshold=0.6, slope=10) == pytest.approx(0.5)
-    values = [similarity_from_distance(d, threshold=0.6, slope=10) for d in np.linspace(0, 2, 21)]
-    assert all(a > b for a, b in zip(values, values[1:]))
-    assert 0.0 <= min(values) and max(values) <= 1.0
+def test_score_does_not_depend_on_vector_length():
+    """Protected templates are quantised and stored without their unit length: the cosine ignores scale."""
+    ref = unit(np.arange(1, 129, dtype=float))
+    probe = at_cosine(ref, 0.5)
+    a = match_face(probe, [ref], bands=BANDS, model_version="v")
+    b = match_face(probe * 3.0, [ref * 0.2], bands=BANDS, model_version="v")
+    assert a.score == pytest.approx(b.score) == pytest.approx(0.5)
 
 
 def test_protected_templates_give_the_same_decision():
-    """Orthonormal projection + permutation keep distances and means, so the result does not change."""
+    """Orthonormal projection + permutation keep inner products and lengths, so the result does not change."""
     rng = np.random.default_rng(1)
-    refs = [rng.normal(size=128) * 0.04 for _ in range(2)]
-    probe = refs[0] + rng.normal(size=128) * 0.03
+    refs = [unit(rng.normal(size=128)) for _ in range(2)]
+    probe = unit(refs[0] + rng.normal(size=128) * 0.05)
     q = random_orthonormal(128, seed=7)[rng.permutation(128)]
-    plain = match_face(probe, refs, threshold=0.6, model_version="v")
-    protected = match_face(q @ probe, [q @ r for r in refs], threshold=0.6, model_version="v")
-    assert protected.distance == pytest.approx(plain.distance, rel=1e-9)
-    assert protected.is_match == plain.is_match
+    plain = match_face(probe, refs, bands=BANDS, model_version="v")
+    protected = match_face(q @ probe, [q @ r for r in refs], bands=BANDS, model_version="v")
+    assert protected.score == pytest.approx(plain.score, abs=1e-12)
+    assert protected.band == plain.band
 
 
 def test_no_reference_is_an_error():
     with pytest.raises(NoReferences):
-        match_face(np.zeros(128), [], threshold=0.6, model_version="v")
+        match_face(np.ones(128), [], bands=BANDS, model_version="v")
 
 
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError):
-        match_face(np.zeros(128), [np.zeros(64)], threshold=0.6, model_version="v")
-
-
-def test_real_photos_through_the_service_path():
-    """crop_face -> chip -> ONNX -> match_face: the same person matches, two people do not."""
-    import cv2
-
-    from functions.imaging.face_detection import crop_face
-    from functions.imaging.face_preprocessing import ChipGeometry
-    from functions.runtime.models import OnnxModel
-    from functions.steps.face_match import embed_face, match_settings
-
-    model = OnnxModel(model_dir_or_skip())
-    geometry = ChipGeometry.from_manifest(model.manifest)
-    settings = match_settings(model)
-    assert settings["threshold"] == model.manifest.thresholds["distance"]
-
-    a = astronaut()
-    # The same photo, re-captured: rotated 8 degrees, scaled to 80 %, a little brighter.
-    h, w = a.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), 8, 0.8)
-    a2 = np.clip(cv2.warpAffine(a, m, (w, h), borderMode=cv2.BORDER_REFLECT).astype(np.int16) + 15, 0, 255).astype(np.uint8)
-    chips = [crop_face(img, chip_spec=geometry).chip for img in (a, a2, grace_hopper())]
-    assert all(c is not None for c in chips)
-    emb = [embed_face(c, model) for c in chips]
-    assert emb[0].shape == (128,) and emb[0].dtype == np.float32
-    same = match_face(emb[1], [emb[0]], **settings)
-    other = match_face(emb[2], [emb[0]], **settings)
-    assert same.is_match and same.distance < 0.4
-    assert not other.is_match and other.band == "no_match" and other.distance > settings["threshold"]
+        match_face(np.ones(128), [np.ones(64)], bands=BANDS, model_version="v")

@@ -95,7 +95,8 @@ def _reason_codes_in_code() -> set[str]:
     from functions.imaging import face_detection
     from functions.imaging.signature_preprocessing import SignatureImageError
 
-    reasons = {getattr(face_detection, name) for name in ("NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "FACE_CUT_OFF", "LOW_FACE_SCORE")}
+    reasons = {getattr(face_detection, name) for name in ("NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "FACE_CUT_OFF", "LOW_FACE_SCORE",
+                                                                "OTHER_FACES_IGNORED")}
     reasons |= {cls.code for cls in SignatureImageError.__subclasses__()}
     reasons |= {f"reviewer_{verdict}" for verdict in VERDICTS}
     tree = ast.parse((ROOT / "functions" / "steps" / "decide.py").read_text())

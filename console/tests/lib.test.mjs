@@ -135,6 +135,17 @@ test("face-match figures: distance, threshold, similarity", () => {
   assert.ok(miss["Distance (lower is closer)"].scale.max >= 0.9); // the bar always holds the value
 });
 
+test("face-match figures: cosine score against the bands", () => {
+  const result = { score: 0.38, band: "review", accept_at: 0.42, review_at: 0.324, model: "face_sface", model_version: "1.0.0" };
+  const f = byLabel(summariseSteps({ "face-match": { result } })[0]);
+  assert.equal(f.Result.value, "review");
+  assert.equal(f.Result.tone, "warn");
+  assert.equal(f["Cosine similarity (higher is closer)"].value, "0.380");
+  assert.equal(f["Cosine similarity (higher is closer)"].scale.hi, 0.42);
+  assert.equal(f["Cosine similarity (higher is closer)"].scale.lo, 0.324);
+  assert.equal(f.Model.value, "face_sface 1.0.0");
+});
+
 test("signature figures: label, score, thresholds, distances, rule", () => {
   const f = byLabel(summariseSteps(STEPS).find((s) => s.name === "signature"));
   assert.equal(f.Result.value, "uncertain");

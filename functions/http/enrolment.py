@@ -20,7 +20,7 @@ from ..runtime.models import load_model
 from ..runtime.services import Services
 from ..runtime.step_runner import now_iso
 from ..runtime.subjects import SUBJECTS, associated_data, protected_face, store_signature_references, store_signature_writer_model
-from ..steps.face_match import MODEL_NAME, embed_face
+from ..steps.face_match import MODEL_NAME, embed_face, template_model
 from ..steps.signature import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 
 MIN_FACES, MAX_FACES = 1, 10
@@ -37,6 +37,7 @@ def check_counts(faces: list, signatures: list) -> None:
 
 
 def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[list[np.ndarray], str]:
+    """Unit-length embeddings of the enrolment photos and the model ("<name>/<version>") that made them."""
     s = services.settings
     model = load_model(MODEL_NAME, s.models_dir)
     geometry = ChipGeometry.from_manifest(model.manifest)
@@ -54,7 +55,7 @@ def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[lis
             raise InvalidImage(f"face_images[{i}]: {found.reason.replace('_', ' ')}", code=found.reason,
                                details={"field": f"face_images[{i}]"})
         embeddings.append(embed_face(found.chip, model))
-    return embeddings, model.version
+    return embeddings, template_model(model)
 
 
 def signature_references(images: list[DecodedImage]) -> list[np.ndarray]:
@@ -71,11 +72,11 @@ def signature_references(images: list[DecodedImage]) -> list[np.ndarray]:
 def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[DecodedImage], services: Services) -> dict:
     """Create or replace a subject's enrolment. Re-enrolment issues a new token: the old template is cancelled."""
     check_counts(faces, signatures)
-    embeddings, model_version = face_embeddings(faces, services)
+    embeddings, face_model = face_embeddings(faces, services)
     references = signature_references(signatures)
 
     key = services.secrets.template_key
-    face = protected_face(subject_id, embeddings, model_version, services)
+    face = protected_face(subject_id, embeddings, face_model, services)
     refs_blob = store_signature_references(subject_id, references, services)
     writer = build_writer_model(load_model(SIGNATURE_MODEL, services.settings.models_dir), references)
     writer_blob = store_signature_writer_model(subject_id, writer.encode(), services)
@@ -108,7 +109,8 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
         "subject_id": subject_id,
         "faces": len(embeddings),
         "signatures": len(references),
-        "face_model_version": model_version,
+        "face_model": face_model,
+        "face_model_version": face["face"]["model_version"],
         "images_retained": bool(retained),
         "enrolled_at": doc["enrolled_at"],
     }
@@ -142,9 +144,15 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     ]
     if not faces:
         raise Conflict("no enrolment images were retained for this subject: enrol again", code="no_retained_images")
-    embeddings, model_version = face_embeddings(faces, services)
+    embeddings, face_model = face_embeddings(faces, services)
     subject.pop("_etag", None)
-    subject.update(protected_face(subject_id, embeddings, model_version, services))
+    subject.update(protected_face(subject_id, embeddings, face_model, services))
     subject["renewed_at"] = now_iso()
     services.records.upsert(SUBJECTS, subject)
-    return {"subject_id": subject_id, "faces": len(embeddings), "face_model_version": model_version, "renewed_at": subject["renewed_at"]}
+    return {
+        "subject_id": subject_id,
+        "faces": len(embeddings),
+        "face_model": face_model,
+        "face_model_version": subject["face"]["model_version"],
+        "renewed_at": subject["renewed_at"],
+    }

@@ -17,7 +17,7 @@ ERROR_CODES = (
     "signature_image_invalid", "blank_image", "no_ink", "image_too_small",
     "not_enough_references", "invalid_signature_references", "no_face_references", "invalid_context_crop",
     "unknown_subject", "not_found", "conflict", "precondition_failed", "not_in_review", "no_retained_images",
-    "reenrolment_required", "unauthorized", "invalid_link", "forbidden_role", "device_mismatch", "rate_limited",
+    "template_outdated", "unauthorized", "invalid_link", "forbidden_role", "device_mismatch", "rate_limited",
     "unknown_key", "key_revoked", "principal_exists", "invalid_callback_url", "invalid_idempotency_key",
     "idempotency_key_reused", "bad_request", "request_timeout", "length_required", "invalid_content_length",
     "incomplete_body", "uri_too_long", "headers_too_large", "service_unavailable", "method_not_allowed", "model_not_installed",
@@ -30,7 +30,7 @@ REASON_CODES = (
     "spoof_detected", "spoof_suspected", "liveness_uncertain",
     "face_mismatch", "face_uncertain", "signature_forged", "signature_uncertain",
     "blank_image", "no_ink", "image_too_small",
-    "live_face", "face_match", "signature_genuine",
+    "live_face", "face_match", "signature_genuine", "other_faces_ignored",
     "reviewer_accept", "reviewer_reject",
 )
 
@@ -85,7 +85,7 @@ def _schemas() -> dict:
         "type": "object",
         "properties": {
             "result": {"type": ["object", "null"], "additionalProperties": True,
-                       "description": "what the step measured (label, score, distance, threshold, reason, model_version, ...)"},
+                       "description": "what the step measured (label, score, band, thresholds, reason, model_version, ...)"},
             "duration_ms": {"type": ["number", "null"]},
             "started_at": {"type": ["string", "null"]},
             "finished_at": {"type": ["string", "null"]},
@@ -212,17 +212,19 @@ def _schemas() -> dict:
         },
         "Enrolment": {
             "type": "object",
-            "required": ["subject_id", "faces", "signatures", "face_model_version"],
+            "required": ["subject_id", "faces", "signatures", "face_model", "face_model_version"],
             "properties": {
                 "subject_id": {"type": "string"}, "faces": {"type": "integer"}, "signatures": {"type": "integer"},
+                "face_model": {"type": "string", "description": "<name>/<version> of the face model that made the template"},
                 "face_model_version": {"type": "string"}, "images_retained": {"type": "boolean"},
                 "enrolled_at": {"type": "string"},
             },
         },
         "Renewal": {
             "type": "object",
-            "required": ["subject_id", "faces", "face_model_version"],
+            "required": ["subject_id", "faces", "face_model", "face_model_version"],
             "properties": {"subject_id": {"type": "string"}, "faces": {"type": "integer"},
+                           "face_model": {"type": "string", "description": "<name>/<version> of the face model that made the new template"},
                            "face_model_version": {"type": "string"}, "renewed_at": {"type": "string"}},
         },
         "Liveness": {
@@ -329,7 +331,7 @@ def _paths() -> dict:
             "Verify a claimed identity from a face photo and a handwritten signature",
             {"202": _json(_ref("VerificationAccepted"), "queued; poll the Location", LOCATION),
              "200": _json(_ref("Verification"), "with ?mode=sync: the decision in one round trip", LOCATION)},
-            errors=(*body_errors, 404, 503), roles=("device",), body="VerificationRequest",
+            errors=(*body_errors, 404, 409, 503), roles=("device",), body="VerificationRequest",
             operation_id="createVerification",
             parameters=[{"name": "mode", "in": "query", "required": False,
                          "schema": {"type": "string", "enum": ["async", "sync"], "default": "async"}},

@@ -27,6 +27,20 @@ FACE_TOO_SMALL = "face_too_small"
 FACE_CUT_OFF = "face_cut_off"
 LOW_FACE_SCORE = "low_face_score"
 
+# Flag codes: the face was usable, but something about the photo is worth recording.
+OTHER_FACES_IGNORED = "other_faces_ignored"
+
+# What to do with several confident faces (BIOAUTH_MULTIPLE_FACES).
+MULTIPLE_FACE_POLICIES = ("dominant", "reject", "largest")
+# 'dominant': the largest face is taken when its box is at least this many times the area of the
+# next one and no other face is nearer the frame centre; otherwise the faces compete and the photo
+# is refused. Bystanders at a kiosk are further from the camera and off-centre.
+DOMINANT_AREA_RATIO = 1.5
+# Detection runs on a copy whose longer side is at most this many pixels (area-averaged), the
+# keypoints are scaled back and the chip is cut from the full image: BlazeFace looks at a
+# 128-192 px input, and shrinking a large photo in one bilinear step aliases.
+DETECTION_MAX_SIDE = 1024
+
 # Faces are looked for down to this score, so a weak face is reported as
 # `low_face_score` instead of `no_face`.
 DETECTION_FLOOR = 0.5
@@ -90,8 +104,19 @@ class _DetectorPool:
 _detectors = _DetectorPool()
 
 
-def detect_faces(image_rgb: np.ndarray, *, min_score: float = 0.5) -> list[FaceDetection]:
-    """Every face BlazeFace finds, largest first.
+def detection_copy(image_rgb: np.ndarray, max_side: int = DETECTION_MAX_SIDE) -> np.ndarray:
+    """The image the detector sees: shrunk with area averaging when its longer side exceeds max_side."""
+    import cv2
+
+    h, w = image_rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return image_rgb
+    f = max_side / max(h, w)
+    return cv2.resize(image_rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def detect_faces(image_rgb: np.ndarray, *, min_score: float = 0.5, max_side: int = DETECTION_MAX_SIDE) -> list[FaceDetection]:
+    """Every face BlazeFace finds, largest first, in the full image's pixels.
 
     The short-range model (faces within about 2 m) is tried first, then the
     full-range one, so a kiosk close-up and a door camera both work.
@@ -99,11 +124,13 @@ def detect_faces(image_rgb: np.ndarray, *, min_score: float = 0.5) -> list[FaceD
     if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
         raise ValueError("detect_faces expects an RGB image of shape (H, W, 3)")
     image_rgb = np.ascontiguousarray(image_rgb, dtype=np.uint8)
+    small = np.ascontiguousarray(detection_copy(image_rgb, max_side))
+    # Relative coordinates from the small copy, scaled by the full image's size.
     h, w = image_rgb.shape[:2]
     faces: list[FaceDetection] = []
     for model_selection in (0, 1):
         with _detectors.checkout(model_selection, min_score) as detector:
-            result = detector.process(image_rgb)
+            result = detector.process(small)
         for d in result.detections or []:
             rb = d.location_data.relative_bounding_box
             kps = {
@@ -194,6 +221,7 @@ class FaceCropResult:
     faces_found: int
     chip: np.ndarray | None = None  # aligned RGB chip for the embedding network
     context: np.ndarray | None = None  # CONTEXT_SIZE x CONTEXT_SIZE RGB, for anti-spoofing
+    flags: tuple[str, ...] = ()  # e.g. OTHER_FACES_IGNORED
 
     @property
     def ok(self) -> bool:
@@ -204,6 +232,7 @@ class FaceCropResult:
         return {
             "reason": self.reason,
             "faces_found": self.faces_found,
+            "flags": list(self.flags),
             "detection": self.detection.to_dict() if self.detection else None,
             "chip_size": None if self.chip is None else int(self.chip.shape[0]),
             "context_size": None if self.context is None else int(self.context.shape[0]),
@@ -220,35 +249,66 @@ def outside_fraction(box: tuple[float, float, float, float], width: int, height:
     return 1.0 - (inside_w * inside_h) / (w * h)
 
 
+def _centre_distance(face: FaceDetection, width: int, height: int) -> float:
+    x, y, w, h = face.box
+    return float(np.hypot((x + w / 2) / width - 0.5, (y + h / 2) / height - 0.5))
+
+
+def dominant_face(faces: list[FaceDetection], width: int, height: int) -> FaceDetection | None:
+    """The one face to verify among several confident ones (largest first), or None when two compete.
+
+    Dominant: its box has at least DOMINANT_AREA_RATIO times the area of the
+    next largest, and no other face is nearer the centre of the frame.
+    """
+    if len(faces) == 1:
+        return faces[0]
+    first, second = faces[0], faces[1]
+    if first.area < DOMINANT_AREA_RATIO * second.area:
+        return None
+    nearest = min(faces, key=lambda f: _centre_distance(f, width, height))
+    return first if nearest is first else None
+
+
 def crop_face(
     image_rgb: np.ndarray,
     *,
     min_score: float = 0.6,
     min_eye_distance_px: float = 24.0,
-    multiple_faces: str = "reject",
+    multiple_faces: str = "dominant",
     context_scale: float = 2.0,
     chip_spec: ChipGeometry | None = None,
     cut_off_tolerance: float = CUT_OFF_TOLERANCE,
+    detection_max_side: int = DETECTION_MAX_SIDE,
 ) -> FaceCropResult:
     """Find the one face to verify and cut its aligned chip and context crop.
 
     Problems come back as reason codes, checked in this order: no_face,
-    low_face_score, multiple_faces (policy 'reject'; 'largest' keeps the
-    largest face), face_cut_off, face_too_small. `chip_spec` is the embedding
-    model's chip geometry (ChipGeometry.from_manifest); without it no chip is cut.
+    low_face_score, multiple_faces, face_cut_off, face_too_small. With several
+    confident faces, policy 'dominant' keeps the dominant face (see
+    dominant_face) and flags the photo `other_faces_ignored`, refusing only
+    when faces compete; 'reject' refuses every such photo; 'largest' keeps the
+    largest face (flagged). `chip_spec` is the embedding model's chip geometry
+    (ChipGeometry.from_manifest); without it no chip is cut.
     """
-    if multiple_faces not in ("reject", "largest"):
-        raise ValueError(f"multiple_faces must be 'reject' or 'largest', not {multiple_faces!r}")
-    faces = detect_faces(image_rgb, min_score=min(DETECTION_FLOOR, min_score))
+    if multiple_faces not in MULTIPLE_FACE_POLICIES:
+        raise ValueError(f"multiple_faces must be one of {MULTIPLE_FACE_POLICIES}, not {multiple_faces!r}")
+    faces = detect_faces(image_rgb, min_score=min(DETECTION_FLOOR, min_score), max_side=detection_max_side)
     if not faces:
         return FaceCropResult(NO_FACE, None, 0)
     confident = [f for f in faces if f.score >= min_score]
     if not confident:
         return FaceCropResult(LOW_FACE_SCORE, faces[0], len(faces))
-    face = confident[0]  # largest
-    if len(confident) > 1 and multiple_faces == "reject":
-        return FaceCropResult(MULTIPLE_FACES, face, len(faces))
     h, w = image_rgb.shape[:2]
+    face = confident[0]  # largest
+    flags: tuple[str, ...] = ()
+    if len(confident) > 1:
+        if multiple_faces == "reject":
+            return FaceCropResult(MULTIPLE_FACES, face, len(faces))
+        if multiple_faces == "dominant":
+            face = dominant_face(confident, w, h)
+            if face is None:
+                return FaceCropResult(MULTIPLE_FACES, confident[0], len(faces))
+        flags = (OTHER_FACES_IGNORED,)
     eyes_outside = any(
         not (0 <= face.keypoints[k][0] < w and 0 <= face.keypoints[k][1] < h) for k in ("right_eye", "left_eye")
     )
@@ -258,4 +318,4 @@ def crop_face(
         return FaceCropResult(FACE_TOO_SMALL, face, len(faces))
     chip = None if chip_spec is None else align_face(image_rgb, face.keypoints, chip_spec)
     context = context_crop(image_rgb, face.box, scale=context_scale)
-    return FaceCropResult(None, face, len(faces), chip=chip, context=context)
+    return FaceCropResult(None, face, len(faces), chip=chip, context=context, flags=flags)

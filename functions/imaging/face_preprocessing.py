@@ -1,12 +1,17 @@
 """How a face photo becomes the embedding network's input: one definition for serving and training.
 
-The embedding network was trained on dlib's face chips (150x150, padding 0.25,
-eyes and nose at fixed places). We detect faces with MediaPipe, whose six
-keypoints differ from dlib's five landmarks, so the chip geometry is stored in
-the face_embedding manifest as the place each MediaPipe keypoint lands in a
-dlib chip (measured, see model_export/face/alignment.py). A similarity
-transform (rotation, uniform scale, shift) then maps the keypoints of a new
-photo onto those places, so our chips land where dlib's land.
+Each embedding network was trained on chips with facial points at fixed
+places; the model's manifest (`alignment`) stores where MediaPipe's keypoints
+belong in its chip. A similarity transform (rotation, uniform scale, shift),
+fitted by least squares, maps a new photo's keypoints onto those places.
+
+- SFace (face_sface): the 112x112 five-point geometry its authors align to
+  (eye centres, nose tip, mouth corners); MediaPipe gives the mouth centre, so
+  the two mouth corners are replaced by their midpoint. Warped with plain
+  bilinear sampling, as the reference implementation does.
+- dlib ResNet (face_embedding): the places MediaPipe keypoints take in dlib's
+  150x150 chips (measured, see model_export/face/alignment.py); large faces
+  are shrunk with area averaging before the warp, as dlib's pyramid does.
 """
 
 from __future__ import annotations
@@ -29,12 +34,19 @@ class ChipGeometry:
     padding: float
     reference: Mapping[str, tuple[float, float]]
     weights: Mapping[str, float]
+    antialias: bool = True  # shrink large faces with area averaging before the warp
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChipGeometry":
         reference = {k: (float(v[0]), float(v[1])) for k, v in d["reference"].items()}
         weights = {k: float(d.get("weights", {}).get(k, 1.0)) for k in reference}
-        return cls(size=int(d["chip_size"]), padding=float(d["padding"]), reference=reference, weights=weights)
+        return cls(
+            size=int(d["chip_size"]),
+            padding=float(d.get("padding", 0.0)),
+            reference=reference,
+            weights=weights,
+            antialias=bool(d.get("antialias", True)),
+        )
 
     @classmethod
     def from_manifest(cls, manifest: ModelManifest) -> "ChipGeometry":
@@ -49,6 +61,7 @@ class ChipGeometry:
             "padding": self.padding,
             "reference": {k: [round(x, 6), round(y, 6)] for k, (x, y) in self.reference.items()},
             "weights": dict(self.weights),
+            "antialias": self.antialias,
         }
 
 
@@ -87,18 +100,18 @@ def chip_transform(keypoints: Mapping[str, tuple[float, float]], geometry: ChipG
     return similarity_transform(src, dst, [geometry.weights[k] for k in names])
 
 
-def warp_to_chip(image_rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+def warp_to_chip(image_rgb: np.ndarray, matrix: np.ndarray, size: int, *, antialias: bool = True) -> np.ndarray:
     """Cut the chip out of the image with bilinear sampling.
 
-    When the face is much larger than the chip, the region is first shrunk
-    with area averaging, as plain bilinear sampling would alias (dlib uses an
-    image pyramid for the same reason).
+    With `antialias`, when the face is much larger than the chip, the region
+    is first shrunk with area averaging, as plain bilinear sampling would
+    alias (dlib uses an image pyramid for the same reason).
     """
     import cv2
 
     m = np.asarray(matrix, dtype=np.float64)
     scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))  # chip pixels per image pixel
-    if scale < 0.5:
+    if antialias and scale < 0.5:
         # Region of the image the chip covers, with a margin, shrunk to about the chip's resolution.
         inv = cv2.invertAffineTransform(m)
         corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=np.float64) @ inv.T
@@ -125,7 +138,26 @@ def warp_to_chip(image_rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.nda
 
 def align_face(image_rgb: np.ndarray, keypoints: Mapping[str, tuple[float, float]], geometry: ChipGeometry) -> np.ndarray:
     """The aligned RGB chip (size x size, uint8) of the face with these keypoints."""
-    return warp_to_chip(image_rgb, chip_transform(keypoints, geometry), geometry.size)
+    return warp_to_chip(image_rgb, chip_transform(keypoints, geometry), geometry.size, antialias=geometry.antialias)
+
+
+# SFace's reference points in its 112x112 chip (eye centres, nose tip, mouth corners; x right, y down).
+SFACE_CHIP_SIZE = 112
+SFACE_FIVE_POINTS = (
+    ("right_eye", (38.2946, 51.6963)),
+    ("left_eye", (73.5318, 51.5014)),
+    ("nose_tip", (56.0252, 71.7366)),
+    ("mouth_right", (41.5493, 92.3655)),
+    ("mouth_left", (70.7299, 92.2041)),
+)
+
+
+def sface_geometry(points: Sequence[str] = ("right_eye", "left_eye", "nose_tip", "mouth_center")) -> ChipGeometry:
+    """SFace's chip geometry over the named points; `mouth_center` is the midpoint of the two mouth corners."""
+    places = dict(SFACE_FIVE_POINTS)
+    places["mouth_center"] = tuple((a + b) / 2 for a, b in zip(places["mouth_right"], places["mouth_left"]))
+    reference = {k: (places[k][0] / SFACE_CHIP_SIZE, places[k][1] / SFACE_CHIP_SIZE) for k in points}
+    return ChipGeometry(size=SFACE_CHIP_SIZE, padding=0.0, reference=reference, weights={k: 1.0 for k in points}, antialias=False)
 
 
 def chips_to_tensor(chips: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
@@ -133,7 +165,7 @@ def chips_to_tensor(chips: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     return spec.to_tensor(chips)
 
 
-def load_chip_geometry(models_dir=None, model_name: str = "face_embedding") -> ChipGeometry:
+def load_chip_geometry(models_dir=None, model_name: str = "face_sface") -> ChipGeometry:
     """The chip geometry of the installed embedding model, read from its manifest (no session is created).
 
     Raises ModelNotInstalled when the model's manifest is missing.

@@ -43,6 +43,9 @@ class OnnxModel:
         # Idle pool threads must not spin after a run: on a 2-core worker the next step's numpy work and
         # the other requests' sessions need those cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Errors only: a published graph that lists its weights among its inputs (SFace) would log one
+        # warning per weight at every session start.
+        options.log_severity_level = 3
         if intra_op_threads:
             options.intra_op_num_threads = intra_op_threads
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=available_providers())

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import SubjectNotEnrolled
+from ..errors import Conflict, ModelNotInstalled, SubjectNotEnrolled
 from ..imaging.templates import (
     decrypt,
     encrypt,
@@ -24,12 +25,15 @@ from ..imaging.templates import (
     protected_to_vector,
     unpack_arrays,
 )
+from ..manifests import FACE_MODEL, read_manifest
 from ..storage import delete_verification_blobs
 from .services import Services
 from .step_runner import VERIFICATIONS
 
 SUBJECTS = "subjects"
 REVIEWS = "reviews"  # closed cases kept as labelled pairs (records and the copies of their images)
+# Templates enrolled before they recorded their model's name were made by the dlib network.
+LEGACY_FACE_MODEL = "face_embedding"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,43 @@ class FaceTemplate:
     token: bytes
     references: list[np.ndarray]  # protected vectors, compared in the protected space
     model_version: str
+    model: str  # "<model name>/<version>": embeddings of another model are not comparable
+
+
+def face_template_model(subject: dict) -> str:
+    """The face model ("<name>/<version>") a subject's template was made with."""
+    face = subject.get("face") or {}
+    return face.get("model") or f"{LEGACY_FACE_MODEL}/{face.get('model_version', '')}"
+
+
+def installed_face_model(models_dir: Path) -> str | None:
+    """ "<name>/<version>" of the face model installed in models_dir, from its manifest; None when absent."""
+    try:
+        manifest = read_manifest(Path(models_dir) / FACE_MODEL)
+    except ModelNotInstalled:
+        return None
+    return f"{manifest.name}/{manifest.version}"
+
+
+def check_face_template_current(subject: dict, services: Services) -> None:
+    """Refuse a verification against a template made by another face model (`template_outdated`, 409).
+
+    Embeddings of two models live in different spaces: such a comparison means
+    nothing. Renewal re-enrols the subject from the retained images.
+    """
+    if not subject.get("face"):
+        return  # nothing enrolled to compare with: the face-match step reports it
+    current = installed_face_model(services.settings.models_dir)
+    if current is None:
+        return  # the face-match step reports the missing model
+    made_with = face_template_model(subject)
+    if made_with != current:
+        raise Conflict(
+            f"the subject's face template was made with {made_with}, the service runs {current}: "
+            "renew it (POST /api/v1/subjects/{subject_id}/renewal) or enrol again",
+            code="template_outdated",
+            details={"subject_id": subject["id"], "template_model": made_with, "service_model": current},
+        )
 
 
 def associated_data(kind: str, subject_id: str) -> str:
@@ -44,15 +85,19 @@ def associated_data(kind: str, subject_id: str) -> str:
     return f"bioauth:{kind}:{subject_id}"
 
 
-def protected_face(subject_id: str, embeddings: list[np.ndarray], model_version: str, services: Services) -> dict:
-    """The subject document's `token` and `face` fields: a fresh token, the embeddings protected with it, encrypted."""
+def protected_face(subject_id: str, embeddings: list[np.ndarray], model: str, services: Services) -> dict:
+    """The subject document's `token` and `face` fields: a fresh token, the embeddings protected with it, encrypted.
+
+    `model` is "<name>/<version>" of the face model that made the embeddings.
+    """
     key = services.secrets.template_key
     token = new_subject_token()
     protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
     return {
         "token": base64.b64encode(encrypt(token, key, associated_data("token", subject_id))).decode(),
         "face": {
-            "model_version": model_version,
+            "model": model,
+            "model_version": model.rsplit("/", 1)[-1],
             "count": len(protected),
             "templates": base64.b64encode(encrypt(pack_arrays(protected), key, associated_data("face", subject_id))).decode(),
         },
@@ -83,7 +128,8 @@ def load_face_template(subject: dict, services: Services) -> FaceTemplate:
     key, sid = services.secrets.template_key, subject["id"]
     token = decrypt(base64.b64decode(subject["token"]), key, associated_data("token", sid))
     packed = decrypt(base64.b64decode(subject["face"]["templates"]), key, associated_data("face", sid))
-    return FaceTemplate(token, [protected_to_vector(p) for p in unpack_arrays(packed)], subject["face"]["model_version"])
+    vectors = [protected_to_vector(p) for p in unpack_arrays(packed)]
+    return FaceTemplate(token, vectors, subject["face"].get("model_version", ""), face_template_model(subject))
 
 
 def protect_probe(embedding: np.ndarray, template: FaceTemplate, services: Services) -> np.ndarray:

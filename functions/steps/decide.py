@@ -4,8 +4,8 @@ Policy, strictest first:
 - the face could not be used (no face, several faces, too small, cut off) -> rejected;
 - a spoof -> rejected (with BIOAUTH_SPOOF_ACTION=review: review, after the other checks); an uncertain
   liveness score -> review;
-- a face beyond the model's threshold -> rejected; between its strict threshold and its threshold
-  (widened by the review margin setting) -> review;
+- a face score below the model's review band -> rejected; in the review band (between the
+  manifest's `review` and `accept` thresholds, widened by the review margin setting) -> review;
 - a signature that cannot be read -> rejected; a forged signature with a matching face -> review
   (the evidence conflicts, so a person decides); an uncertain signature -> review;
 - otherwise accepted.
@@ -42,13 +42,12 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float, spoof_
 
     face = results.get("face-match") or {}
     if face:
-        # Accept below the strict threshold, review up to the model's threshold, reject beyond
-        # (both calibrated, in the manifest); the margin widens the review band on both sides.
-        distance, threshold = float(face["distance"]), float(face["threshold"])
-        strict = float(face.get("strict_threshold") or threshold)
-        if distance >= threshold + face_review_margin:
+        # Cosine score against the calibrated bands recorded by the face-match step (from the
+        # model's manifest); the margin widens the review band on both sides.
+        score, accept_at, review_at = float(face["score"]), float(face["accept_at"]), float(face["review_at"])
+        if score < review_at - face_review_margin:
             return Decision("rejected", ["face_mismatch"])
-        if distance >= strict - face_review_margin:
+        if score < accept_at + face_review_margin:
             review.append("face_uncertain")
 
     sig = results.get("signature") or {}
@@ -59,9 +58,10 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float, spoof_
     elif sig.get("label") == "uncertain":
         review.append("signature_uncertain")
 
+    flags = list(crop.get("flags") or [])  # e.g. other_faces_ignored: recorded, not a reason to refuse
     if review:
-        return Decision("review", review)
-    return Decision("accepted", ["face_match", "signature_genuine", "live_face"])
+        return Decision("review", review + flags)
+    return Decision("accepted", ["face_match", "signature_genuine", "live_face", *flags])
 
 
 def decide_step(ctx: StepContext) -> StepOutcome:

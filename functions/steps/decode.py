@@ -17,6 +17,7 @@ from ..messages import StepMessage
 from ..telemetry import current_trace_context
 from ..runtime.outbound import check_destination, policy_from_settings
 from ..runtime.services import Services
+from ..runtime.subjects import check_face_template_current
 from ..runtime.step_runner import VERIFICATIONS, now_iso
 from ..settings import Settings
 
@@ -83,8 +84,10 @@ def accept_verification(request: VerificationRequest, services: Services, mode: 
     A keyed request (verification_id from its Idempotency-Key) stores its images under a fresh folder, so a
     concurrent request with the same key and other images cannot overwrite the winner's; the loser's are removed.
     """
-    if services.records.get("subjects", request.subject_id) is None:
+    subject = services.records.get("subjects", request.subject_id)
+    if subject is None:
         raise SubjectNotEnrolled(f"subject {request.subject_id!r} is not enrolled", details={"subject_id": request.subject_id})
+    check_face_template_current(subject, services)
     vid = verification_id or uuid.uuid4().hex
     folder = f"verifications/{vid}/" + (f"{uuid.uuid4().hex[:8]}/" if verification_id else "")
     images = {

@@ -15,12 +15,12 @@ from ..imaging.antispoof_crops import member_crops
 from ..imaging.face_detection import crop_face
 from ..imaging.face_preprocessing import ChipGeometry
 from ..imaging.images import encode_png, load_rgb
+from ..manifests import FACE_MODEL
 from ..runtime.models import OnnxModel, load_model
 from ..runtime.step_runner import StepContext, StepOutcome
 from ..settings import get_settings
 
-# The models whose input this step cuts.
-FACE_MODEL = "face_embedding"
+# The models whose input this step cuts: the face embedding (FACE_MODEL) and anti-spoofing.
 ANTISPOOF_MODEL = "antispoof"
 
 

@@ -65,7 +65,7 @@ def review_payload(ctx: StepContext) -> dict:
     record = ctx.record
     base = api_base(ctx.services)
     scores = {}
-    for step, keys in (("antispoof", ("label", "score")), ("face-match", ("distance", "similarity", "threshold")), ("signature", ("label", "score"))):
+    for step, keys in (("antispoof", ("label", "score")), ("face-match", ("score", "band", "accept_at", "review_at")), ("signature", ("label", "score"))):
         result = ctx.result_of(step) or {}
         scores[step] = {k: result[k] for k in keys if k in result}
     return {

@@ -1,1 +1,2 @@
-"""The face embedding: dlib's ResNet converted to ONNX (`train-face`) and its evaluation (`evaluate-face`)."""
+"""The face embedding: SFace installed and checked (`train-face`), evaluated beside dlib's ResNet (`evaluate-face`);
+dlib's ResNet converted to ONNX (`train-face-dlib`) and its own evaluation (`evaluate-face-dlib`)."""

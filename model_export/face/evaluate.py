@@ -1,4 +1,4 @@
-"""`python -m model_export evaluate-face`: verification accuracy on labelled pairs, through the service's own path.
+"""`python -m model_export evaluate-face-dlib`: the dlib network's verification accuracy on labelled pairs, through the service's own path.
 
 Each photo goes through the serving code (crop_face -> aligned chip -> ONNX
 embedding from models/face_embedding) and, for comparison, through dlib's
@@ -23,7 +23,6 @@ from functions.imaging.face_preprocessing import ChipGeometry
 from functions.manifests import ModelManifest, write_manifest
 from functions.runtime.models import OnnxModel
 from functions.settings import Settings
-from functions.steps.face_match import embed_faces
 
 from ..common.images import read_rgb
 from .train import DEFAULT_DATA, DEFAULT_OUT
@@ -38,6 +37,11 @@ class PairScores:
     distances: np.ndarray
     same: np.ndarray
     failed_photos: list[str]
+
+
+def embed_faces(chips, model: OnnxModel) -> np.ndarray:
+    """The dlib network's raw embeddings (its 0.6 threshold is on their Euclidean distance, not on unit vectors)."""
+    return np.asarray(model.run_images(list(chips))[0], dtype=np.float32)
 
 
 def read_pairs(faces_dir: Path) -> list[tuple[str, str, bool]]:
@@ -229,7 +233,7 @@ def plot_curves(results: dict[str, PairScores], report_dir: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model_export evaluate-face", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m model_export evaluate-face-dlib", description=__doc__)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA / "faces", help="folder with master.csv and the photos")
     ap.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--no-dlib", action="store_true", help="skip the dlib-aligned comparison (needs dlib)")
@@ -300,7 +304,7 @@ def write_report(path: Path, manifest: ModelManifest, summary: dict, plots: list
         f"{manifest.thresholds['distance']} (strict: {manifest.thresholds.get('distance_strict')}). Data: `faces/master.csv`, {n_pairs} labelled pairs over {n_photos} photos "
         "(see that folder's README; the photos are not in this repository).",
         "",
-        "Reproduce: `python -m model_export evaluate-face --data ../shared/data/faces`.",
+        "Reproduce: `python -m model_export evaluate-face-dlib --data ../shared/data/faces`.",
         "",
         "| | " + " | ".join(labels) + " |",
         "| --- | " + " | ".join("---" for _ in labels) + " |",

@@ -1,4 +1,4 @@
-"""`python -m model_export train-face`: the dlib face ResNet, converted to ONNX with its manifest (no training here).
+"""`python -m model_export train-face-dlib`: the dlib face ResNet, converted to ONNX with its manifest (no training here).
 
 Steps: read dlib's CC0 weights into our PyTorch module, check it against dlib
 on a real photo, measure the MediaPipe chip geometry (alignment.py),
@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
 
     from .alignment import CANDIDATE_KEYPOINTS, DlibAligner, collect_samples, fit_images, geometry_from_samples
 
-    ap = argparse.ArgumentParser(prog="python -m model_export train-face", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m model_export train-face-dlib", description=__doc__)
     ap.add_argument("--faces", type=Path, default=DEFAULT_DATA / "faces", help="faces/ folder (only photos outside master.csv pairs are used)")
     ap.add_argument("--nuaa", type=Path, default=DEFAULT_DATA / "nuaa", help="NUAA folder (live training frames)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
