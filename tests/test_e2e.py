@@ -215,3 +215,20 @@ def test_a_template_of_another_face_model_is_refused_until_renewed(accept_path_m
     assert renewed.status_code == 200 and renewed.json()["face_model"] == "face_sface/1.0.0"
     again = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 16), make_signature(7, 16)))
     assert again.status_code == 200 and again.json()["status"] == "accepted", again.json()
+
+
+def test_the_face_match_step_refuses_a_template_of_another_model(accept_path_models, embedded_services, client, astronaut):
+    """The step checks again: a template changed to another model after its request was accepted is not compared."""
+    from functions.messages import StepMessage
+    from functions.runtime.step_runner import StepContext
+    from functions.steps.face_match import TemplateOutdated, face_match_step
+
+    assert _enrol(client, astronaut).status_code == 201
+    subject = embedded_services.records.get("subjects", "astronaut")
+    subject.pop("_etag", None)
+    subject["face"]["model"] = "face_embedding/1.0.0"
+    embedded_services.records.upsert("subjects", subject)
+    ctx = StepContext(embedded_services, StepMessage(verification_id="v-outdated", subject_id="astronaut", images={}), {"subject_id": "astronaut"})
+    with pytest.raises(TemplateOutdated) as refused:
+        face_match_step(ctx)
+    assert refused.value.code == "template_outdated" and "face_embedding/1.0.0" in refused.value.message
