@@ -232,3 +232,14 @@ def test_the_face_match_step_refuses_a_template_of_another_model(accept_path_mod
     with pytest.raises(TemplateOutdated) as refused:
         face_match_step(ctx)
     assert refused.value.code == "template_outdated" and "face_embedding/1.0.0" in refused.value.message
+
+
+def test_renewal_still_reads_enrolment_images_after_the_intake_pixel_limit_was_lowered(accept_path_models, embedded_services,
+                                                                                     client, astronaut):
+    import dataclasses
+
+    assert _enrol(client, astronaut).status_code == 201
+    # An operator lowers the limit for new photos below the size of the photos enrolled earlier.
+    embedded_services.settings = dataclasses.replace(embedded_services.settings, max_image_pixels=10_000)
+    renewed = client.post("/api/v1/subjects/astronaut/renewal")
+    assert renewed.status_code == 200, renewed.text

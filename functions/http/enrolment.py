@@ -27,6 +27,8 @@ MIN_FACES, MAX_FACES = 1, 10
 MIN_SIGNATURES, MAX_SIGNATURES = 3, 10
 
 
+RETAINED_IMAGE_MAX_PIXELS = 100_000_000  # a bomb guard only: these bytes were checked at enrolment
+
 def check_counts(faces: list, signatures: list) -> None:
     if not (MIN_FACES <= len(faces) <= MAX_FACES):
         raise InvalidRequest(f"enrolment needs {MIN_FACES} to {MAX_FACES} face images, got {len(faces)}",
@@ -137,9 +139,11 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     if subject is None:
         raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
     key = services.secrets.template_key
+    # Retained images passed the intake limits when they were enrolled; a limit lowered since must not make
+    # them unrenewable (decoding is reduced to a bounded size either way).
     faces = [
         check_image(decrypt(services.blobs.get(ref), key, associated_data("face-image", subject_id)), field="retained face",
-                    max_pixels=services.settings.max_image_pixels)
+                    max_pixels=RETAINED_IMAGE_MAX_PIXELS)
         for ref in subject.get("retained_images", []) if ref.rsplit("/", 1)[-1].startswith("face-")
     ]
     if not faces:
