@@ -198,7 +198,7 @@ def test_serving_and_evaluation_compute_the_same_scores(model):
 
     genuine, forged = _writer_images("cedar", SPLITS["sets"]["cedar"]["test"][0])
     canvases = np.stack([prepare_reference(_read(p)) for p in genuine[:6] + forged[:1]])
-    features = onnx_features(model.dir / model.manifest.file, canvases)
+    features = onnx_features(model.dir / model.manifest.file, canvases, model.manifest.input)
     comparison = model.manifest.extra["comparison"]
     with np.load(model.dir / comparison["background"]["file"]) as z:
         background = z["features"].astype(np.float64)

@@ -87,12 +87,29 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise SignatureImageError(f"unsupported image shape {img.shape}", code="unsupported_image_shape")
 
 
+def _level(cum: np.ndarray, q: float) -> int:
+    """The grey level below which q percent of the pixels lie, from a cumulative histogram."""
+    return int(np.searchsorted(cum, q / 100.0 * (int(cum[-1]) - 1), side="right"))
+
+
 def dark_ink_on_light(gray: np.ndarray) -> np.ndarray:
     """Invert a light-on-dark capture: ink is the minority of pixels, so it is the tail further from the median."""
-    median = percentile_u8(gray, 50)
-    darker = median - percentile_u8(gray, POLARITY_TAIL)
-    brighter = percentile_u8(gray, 100 - POLARITY_TAIL) - median
+    cum = np.cumsum(np.bincount(gray.ravel(), minlength=256))
+    median = _level(cum, 50)
+    darker = median - _level(cum, POLARITY_TAIL)
+    brighter = _level(cum, 100 - POLARITY_TAIL) - median
     return 255 - gray if brighter > darker else gray
+
+
+def paper_grain(flat: np.ndarray) -> float:
+    """Robust spread of the page's grey levels (1.4826 x the median absolute deviation), from one histogram."""
+    hist = np.bincount(flat.ravel(), minlength=256)
+    cum = np.cumsum(hist)
+    median = _level(cum, 50)
+    deviation = np.abs(np.arange(256) - median)
+    order = np.argsort(deviation, kind="stable")
+    cum_dev = np.cumsum(hist[order])
+    return 1.4826 * float(deviation[order][np.searchsorted(cum_dev, (int(cum[-1]) - 1) / 2.0, side="right")])
 
 
 def percentile_u8(values: np.ndarray, q: float) -> float:
@@ -162,9 +179,7 @@ def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
         raise NoInk("no ink found in the signature image")
     ink_level = percentile_u8(flat[mask], 50)
     paper_level = percentile_u8(flat[~mask], 50) if (~mask).any() else ink_level
-    median = percentile_u8(flat, 50)
-    grain = 1.4826 * percentile_u8(np.abs(flat.astype(np.int16) - int(round(median))).astype(np.uint8), 50)
-    if paper_level - ink_level < max(MIN_INK_CONTRAST, INK_TO_NOISE * grain):
+    if paper_level - ink_level < max(MIN_INK_CONTRAST, INK_TO_NOISE * paper_grain(flat)):
         raise NoInk(
             "no ink found in the signature image (too little contrast between strokes and paper)",
             details={"ink_contrast": round(paper_level - ink_level, 1)},

@@ -34,7 +34,12 @@ TARGET_ERROR = 0.02  # band edges: FAR(skilled) at the genuine edge, FRR at the 
 BACKGROUND_PER_WRITER = 2
 SVM_CS = (0.01, 0.1, 1.0, 10.0)
 RULES = ("distance_over_spread", "writer_svm", "fusion")
-INPUT = InputSpec(name="signature", height=INPUT_HEIGHT, width=INPUT_WIDTH, color="GRAY", layout="NCHW", mean=(0.0,), std=(255.0,))
+def input_spec(run: Path) -> InputSpec:
+    """The run's input size (older checkpoints: the default), grey, ink / 255."""
+    import torch
+
+    height, width = torch.load(run / "best.pt", map_location="cpu").get("input", (INPUT_HEIGHT, INPUT_WIDTH))
+    return InputSpec(name="signature", height=int(height), width=int(width), color="GRAY", layout="NCHW", mean=(0.0,), std=(255.0,))
 LICENSE = ("Weights and background features derived from academic research data without a redistribution licence: "
            "SigComp2011 Dutch offline signatures (Kaggle sign_data), BHSig260 Bengali and Hindi (Pal et al. 2016; Dey et al. 2017), "
            "CEDAR (Kalera, Srihari, Xu 2004). Research use; no images are shipped; check the terms before production use.")
@@ -46,13 +51,14 @@ def export(run: Path) -> tuple[Path, float]:
     net = SignatureFeatureNet()
     net.load_state_dict(torch.load(run / "best.pt", map_location="cpu")["net"])
     path = run / "model.onnx"
-    export_onnx(net, path, input_name="signature", input_shape=(1, INPUT_HEIGHT, INPUT_WIDTH), output_name="embedding", dummy_batch=2)
-    batch = np.random.default_rng(0).random((4, 1, INPUT_HEIGHT, INPUT_WIDTH)).astype(np.float32) ** 8
+    spec = input_spec(run)
+    export_onnx(net, path, input_name="signature", input_shape=(1, spec.height, spec.width), output_name="embedding", dummy_batch=2)
+    batch = np.random.default_rng(0).random((4, 1, spec.height, spec.width)).astype(np.float32) ** 8
     return path, parity(net, path, batch, tolerance=1e-4)
 
 
-def onnx_features(path: Path, canvases: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Features as serving computes them: canvas resized to the input, INPUT's normalisation, onnxruntime."""
+def onnx_features(path: Path, canvases: np.ndarray, spec: InputSpec, batch: int = 256) -> np.ndarray:
+    """Features as serving computes them: canvas resized to the input, the input spec's normalisation, onnxruntime."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -60,7 +66,7 @@ def onnx_features(path: Path, canvases: np.ndarray, batch: int = 256) -> np.ndar
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     out = []
     for i in range(0, len(canvases), batch):
-        tensor = INPUT.to_tensor([to_network_input(c, INPUT_HEIGHT, INPUT_WIDTH) for c in canvases[i : i + batch]])
+        tensor = spec.to_tensor([to_network_input(c, spec.height, spec.width) for c in canvases[i : i + batch]])
         out.append(session.run(None, {"signature": tensor})[0])
     return np.concatenate(out).astype(np.float64)
 
@@ -71,7 +77,7 @@ def run_features(run: Path, canvases: np.ndarray) -> tuple[np.ndarray, float]:
     if cached.is_file() and (run / "model.onnx").is_file() and cached.stat().st_mtime > (run / "best.pt").stat().st_mtime:
         return np.load(cached), float(json.loads((run / "parity.json").read_text())["max_abs_diff"])
     path, diff = export(run)
-    features = onnx_features(path, canvases)
+    features = onnx_features(path, canvases, input_spec(run))
     np.save(cached, features)
     (run / "parity.json").write_text(json.dumps({"max_abs_diff": diff}))
     return features, diff
@@ -268,7 +274,7 @@ def ship(run: Path, result: dict, extra: dict, data, splits_path: Path, parity_d
         version=version,
         file="model.onnx",
         sha256=sha256_file(out_dir / "model.onnx"),
-        input=INPUT,
+        input=input_spec(run),
         outputs=("embedding",),
         thresholds=r["thresholds"],
         calibration={"method": "platt", **r["calibration"], "band_target_error": TARGET_ERROR,

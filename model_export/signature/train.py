@@ -34,9 +34,9 @@ from .trials import make_trials, rule_scores, score_trials, summarise
 DISTANCE_RULE = {"rule": "distance_over_spread"}
 
 
-def to_tensor(canvases: np.ndarray) -> torch.Tensor:
-    """Canvases at the network's input size, uint8 (N, 1, H, W)."""
-    return torch.from_numpy(np.stack([to_network_input(c, INPUT_HEIGHT, INPUT_WIDTH) for c in canvases])).unsqueeze(1)
+def to_tensor(canvases: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """Canvases at the network's input size (height, width), uint8 (N, 1, H, W)."""
+    return torch.from_numpy(np.stack([to_network_input(c, *size) for c in canvases])).unsqueeze(1)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--input-size", default=f"{INPUT_HEIGHT}x{INPUT_WIDTH}", help="network input HxW (the 128x256 canvas is resized to it)")
     p.add_argument("--balance-sets", action="store_true", help="draw each epoch's images so every set weighs the same")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     writer_ids = sorted(set(train.writers.tolist()))
     index = {w: i for i, w in enumerate(writer_ids)}
     labels = torch.tensor([index[w] + (0 if g else len(writer_ids)) for w, g in zip(train.writers, train.genuine)])
-    x_train, x_val = to_tensor(train.canvases), to_tensor(val.canvases)
+    size = tuple(int(v) for v in args.input_size.lower().split("x"))
+    x_train, x_val = to_tensor(train.canvases, size), to_tensor(val.canvases, size)
     counts = {name: int(np.sum(train.sets == name)) for name in sets}
     set_weights = torch.tensor([1.0 / counts[name] for name in train.sets], dtype=torch.double)
     val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist())))
@@ -129,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
                "epoch_seconds": round(time.time() - te, 1), "elapsed": round(time.time() - t0, 1)}
         history.append(row)
         say(json.dumps(row))
-        torch.save({"net": net.state_dict(), "epoch": epoch}, args.out / f"epoch{epoch:02d}.pt")
+        torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.out / f"epoch{epoch:02d}.pt")
         key = row["val_skilled"] + row["val_random"]
         if best is None or key < best[0]:
             best = (key, epoch)
-            torch.save({"net": net.state_dict(), "epoch": epoch}, args.out / "best.pt")
+            torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.out / "best.pt")
     (args.out / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
                                                        "train_seconds": round(time.time() - t0, 1),
                                                        "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
