@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -167,7 +168,10 @@ def evaluate(data, features: np.ndarray, splits: dict, train_sets: list[str], te
         for name in test:
             idx = [i for i, t in enumerate(trials["test"]) if name == "all" or t.set == name]
             test[name]["zones"] = zone_rates(sc["test"], idx, cal, thr)
-        result["rules"][rule] = {"calibration": cal, "thresholds": thr, "val": summarise(sc["val"], trials["val"]), "test": test}
+        by_script = [replace(t, set=splits["sets"][t.set]["script"]) for t in trials["test"]]
+        scripts = {k: v for k, v in summarise(sc["test"], by_script).items() if k != "all"}
+        result["rules"][rule] = {"calibration": cal, "thresholds": thr, "val": summarise(sc["val"], trials["val"]), "test": test,
+                                 "test_by_script": scripts}
     # The rule: lowest pooled skilled-forgery EER on validation writers (the service applies one threshold to everyone).
     result["chosen_rule"] = min(RULES, key=lambda r: result["rules"][r]["val"]["all"]["skilled"]["eer_pooled"])
     return result, {"trials": trials, "scores": scores, "background": background, "background_idx": bg_idx}
@@ -347,6 +351,12 @@ def write_report(report: dict, manifest: dict | None, run: Path, out: Path) -> N
             sk, rd = row["skilled"], row["random"]
             lines.append(f"| {rule} | {name} | {row['writers']} | {pct(sk['eer_writer_mean'])} | {pct(sk['eer_writer_median'])} | {pct(sk['eer_writer_p90'])} | "
                          f"{pct(sk['eer_writer_max'])} | {pct(sk['eer_pooled'])} | {pct(rd['eer_writer_mean'])} | {pct(rd['eer_pooled'])} |")
+    lines += ["", "By script (Latin = sign_data + CEDAR):", "",
+              "| rule | script | writers | skilled: mean per writer | pooled | random: mean per writer | pooled |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for rule, r in main["rules"].items():
+        for name, row in r["test_by_script"].items():
+            lines.append(f"| {rule} | {name} | {row['writers']} | {pct(row['skilled']['eer_writer_mean'])} | {pct(row['skilled']['eer_pooled'])} | "
+                         f"{pct(row['random']['eer_writer_mean'])} | {pct(row['random']['eer_pooled'])} |")
     lines += ["", "Validation writers (where the choices were made), all sets:", "",
               "| rule | skilled: mean per writer | pooled | random: mean per writer | pooled |", "| --- | ---: | ---: | ---: | ---: |"]
     for rule, r in main["rules"].items():
