@@ -7,7 +7,8 @@ bound its own step timings set.
 Starts the local host as its own process (the Functions host's place), makes a device and an operator,
 enrols a subject, then for each number of concurrent clients sends genuine attempts asynchronously
 (POST, then poll every 200 ms until the decision) and reports: requests/s, POST p50/p95, submit-to-decision
-p50/p95, the median and p95 of each step, lost or duplicated requests, and the host's peak RSS. Also the
+p50/p95, the median and p95 of each step, lost or duplicated requests, the host's CPU time per request and
+cores kept busy, and its peak RSS. Also the
 sync path's p50/p95 (one client), the cold start (process start to the first decision, models loaded),
 and the compute bound: cores x 1000 / (sum of the steps' median ms). The machine may be shared: the load
 average at the start and end of each level is printed beside it. `--backend azurite` needs
@@ -74,6 +75,12 @@ class PeakRss:
 
     def reset(self) -> None:
         self.peak = 0
+
+
+def host_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the host process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 def start_host(port: int, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, float]:
@@ -215,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
             figures["levels"] = []
             for clients in levels:
                 rss.reset()
+                cpu_before, t_level = host_cpu_seconds(proc.pid), time.perf_counter()
                 level = run_level(base, keys["device"], [bodies.pop() for _ in range(args.requests)], clients)
+                cpu = host_cpu_seconds(proc.pid) - cpu_before
+                level["host_cpu_ms_per_request"] = cpu * 1000 / max(1, level["completed"])
+                level["host_cores_busy"] = cpu / (time.perf_counter() - t_level)
                 level["peak_rss_mb"] = rss.peak / 2**20
                 figures["levels"].append(level)
     finally:
@@ -236,13 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     print("steps (1 client): " + ", ".join(f"{s} {v['median']:.1f}/{v['p95']:.1f}" for s, v in one.items()) + " ms (median/p95)")
     print(f"compute per request {compute_ms:.1f} ms -> bound {figures['compute_bound_rps']:.1f} requests/s")
     print(f"{'clients':>7} {'req/s':>7} {'of bound':>8} {'POST p50':>9} {'POST p95':>9} {'dec p50':>8} {'dec p95':>8}"
-          f" {'lost':>5} {'dup':>4} {'RSS MB':>7} {'load':>11}")
+          f" {'lost':>5} {'dup':>4} {'CPU ms':>7} {'cores':>6} {'RSS MB':>7} {'load':>11}")
     for lv in figures["levels"]:
         lost = lv["requests"] - lv["completed"]
         dup = lv["completed"] - lv["distinct_ids"]
         print(f"{lv['clients']:>7} {lv['throughput_rps']:>7.2f} {lv['throughput_rps'] / figures['compute_bound_rps']:>8.0%}"
               f" {lv['post_ms']['p50']:>9.1f} {lv['post_ms']['p95']:>9.1f} {lv['decision_ms']['p50']:>8.1f}"
-              f" {lv['decision_ms']['p95']:>8.1f} {lost:>5} {dup:>4} {lv['peak_rss_mb']:>7.0f} {str(lv['loadavg']):>11}")
+              f" {lv['decision_ms']['p95']:>8.1f} {lost:>5} {dup:>4} {lv['host_cpu_ms_per_request']:>7.1f}"
+              f" {lv['host_cores_busy']:>6.2f} {lv['peak_rss_mb']:>7.0f} {str(lv['loadavg']):>11}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2))
     print(f"written: {args.out}")

@@ -1,0 +1,153 @@
+"""Where a request's time goes: the local host under py-spy while devices send genuine attempts.
+
+    python benchmarks/profile.py [--mode sync|async] [--clients 16] [--requests 200] [--out flame.svg]
+
+Enrols a subject with a first host, then starts a fresh host under `py-spy record` (sampling every thread of
+the host, idle threads left out) and sends the requests: `sync` one client after another with ?mode=sync,
+`async` `--clients` devices at once posting and polling every 200 ms, as benchmarks/load.py does. Writes the
+flame graph (SVG) and, with --raw, py-spy's collapsed stacks too; prints the share of samples in the frames
+that matter for the service (models, image decode and encode, blobs, SQLite, JSON, HTTP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+from benchmarks.load import POLL_SECONDS, TERMINAL, attempt_body
+from scripts.demo import b64, free_port, host_env, make_principals, session
+from tests.fixtures.photos import astronaut, capture
+from tests.fixtures.signatures import make_signature
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Frames (substring of "function (file)") counted in the summary, first match wins, in this order.
+CATEGORIES = (
+    ("onnxruntime inference", ("onnxruntime_inference_collection",)),
+    ("face detection (MediaPipe)", ("mediapipe",)),
+    ("image decode", ("_load (", "load_rgb", "load_gray", "ImageFile.py", "decode (PIL")),
+    ("PNG encode", ("encode_png",)),
+    ("blob read/write (AES-GCM, files)", ("storage/encrypted.py", "storage/embedded.py:1", "BlobStore", "put (", "get (")),
+    ("SQLite", ("sqlite3", "execute (", "storage/embedded.py")),
+    ("JSON", ("json/",)),
+    ("base64", ("base64",)),
+    ("HTTP (server, parsing, socket)", ("http/server.py", "socketserver.py", "socket.py")),
+)
+
+
+def start(cmd: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    for _ in range(1200):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"the host stopped at start; see {log}")
+        time.sleep(0.05)
+    raise SystemExit("the host did not start in 60 s")
+
+
+def summarise(collapsed: Path) -> list[tuple[str, float]]:
+    """Share of the host's samples whose stack passes through each category (a sample counts once, first match)."""
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        samples = int(n)
+        total += samples
+        frames = stack.split(";")
+        label = "other"
+        for name, needles in CATEGORIES:
+            if any(needle in frame for frame in frames for needle in needles):
+                label = name
+                break
+        counts[label] += samples
+    return [(name, counts[name] / total if total else 0.0) for name in [c[0] for c in CATEGORIES] + ["other"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("sync", "async"), default="sync")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".bioauth" / "profile")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "report" / "flame.svg")
+    args = parser.parse_args(argv)
+
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    args.data_dir.mkdir(parents=True)
+    env = host_env(args.data_dir, secrets.token_urlsafe(24), BIOAUTH_RATE_LIMIT_PER_MINUTE="0", BIOAUTH_SPOOF_ACTION="review")
+    keys = make_principals(args.data_dir, env)
+    port = free_port(7074)
+    base = f"http://127.0.0.1:{port}"
+    host_cmd = [sys.executable, str(ROOT / "local_host.py"), "--port", str(port)]
+    person = astronaut()
+    bodies = [attempt_body(person, i) for i in range(args.requests + 2)]
+
+    proc = start(host_cmd, port, env, args.data_dir / "host-enrol.log")
+    try:
+        session(keys["operator"]).post(f"{base}/api/v1/subjects/load/enrolment", timeout=300, json={
+            "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
+            "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
+        }).raise_for_status()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    proc = start(host_cmd, port, env, args.data_dir / "host.log")
+    device = session(keys["device"])
+    device.post(f"{base}/api/v1/verifications?mode=sync", json=bodies.pop(), timeout=300).raise_for_status()  # warm
+    collapsed = args.out.with_suffix(".txt")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    spy_svg = subprocess.Popen([py_spy, "record", "--pid", str(proc.pid), "--rate", str(args.rate), "--threads",
+                                "--format", "flamegraph", "-o", str(args.out), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spy_raw = subprocess.Popen([py_spy, "record", "--pid", str(proc.pid), "--rate", str(args.rate),
+                                "--format", "raw", "-o", str(collapsed), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    t0 = time.perf_counter()
+    try:
+        if args.mode == "sync":
+            for body in bodies:
+                device.post(f"{base}/api/v1/verifications?mode=sync", json=body, timeout=120).raise_for_status()
+        else:
+            def one(body: dict) -> str:
+                api = session(keys["device"])
+                location = api.post(f"{base}/api/v1/verifications", json=body, timeout=120).headers["Location"]
+                while (status := api.get(base + location, timeout=60).json()["status"]) not in TERMINAL:
+                    time.sleep(POLL_SECONDS)
+                return status
+
+            with ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(one, bodies))
+        elapsed = time.perf_counter() - t0
+    finally:
+        proc.terminate()  # py-spy writes its output when the process ends
+        proc.wait(timeout=30)
+        spy_svg.wait(timeout=120)
+        spy_raw.wait(timeout=120)
+    print(f"{len(bodies)} {args.mode} requests in {elapsed:.1f} s ({len(bodies) / elapsed:.1f}/s); flame graph: {args.out}")
+    if collapsed.exists():
+        for name, share in summarise(collapsed):
+            print(f"  {name:<34} {share:6.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
