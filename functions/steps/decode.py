@@ -20,6 +20,7 @@ from ..runtime.services import Services
 from ..runtime.subjects import check_face_template_current
 from ..runtime.step_runner import VERIFICATIONS, now_iso
 from ..settings import Settings
+from ..storage import BlobToPut, put_all
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -90,12 +91,12 @@ def accept_verification(request: VerificationRequest, services: Services, mode: 
     check_face_template_current(subject, services)
     vid = verification_id or uuid.uuid4().hex
     folder = f"verifications/{vid}/" + (f"{uuid.uuid4().hex[:8]}/" if verification_id else "")
-    images = {
-        "face": services.blobs.put("images", f"{folder}face.{request.face.extension}", request.face.data, request.face.content_type),
-        "signature": services.blobs.put(
-            "images", f"{folder}signature.{request.signature.extension}", request.signature.data, request.signature.content_type
-        ),
-    }
+    face, signature = request.face, request.signature
+    stored = put_all(services.blobs, [
+        BlobToPut("images", f"{folder}face.{face.extension}", face.data, face.content_type),
+        BlobToPut("images", f"{folder}signature.{signature.extension}", signature.data, signature.content_type),
+    ])
+    images = {"face": stored[0], "signature": stored[1]}
     record = {
         "id": vid,
         "subject_id": request.subject_id,

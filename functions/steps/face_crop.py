@@ -8,6 +8,7 @@ imaging/face_detection.py.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ..errors import ModelNotInstalled
@@ -19,6 +20,7 @@ from ..manifests import FACE_MODEL
 from ..runtime.models import OnnxModel, load_model
 from ..runtime.step_runner import StepContext, StepOutcome
 from ..settings import get_settings
+from ..storage import BlobToPut, put_all
 
 # The models whose input this step cuts: the face embedding (FACE_MODEL) and anti-spoofing.
 ANTISPOOF_MODEL = "antispoof"
@@ -71,11 +73,10 @@ def face_crop_step(ctx: StepContext) -> StepOutcome:
     if found.reason:
         return StepOutcome(result=result, next_step="decide")
     vid = ctx.message.verification_id
-    crops = {}
     pieces = [("chip", found.chip), ("context", found.context)]
     pieces += antispoof_crops(image, found.detection.box, s.models_dir).items()
-    for name, pixels in pieces:
-        if pixels is not None:
-            crops[name] = ctx.services.blobs.put("crops", f"{vid}/{name}.png", encode_png(pixels), "image/png")
-    result["crops"] = crops
+    pieces = [(name, pixels) for name, pixels in pieces if pixels is not None]
+    refs = put_all(ctx.services.blobs, [BlobToPut("crops", f"{vid}/{name}.png", partial(encode_png, pixels), "image/png")
+                                        for name, pixels in pieces])
+    result["crops"] = {name: ref for (name, _), ref in zip(pieces, refs)}
     return StepOutcome(result=result, next_step="antispoof")
