@@ -61,12 +61,14 @@ def start(cmd: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
 
 
 def summarise(collapsed: Path) -> list[tuple[str, float]]:
-    """Share of the host's samples whose stack passes through each category (a sample counts once, first match)."""
+    """Share of the host's samples (with a Python stack) in each category (a sample counts once, first match)."""
     counts: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         samples = int(n)
+        if not stack.strip():  # the main thread waiting for a signal, which py-spy cannot tell idle without pausing
+            continue
         total += samples
         frames = stack.split(";")
         label = "other"
