@@ -86,10 +86,15 @@ def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_pat
 
     assert _enrol(client, astronaut).status_code == 201
     before = embedded_services.records.get("subjects", "astronaut")
+    current_signature_model = before["signature"]["model_sha256"]
+    stale = {k: v for k, v in before.items() if k != "_etag"}
+    stale["signature"] = {**before["signature"], "model_sha256": "an older signature model"}
+    embedded_services.records.upsert("subjects", stale)
     renewed = client.post("/api/v1/subjects/astronaut/renewal")
     assert renewed.status_code == 200, renewed.text
     after = embedded_services.records.get("subjects", "astronaut")
     assert after["token"] != before["token"] and after["face"]["templates"] != before["face"]["templates"]
+    assert after["signature"]["model_sha256"] == current_signature_model  # writer model rebuilt with the current model
     again = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 13), make_signature(7, 13)))
     assert again.json()["status"] == "accepted", again.json()
 

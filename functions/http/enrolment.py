@@ -19,7 +19,14 @@ from ..imaging.templates import decrypt, encrypt
 from ..runtime.models import load_model
 from ..runtime.services import Services
 from ..runtime.step_runner import now_iso
-from ..runtime.subjects import SUBJECTS, associated_data, protected_face, store_signature_references, store_signature_writer_model
+from ..runtime.subjects import (
+    SUBJECTS,
+    associated_data,
+    load_signature_references,
+    protected_face,
+    store_signature_references,
+    store_signature_writer_model,
+)
 from ..steps.face_match import MODEL_NAME, embed_face, template_model
 from ..steps.signature import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 
@@ -129,8 +136,16 @@ def _remove_old_enrolment_images(subject_id: str, previous: dict | None, kept: l
         services.blobs.delete_prefix("images", prefix)
 
 
+def renewed_signature(subject_id: str, subject: dict, services: Services) -> dict:
+    """The subject's signature entry with a writer model rebuilt by the current signature model from the stored canvases."""
+    writer = build_writer_model(load_model(SIGNATURE_MODEL, services.settings.models_dir), load_signature_references(subject, services))
+    blob = store_signature_writer_model(subject_id, writer.encode(), services)
+    return {**subject["signature"], "writer_model": blob, "model_sha256": writer.model_sha256}
+
+
 def renew_subject(subject_id: str, services: Services) -> dict:
-    """A new token and new face templates from the retained enrolment images, with the current face model.
+    """A new token and new face templates from the retained enrolment images, with the current face model,
+    and the signature writer model rebuilt from the stored reference canvases with the current signature model.
 
     Cancels the old template (the new one is unlinkable to it) and moves the
     subject to a new model version without asking the person to come back.
@@ -151,6 +166,7 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     embeddings, face_model = face_embeddings(faces, services)
     subject.pop("_etag", None)
     subject.update(protected_face(subject_id, embeddings, face_model, services))
+    subject["signature"] = renewed_signature(subject_id, subject, services)
     subject["renewed_at"] = now_iso()
     services.records.upsert(SUBJECTS, subject)
     return {
