@@ -53,6 +53,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_MAX_IMAGE_PIXELS", "16000000", "Largest accepted face photo area (width x height), checked from the header before decoding."),
     Setting("BIOAUTH_MAX_SIGNATURE_PIXELS", "4000000", "Largest accepted signature image area, checked from the header before decoding."),
     Setting("BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS", "2", "Steps decoding device images (face-crop, signature) that run at once in one process, queue and ?mode=sync together: memory grows with this, not with the requests in flight."),
+    Setting("BIOAUTH_ONNX_INTRA_OP_THREADS", "1", "Threads each ONNX Runtime session uses for one inference; 0 = ONNX Runtime's default (one per core). Requests run side by side, so one thread per inference keeps the cores for the other requests."),
     Setting("BIOAUTH_MULTIPLE_FACES", "dominant", "With several faces in the photo: 'dominant' (take the dominant face, flag the photo, refuse when two faces compete), 'reject' or 'largest'."),
     Setting("BIOAUTH_MIN_FACE_SCORE", "0.6", "Lowest face detection score accepted."),
     Setting("BIOAUTH_MIN_EYE_DISTANCE_PX", "24", "Smallest inter-eye distance in pixels accepted."),
@@ -123,6 +124,7 @@ class Settings:
     local_admin_key: bool = True
     sync_lease_seconds: float = 60.0
     max_concurrent_image_steps: int = 2
+    onnx_intra_op_threads: int = 1
     enqueue_wait_seconds: float = 10.0
     max_dequeue_count: int = 5
 
@@ -177,6 +179,7 @@ class Settings:
             max_image_pixels=int(get("BIOAUTH_MAX_IMAGE_PIXELS") or 0),
             max_signature_pixels=int(get("BIOAUTH_MAX_SIGNATURE_PIXELS") or 0),
             max_concurrent_image_steps=int(get("BIOAUTH_MAX_CONCURRENT_IMAGE_STEPS") or 2),
+            onnx_intra_op_threads=max(0, int(get("BIOAUTH_ONNX_INTRA_OP_THREADS") or 0)),
             multiple_faces=multiple,
             min_face_score=float(get("BIOAUTH_MIN_FACE_SCORE") or 0),
             min_eye_distance_px=float(get("BIOAUTH_MIN_EYE_DISTANCE_PX") or 0),

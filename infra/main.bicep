@@ -277,6 +277,10 @@ var appSettings = [
     value: '2'
   }
   {
+    name: 'BIOAUTH_ONNX_INTRA_OP_THREADS'
+    value: '1'
+  }
+  {
     // glibc, read at the worker's start: freed image buffers go back to the OS, threads share two heaps.
     name: 'MALLOC_MMAP_THRESHOLD_'
     value: '131072'

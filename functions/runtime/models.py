@@ -77,13 +77,14 @@ def load_model(name: str, models_dir: Path | None = None) -> OnnxModel:
 
     Raises ModelNotInstalled when the folder or its manifest is missing.
     """
+    settings = get_settings()
     if models_dir is None:
-        models_dir = get_settings().models_dir
+        models_dir = settings.models_dir
     key = (Path(models_dir) / name).resolve()
     with _lock:
         model = _models.get(key)
         if model is None:
-            model = OnnxModel(key)
+            model = OnnxModel(key, intra_op_threads=settings.onnx_intra_op_threads or None)
             _models[key] = model
         return model
 
