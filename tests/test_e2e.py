@@ -194,7 +194,8 @@ def test_with_spoof_action_review_a_spoof_verdict_goes_to_a_person_with_the_whol
         assert _enrol(client, astronaut).status_code == 201
         final = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 12), make_signature(7, 12))).json()
         assert final["status"] == "review" and "spoof_suspected" in final["decision"]["reasons"], final
-        assert list(final["steps"]) == ["face-crop", "antispoof", "face-match", "signature", "decide"]
+        # The review step runs after the decision; the sync answer may be read before or after it has run.
+        assert [s for s in final["steps"] if s != "review"] == ["face-crop", "antispoof", "face-match", "signature", "decide"]
     finally:
         host.stop()
 
