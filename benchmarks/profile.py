@@ -6,7 +6,8 @@ Enrols a subject with a first host, then starts a fresh host under `py-spy recor
 the host, idle threads left out) and sends the requests: `sync` one client after another with ?mode=sync,
 `async` `--clients` devices at once posting and polling every 200 ms, as benchmarks/load.py does. Writes the
 flame graph (SVG) and, with --raw, py-spy's collapsed stacks too; prints the share of samples in the frames
-that matter for the service (models, image decode and encode, blobs, SQLite, JSON, HTTP).
+that matter for the service (models, image decode and encode, blobs, SQLite, JSON, HTTP) and how much of
+the time one thread held the GIL (a host near 100% is bound by the interpreter, not by the cores).
 """
 
 from __future__ import annotations
@@ -32,17 +33,19 @@ from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Frames (substring of "function (file)") counted in the summary, first match wins, in this order.
+# What a frame belongs to (a substring of "function (file:line)"). A sample goes to the innermost frame of its stack
+# that matches one of these, so PNG encoding inside a blob write counts as encoding, a socket read as HTTP.
 CATEGORIES = (
-    ("onnxruntime inference", ("onnxruntime_inference_collection",)),
+    ("onnxruntime inference", ("onnxruntime",)),
     ("face detection (MediaPipe)", ("mediapipe",)),
-    ("image decode", ("_load (", "load_rgb", "load_gray", "ImageFile.py", "decode (PIL")),
-    ("PNG encode", ("encode_png",)),
-    ("blob read/write (AES-GCM, files)", ("storage/encrypted.py", "storage/embedded.py:1", "BlobStore", "put (", "get (")),
-    ("SQLite", ("sqlite3", "execute (", "storage/embedded.py")),
+    ("image decode (Pillow)", ("load_rgb (", "load_gray (", "_load (functions/imaging/images.py")),
+    ("PNG encode of crops", ("encode_png (",)),
+    ("blob read/write (AES-GCM, file, fsync)", ("storage/encrypted.py", "put_all (", "storage/azure.py")),
+    ("SQLite (records, queue, audit)", ("sqlite3", "execute (functions/storage/embedded.py", "storage/audit.py")),
     ("JSON", ("json/",)),
     ("base64", ("base64",)),
-    ("HTTP (server, parsing, socket)", ("http/server.py", "socketserver.py", "socket.py")),
+    ("step code (numpy, preprocessing, templates)", ("functions/steps/", "functions/imaging/", "functions/runtime/")),
+    ("HTTP (server, routing, socket)", ("http/server.py", "socketserver.py", "socket.py", "local_host.py", "functions/http/")),
 )
 
 
@@ -61,21 +64,19 @@ def start(cmd: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
 
 
 def summarise(collapsed: Path) -> list[tuple[str, float]]:
-    """Share of the host's samples (with a Python stack) in each category (a sample counts once, first match)."""
+    """Share of the host's samples (with a Python stack) in each category."""
     counts: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
+        if not n.isdigit():  # a line py-spy cut short
+            continue
         samples = int(n)
         if not stack.strip():  # the main thread waiting for a signal, which py-spy cannot tell idle without pausing
             continue
         total += samples
-        frames = stack.split(";")
-        label = "other"
-        for name, needles in CATEGORIES:
-            if any(needle in frame for frame in frames for needle in needles):
-                label = name
-                break
+        label = next((name for frame in reversed(stack.split(";")) for name, needles in CATEGORIES
+                      if any(needle in frame for needle in needles)), "other")
         counts[label] += samples
     return [(name, counts[name] / total if total else 0.0) for name in [c[0] for c in CATEGORIES] + ["other"]]
 
@@ -122,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     spy_raw = subprocess.Popen([py_spy, "record", "--pid", str(proc.pid), "--rate", str(args.rate),
                                 "--format", "raw", "-o", str(collapsed), "--nonblocking"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gil = args.out.with_name(args.out.stem + "-gil.txt")
+    spy_gil = subprocess.Popen([py_spy, "record", "--pid", str(proc.pid), "--rate", str(args.rate), "--gil",
+                                "--format", "raw", "-o", str(gil), "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     t0 = time.perf_counter()
     try:
@@ -144,7 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         proc.wait(timeout=30)
         spy_svg.wait(timeout=120)
         spy_raw.wait(timeout=120)
+        spy_gil.wait(timeout=120)
     print(f"{len(bodies)} {args.mode} requests in {elapsed:.1f} s ({len(bodies) / elapsed:.1f}/s); flame graph: {args.out}")
+    if gil.exists():  # only the thread holding the GIL is sampled: samples over the possible ones is the GIL's load
+        held = sum(int(n) for n in (line.rpartition(" ")[2] for line in gil.read_text().splitlines()) if n.isdigit())
+        print(f"GIL held {held / (args.rate * (elapsed + 1.0)):.0%} of the time (py-spy --gil samples over rate x duration)")
     if collapsed.exists():
         for name, share in summarise(collapsed):
             print(f"  {name:<34} {share:6.1%}")
