@@ -281,6 +281,11 @@ var appSettings = [
     value: '1'
   }
   {
+    // numpy's OpenBLAS: one thread, not a spinning worker per core (functions/__init__.py sets it too).
+    name: 'OPENBLAS_NUM_THREADS'
+    value: '1'
+  }
+  {
     // glibc, read at the worker's start: freed image buffers go back to the OS, threads share two heaps.
     name: 'MALLOC_MMAP_THRESHOLD_'
     value: '131072'
