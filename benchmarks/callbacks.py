@@ -28,8 +28,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.demo import b64, free_port, start_host  # noqa: E402
-from tests.helpers.receivers import Receiver, SlowReceiver  # noqa: E402
+from scripts.demo import b64, free_port, start_host
+from tests.helpers.receivers import Receiver, SlowReceiver
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,21 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from scripts.demo import free_port, start_host  # noqa: E402
-from tests.helpers.hostile_requests import ENROLLED_SUBJECT, hostile_requests  # noqa: E402
-from tests.helpers.raw_http import acceptable, send_raw  # noqa: E402
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MB, from /proc/<pid>/status."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+from benchmarks.process_memory import memory_mb
+from scripts.demo import free_port, start_host
+from tests.helpers.hostile_requests import ENROLLED_SUBJECT, hostile_requests
+from tests.helpers.raw_http import acceptable, send_raw
 
 
 def stream_attack(port: int, headers: list[bytes], total: int) -> tuple[str, int]:

@@ -30,19 +30,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.demo import b64, free_port, start_host  # noqa: E402
-from tests.fixtures.photos import astronaut, capture  # noqa: E402
-from tests.fixtures.signatures import make_signature  # noqa: E402
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MB, from /proc/<pid>/status."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
+from scripts.demo import b64, free_port, start_host
+from benchmarks.process_memory import memory_mb
+from tests.fixtures.photos import astronaut, capture
+from tests.fixtures.signatures import make_signature
 
 
 def png_b64(pixels: np.ndarray) -> str:

@@ -21,8 +21,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.demo import free_port, start_host  # noqa: E402
-from tests.conftest import png_b64  # noqa: E402
+from scripts.demo import free_port, start_host
+from tests.conftest import png_b64
 
 TERMINAL = ("accepted", "rejected", "review", "failed")
 
