@@ -35,7 +35,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.demo import b64, free_port, host_env, make_principals, session
+from scripts.demo import b64, free_port, host_env, make_principals, session, wait_until_healthy
 from tests.fixtures.photos import astronaut, capture
 from tests.fixtures.signatures import make_signature
 
@@ -88,16 +88,8 @@ def start_host(port: int, env: dict[str, str], log_path: Path) -> tuple[subproce
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
                             stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
-    while time.perf_counter() - t0 < 120:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
-                return proc, time.perf_counter() - t0
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"the local host stopped at start; see {log_path}")
-        time.sleep(0.02)
-    raise SystemExit("the local host did not start in 120 s")
+    wait_until_healthy(proc, port, log_path, timeout=120, interval=0.02)
+    return proc, time.perf_counter() - t0
 
 
 def attempt_body(person: np.ndarray, i: int) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,20 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.demo import free_port, start_host
 from tests.conftest import png_b64
+from tests.helpers.queue_lock import hold_lock
 
 TERMINAL = ("accepted", "rejected", "review", "failed")
-
-
-def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
-    code = ("import sqlite3, sys, time\n"
-            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "c.execute('BEGIN EXCLUSIVE')\n"
-            "print('locked', flush=True)\n"
-            "time.sleep(float(sys.argv[2]))\n"
-            "c.execute('COMMIT')\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,12 +22,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from benchmarks.load import POLL_SECONDS, TERMINAL, attempt_body
-from scripts.demo import b64, free_port, host_env, make_principals, session
+from scripts.demo import b64, free_port, host_env, make_principals, session, wait_until_healthy
 from tests.fixtures.photos import astronaut, capture
 from tests.fixtures.signatures import make_signature
 
@@ -51,16 +50,8 @@ CATEGORIES = (
 
 def start(cmd: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    for _ in range(1200):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"the host stopped at start; see {log}")
-        time.sleep(0.05)
-    raise SystemExit("the host did not start in 60 s")
+    wait_until_healthy(proc, port, log)
+    return proc
 
 
 def summarise(collapsed: Path) -> list[tuple[str, float]]:

@@ -61,21 +61,29 @@ def host_env(data_dir: Path, key: str, **settings: str) -> dict[str, str]:
             "BIOAUTH_LOCAL_FUNCTION_KEY": key, **settings}
 
 
+def wait_until_healthy(proc: subprocess.Popen, port: int, log_path: Path, *, timeout: float = 60.0,
+                       interval: float = 0.05) -> None:
+    """Return once the host on `port` answers its health route; exit with a pointer to its log if it does not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(f"the local host stopped at start; see {log_path}")
+        time.sleep(interval)
+    raise SystemExit(f"the local host did not start in {timeout:.0f} s")
+
+
 def start_host(port: int, data_dir: Path, key: str, **settings: str) -> subprocess.Popen:
     env = host_env(data_dir, key, **settings)
     log = open(data_dir / "host.log", "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"the local host stopped at start; see {data_dir / 'host.log'}")
-        time.sleep(0.2)
-    raise SystemExit("the local host did not start in 60 s")
+    wait_until_healthy(proc, port, data_dir / "host.log")
+    return proc
 
 
 def make_principals(data_dir: Path, env: dict[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from functions.runtime.step_runner import VERIFICATIONS
 from functions.steps.table import STEPS
 from local_host import QueueOptions
 from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
+from tests.helpers.queue_lock import hold_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,19 +122,6 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
 
 # --- a queue file held by another process -----------------------------------------------------------------------------
 
-def _hold_lock(path: Path, seconds: float) -> subprocess.Popen:
-    """Another process takes the queue database's write lock and keeps it (as a backup tool or a stray shell might)."""
-    code = ("import sqlite3, sys, time\n"
-            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "c.execute('BEGIN EXCLUSIVE')\n"
-            "print('locked', flush=True)\n"
-            "time.sleep(float(sys.argv[2]))\n"
-            "c.execute('COMMIT')\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "locked"
-    return proc
-
-
 def test_a_locked_queue_file_stops_nothing_for_good_and_loses_nothing(settings_env):
     from functions.runtime.services import get_services
     from functions.storage.embedded import SqliteQueueStore
@@ -147,7 +135,7 @@ def test_a_locked_queue_file_stops_nothing_for_good_and_loses_nothing(settings_e
     host = start_host(services, lease_seconds=10, options=opts)
     client = Client(host.url)
     try:
-        locker = _hold_lock(services.settings.data_dir / "queue.sqlite", 4)
+        locker = hold_lock(services.settings.data_dir / "queue.sqlite", 4)
         r = client.post("/api/v1/verifications", json=_no_face_request())
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "service_unavailable" and int(r.headers["Retry-After"]) > 0
