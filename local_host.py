@@ -11,7 +11,12 @@ bindings are written only when the invocation succeeds, as the real host does.
 
 Development only: in Azure the Functions host does all of this.
 
-    python local_host.py [--port 7071] [--log-file PATH]
+    python local_host.py [--port 7071] [--workers N] [--log-file PATH]
+
+With `--workers N` (or FUNCTIONS_WORKER_PROCESS_COUNT, as in Azure) N worker
+processes share the one listening socket and the data folder, so the steps'
+Python work is not held to one interpreter lock; a worker that dies is started
+again.
 
 Its own lines go to the console; the full log, third-party warnings included, to local-host.log in the data
 folder.
@@ -31,6 +36,7 @@ import re
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -210,7 +216,7 @@ class LocalHttpServer(ThreadingHTTPServer):
 class LocalHost:
     def __init__(self, app: func.FunctionApp, services, *, port: int = 7071, host: str = "127.0.0.1",
                  function_key: str | None = None, lease_seconds: float = 60.0, options: QueueOptions | None = None,
-                 route_prefix: str = "api"):
+                 route_prefix: str = "api", listen_socket: socket.socket | None = None):
         self.services = services
         self.http_functions, self.queue_functions = discover(app)
         self.options = options or QueueOptions.from_host_json()
@@ -228,7 +234,13 @@ class LocalHost:
         self.queues = services.queues
         self._threads: list[threading.Thread] = []
         self._poller_state = {q.queue: PollerState(q.queue) for q in self.queue_functions}
-        self.server = LocalHttpServer((host, port), self._handler_class())
+        if listen_socket is None:
+            self.server = LocalHttpServer((host, port), self._handler_class())
+        else:  # a worker process: accept on the socket its first worker bound
+            self.server = LocalHttpServer(listen_socket.getsockname()[:2], self._handler_class(), bind_and_activate=False)
+            self.server.socket.close()
+            self.server.socket = listen_socket
+            self.server.server_address = listen_socket.getsockname()[:2]
         self.server.daemon_threads = True
         if not services.settings.public_base_url:  # links point here, never at the Host header a caller sent
             services.settings = dataclasses.replace(services.settings, public_base_url=self.url)
@@ -654,6 +666,61 @@ def open_host(app, services, port: int | None, host: str, lease_seconds: float) 
     raise PortBusy("bioauth local host: no free port")  # port 0 always binds
 
 
+class WorkerProcesses:
+    """The other worker processes of a multi-process local host, started on the first worker's listening socket.
+
+    Every worker accepts on the same socket (made non-blocking, so a worker
+    that loses the race for a connection goes back to waiting) and polls the
+    same queues; a worker that dies is started again, at most once a second.
+    """
+
+    def __init__(self, listen_socket: socket.socket, count: int, worker_args: list[str]):
+        self.socket = listen_socket
+        self.count = count
+        self.worker_args = worker_args
+        self.processes: dict[int, subprocess.Popen] = {}
+        self._last_start: dict[int, float] = {}
+
+    def _start(self, index: int) -> None:
+        fd = self.socket.fileno()
+        self.processes[index] = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--listen-fd", str(fd), "--worker-index", str(index),
+             *self.worker_args], pass_fds=(fd,), cwd=ROOT)
+        self._last_start[index] = time.monotonic()
+
+    def start(self) -> "WorkerProcesses":
+        self.socket.setblocking(False)
+        for index in range(1, self.count):
+            self._start(index)
+        return self
+
+    def keep_alive(self) -> None:
+        for index, proc in list(self.processes.items()):
+            code = proc.poll()
+            if code is not None and time.monotonic() - self._last_start[index] >= 1.0:
+                log.error("worker %d (pid %d) ended with code %s; starting it again", index, proc.pid, code)
+                self._start(index)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def default_workers() -> int:
+    """FUNCTIONS_WORKER_PROCESS_COUNT, the Functions host's own setting for worker processes; 1 when unset."""
+    try:
+        return max(1, int(os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT", "1")))
+    except ValueError:
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     env_port = os.environ.get("BIOAUTH_LOCAL_PORT")
@@ -664,6 +731,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long a received message stays hidden while its step runs (a killed worker's message returns after this)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-file", type=Path, help="where the full log goes (default: local-host.log in the data folder)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="worker processes sharing the port and the queues (default: FUNCTIONS_WORKER_PROCESS_COUNT, else 1)")
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a worker started by the first one
+    parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     load_local_settings()
     tune_malloc()
@@ -680,11 +751,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from function_app import app
 
+    if args.listen_fd is not None:
+        return run_worker(app, args)
     try:
         host = open_host(app, get_services(), args.port, args.host, args.lease_seconds)
     except PortBusy as exc:
         print(exc, file=console, flush=True)
         return 1
+    workers = None
+    if args.workers > 1:
+        passed = ["--lease-seconds", str(args.lease_seconds), "--log-level", args.log_level, "--log-file", str(log_file)]
+        workers = WorkerProcesses(host.server.socket, args.workers, passed).start()
     if args.port is None and host.port != DEFAULT_PORT:
         print(f"bioauth local host: port {DEFAULT_PORT} is in use; serving on port {host.port} instead", flush=True)
     host.start()
@@ -692,14 +769,37 @@ def main(argv: list[str] | None = None) -> int:
                   else str(settings.data_dir / "local-function-key"))
     print(f"bioauth local host: {host.url}/api  (bootstrap admin key for development in {key_source}; principals: "
           f"python -m functions.admin --help)\n"
-          f"  API description {host.url}/api/openapi.json, review console {host.url}/console/, log {log_file}", flush=True)
+          f"  API description {host.url}/api/openapi.json, review console {host.url}/console/, log {log_file}"
+          + (f"\n  {args.workers} worker processes" if workers else ""), flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     while not stopped.wait(0.5):  # a timed wait lets the main thread see the signal promptly
-        pass
+        if workers:
+            workers.keep_alive()
+    if workers:
+        workers.stop()
     host.stop()
     print("bioauth local host: stopped", flush=True)
+    return 0
+
+
+def run_worker(app, args) -> int:
+    """A further worker process: serve the first worker's socket and the same queues until told to stop or orphaned."""
+    from functions.runtime.services import get_services
+
+    listen_socket = socket.socket(fileno=args.listen_fd)
+    listen_socket.setblocking(False)
+    host = LocalHost(app, get_services(), lease_seconds=args.lease_seconds, listen_socket=listen_socket).start()
+    log.info("worker %d (pid %d) serving %s", args.worker_index, os.getpid(), host.url)
+    parent = os.getppid()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the first worker stops the rest
+    while not stopped.wait(0.5):
+        if os.getppid() != parent:  # the first worker is gone: nobody would stop this one
+            break
+    host.stop()
     return 0
 
 

@@ -78,15 +78,29 @@ class PeakRss:
 
 
 def host_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the host process has used so far."""
-    times = psutil.Process(pid).cpu_times()
+    """CPU time (user + system) the host has used so far: its process and its worker processes."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in (process, *process.children(recursive=True)):
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process alone (the load generator), without the host it started."""
+    times = psutil.Process().cpu_times()
     return times.user + times.system
 
 
-def start_host(port: int, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, float]:
+def start_host(port: int, env: dict[str, str], log_path: Path, workers: int = 1) -> tuple[subprocess.Popen, float]:
     """The host process and the seconds from its start until health answers."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), "--workers", str(workers)],
+                            cwd=ROOT, env=env,
                             stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
     wait_until_healthy(proc, port, log_path, timeout=120, interval=0.02)
     return proc, time.perf_counter() - t0
@@ -157,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=64, help="requests per concurrency level")
     parser.add_argument("--sync-runs", type=int, default=20)
     parser.add_argument("--backend", choices=("embedded", "azurite"), default="embedded")
+    parser.add_argument("--workers", type=int, default=1, help="the host's worker processes (local_host.py --workers)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".bioauth" / "load")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "load.json")
     args = parser.parse_args(argv)
@@ -192,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         proc.terminate()
         proc.wait(timeout=30)
 
-    figures: dict = {"backend": args.backend, "cores": os.cpu_count(), "poll_seconds": POLL_SECONDS}
+    figures: dict = {"backend": args.backend, "cores": os.cpu_count(), "poll_seconds": POLL_SECONDS, "workers": args.workers}
     t0 = time.perf_counter()
-    proc, health_s = start_host(port, env, args.data_dir / "host.log")
+    proc, health_s = start_host(port, env, args.data_dir / "host.log", args.workers)
     try:
         with PeakRss(proc.pid) as rss:
             device = session(keys["device"])
@@ -215,8 +230,15 @@ def main(argv: list[str] | None = None) -> int:
             for clients in levels:
                 rss.reset()
                 cpu_before, t_level = host_cpu_seconds(proc.pid), time.perf_counter()
+                client_before, machine_before = own_cpu_seconds(), psutil.cpu_times()
                 level = run_level(base, keys["device"], [bodies.pop() for _ in range(args.requests)], clients)
                 cpu = host_cpu_seconds(proc.pid) - cpu_before
+                wall = time.perf_counter() - t_level
+                # The load generator shares the machine: its own CPU and the whole machine's, beside the host's.
+                level["client_cores_busy"] = (own_cpu_seconds() - client_before) / wall
+                machine = psutil.cpu_times()
+                idle = (machine.idle + machine.iowait) - (machine_before.idle + machine_before.iowait)
+                level["machine_cores_busy"] = figures["cores"] - idle / wall
                 level["host_cpu_ms_per_request"] = cpu * 1000 / max(1, level["completed"])
                 level["host_cores_busy"] = cpu / (time.perf_counter() - t_level)
                 level["peak_rss_mb"] = rss.peak / 2**20
@@ -231,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["compute_ms_per_request"] = compute_ms
     figures["compute_bound_rps"] = figures["cores"] * 1000.0 / compute_ms if compute_ms else float("nan")
 
-    print(f"bioauth load, {args.backend} backend, {figures['cores']} cores, devices poll every {POLL_SECONDS * 1000:.0f} ms")
+    print(f"bioauth load, {args.backend} backend, {figures['cores']} cores, {args.workers} worker process(es),"
+          f" devices poll every {POLL_SECONDS * 1000:.0f} ms")
     cold = figures["cold_start_s"]
     print(f"cold start: health {cold['process_to_health']:.2f} s, first decision {cold['process_to_first_decision']:.2f} s;"
           f" idle RSS {figures['idle_rss_mb']:.0f} MB")
@@ -239,14 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     print("steps (1 client): " + ", ".join(f"{s} {v['median']:.1f}/{v['p95']:.1f}" for s, v in one.items()) + " ms (median/p95)")
     print(f"compute per request {compute_ms:.1f} ms -> bound {figures['compute_bound_rps']:.1f} requests/s")
     print(f"{'clients':>7} {'req/s':>7} {'of bound':>8} {'POST p50':>9} {'POST p95':>9} {'dec p50':>8} {'dec p95':>8}"
-          f" {'lost':>5} {'dup':>4} {'CPU ms':>7} {'cores':>6} {'RSS MB':>7} {'load':>11}")
+          f" {'lost':>5} {'dup':>4} {'CPU ms':>7} {'cores':>6} {'client':>6} {'all':>5} {'RSS MB':>7} {'load':>11}")
     for lv in figures["levels"]:
         lost = lv["requests"] - lv["completed"]
         dup = lv["completed"] - lv["distinct_ids"]
         print(f"{lv['clients']:>7} {lv['throughput_rps']:>7.2f} {lv['throughput_rps'] / figures['compute_bound_rps']:>8.0%}"
               f" {lv['post_ms']['p50']:>9.1f} {lv['post_ms']['p95']:>9.1f} {lv['decision_ms']['p50']:>8.1f}"
               f" {lv['decision_ms']['p95']:>8.1f} {lost:>5} {dup:>4} {lv['host_cpu_ms_per_request']:>7.1f}"
-              f" {lv['host_cores_busy']:>6.2f} {lv['peak_rss_mb']:>7.0f} {str(lv['loadavg']):>11}")
+              f" {lv['host_cores_busy']:>6.2f} {lv['client_cores_busy']:>6.2f} {lv['machine_cores_busy']:>5.2f} {lv['peak_rss_mb']:>7.0f} {str(lv['loadavg']):>11}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2))
     print(f"written: {args.out}")

@@ -95,3 +95,76 @@ def test_console_shows_the_hosts_lines_the_log_file_has_the_rest_and_a_stop_is_s
     logged = log_file.read_text()
     assert "local host on" in logged and "XNNPACK" in logged  # the native library's lines are kept in the file
     assert FUNCTION_KEY not in logged
+
+
+def _wait_healthy(base: str, tries: int = 300) -> None:
+    for _ in range(tries):
+        try:
+            if requests.get(f"{base}/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the host did not answer its health route")
+
+
+def test_worker_processes_share_the_port_and_the_queues_and_a_dead_one_is_started_again(tmp_path, astronaut):
+    import psutil
+
+    from scripts.demo import b64
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/api"
+    key = {"x-functions-key": FUNCTION_KEY}
+    host = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), "--workers", "2",
+                             "--log-file", str(tmp_path / "host.log")], cwd=tmp_path,
+                            env=_env(tmp_path, BIOAUTH_LOCAL_FUNCTION_KEY=FUNCTION_KEY),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = psutil.Process(host.pid)
+    try:
+        _wait_healthy(base)
+        for _ in range(100):
+            workers = first.children()
+            if workers:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 1 and "--worker-index" in workers[0].cmdline()
+        enrolment = {"face_images": [b64(capture(astronaut, 1))],
+                     "signature_images": [b64(make_signature(7, s), "PNG") for s in range(3)]}
+        assert requests.post(f"{base}/v1/subjects/astronaut/enrolment", json=enrolment, headers=key,
+                             timeout=120).status_code == 201
+        _wait_healthy(base)  # the second worker answers too once its own models are loaded
+
+        # With the first worker frozen, the second one alone takes the connection and runs every step.
+        first.suspend()
+        try:
+            attempt = {"subject_id": "astronaut", "device_id": "kiosk-1", "face_image": b64(capture(astronaut, 2)),
+                       "signature_image": b64(make_signature(7, 9), "PNG")}
+            posted = requests.post(f"{base}/v1/verifications", json=attempt, headers=key, timeout=60)
+            assert posted.status_code == 202, posted.text
+            for _ in range(300):
+                record = requests.get(f"http://127.0.0.1:{port}{posted.headers['Location']}", headers=key, timeout=10).json()
+                if record["status"] not in ("queued", "processing"):
+                    break
+                time.sleep(0.2)
+            assert record["status"] in ("accepted", "review", "rejected"), record
+            assert {"face-crop", "antispoof", "face-match", "signature", "decide"} <= set(record["steps"])
+        finally:
+            first.resume()
+
+        # A worker killed outright is started again by the first one.
+        workers[0].kill()
+        for _ in range(100):
+            again = [p for p in first.children() if p.pid != workers[0].pid]
+            if again:
+                break
+            time.sleep(0.1)
+        assert again and "--worker-index" in again[0].cmdline()
+    finally:
+        host.send_signal(signal.SIGTERM)
+        out, _ = host.communicate(timeout=60)
+    assert "2 worker processes" in out and out.rstrip().endswith("bioauth local host: stopped")
+    assert not [p for p in (*workers, *again) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
+        "a worker outlived the host"
