@@ -1,8 +1,11 @@
 """End to end through real HTTP on localhost: the local host runs the real function_app on the embedded
 default and on Azurite (Blob + Queue; records in SQLite)."""
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import Client, png_b64, start_host
 
@@ -160,6 +163,13 @@ def test_the_live_person_passes_the_shipped_antispoof_model(client, embedded_ser
     final = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 11), make_signature(7, 11))).json()
     assert final["steps"]["antispoof"]["result"]["label"] == "live", final
     assert "face-match" in final["steps"], final
+
+    # What the models read is stored losslessly; the reviewers' context crop as JPEG.
+    crops = final["steps"]["face-crop"]["result"]["crops"]
+    assert set(crops) == {"chip", "context", "antispoof_minifasnet_v2_x2.7", "antispoof_minifasnet_v1se_x4.0"}
+    for name, ref in crops.items():
+        stored = Image.open(io.BytesIO(embedded_services.blobs.get(ref)))
+        assert stored.format == ("JPEG" if name == "context" else "PNG"), (name, ref)
 
 
 @pytest.fixture

@@ -169,6 +169,16 @@ def load_gray(data: bytes) -> np.ndarray:
     return _load(data, "L")
 
 
+def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
+    """For pictures only people look at (the reviewers' context crop): a tenth of PNG's encoding time, like the
+    device's own JPEG photo it is cut from."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def encode_png(image: np.ndarray) -> bytes:
     """Lossless storage of crops, so review shows exactly what the model saw.
 
