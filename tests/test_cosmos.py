@@ -48,6 +48,8 @@ class CosmosContainerTestDouble:
 
     def replace_item(self, item, body, etag=None, match_condition=None):
         self.calls.append(("replace_item", {"item": item, "etag": etag, "match_condition": match_condition}))
+        if item not in self.items:
+            raise CosmosResourceNotFoundError(message="not found")
         if match_condition == MatchConditions.IfNotModified and self.items[item]["_etag"] != etag:
             raise CosmosAccessConditionFailedError(message="precondition failed")
         return self._stamp(body)
@@ -129,6 +131,32 @@ def test_update_record_retries_on_a_concurrent_write(cosmos):
         return doc
 
     assert update_record(store, "verifications", "v1", mutate)["n"] == 11
+
+
+@pytest.fixture(params=["sqlite", "cosmos"])
+def record_store(request, tmp_path):
+    if request.param == "cosmos":
+        return request.getfixturevalue("cosmos")[0]
+    from functions.storage.embedded import SqliteRecordStore
+
+    return SqliteRecordStore(tmp_path / "records.sqlite")
+
+
+def test_update_record_from_a_copy_just_read_saves_the_read_and_rereads_when_it_is_stale(record_store):
+    record_store.create("verifications", {"id": "v1", "n": 0})
+    copy = record_store.get("verifications", "v1")
+    assert update_record(record_store, "verifications", "v1", lambda d: {**d, "n": d["n"] + 1}, current=copy)["n"] == 1
+    # The copy is stale now: the write is refused and the record read again, so nothing is lost.
+    assert update_record(record_store, "verifications", "v1", lambda d: {**d, "n": d["n"] + 1}, current=copy)["n"] == 2
+    assert record_store.get("verifications", "v1")["n"] == 2
+
+
+def test_update_record_from_a_copy_of_a_record_deleted_since_gives_none(record_store):
+    record_store.create("verifications", {"id": "v1", "n": 0})
+    copy = record_store.get("verifications", "v1")
+    record_store.delete("verifications", "v1")
+    assert update_record(record_store, "verifications", "v1", lambda d: {**d, "n": 1}, current=copy) is None
+    assert record_store.get("verifications", "v1") is None
 
 
 def test_query_is_parameterised(cosmos):

@@ -225,7 +225,7 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
         doc["updated_at"] = now_iso()
         return doc
 
-    saved = update_record(services.records, VERIFICATIONS, vid, mutate)
+    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=record)
     if saved is None:  # erased while the step ran: what the step wrote (crops) goes too
         delete_verification_blobs(services.blobs, vid)
         trace.outcome = "gone"

@@ -144,10 +144,15 @@ def delete_verification_blobs(blobs: BlobStore, verification_id: str) -> int:
                for container, prefix in (("images", f"verifications/{vid}/"), ("crops", f"{vid}/"), ("reviews", f"{vid}/")))
 
 
-def update_record(records: RecordStore, container: str, id: str, mutate: Callable[[dict], dict | None], attempts: int = 20) -> dict | None:
-    """Read-modify-write with optimistic concurrency. `mutate` returns the new doc, or None to leave it unchanged."""
+def update_record(records: RecordStore, container: str, id: str, mutate: Callable[[dict], dict | None], attempts: int = 20,
+                  current: dict | None = None) -> dict | None:
+    """Read-modify-write with optimistic concurrency. `mutate` returns the new doc, or None to leave it unchanged.
+
+    `current`, a copy just read (with its `_etag`), saves the first read; if it is stale the write is refused and
+    the record is read again.
+    """
     for i in range(attempts):
-        doc = records.get(container, id)
+        doc = dict(current) if i == 0 and current is not None else records.get(container, id)
         if doc is None:
             return None
         etag = doc.pop("_etag", "")

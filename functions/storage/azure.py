@@ -256,7 +256,7 @@ class CosmosRecordStore:
 
     def replace(self, container: str, doc: dict, etag: str) -> dict:
         from azure.core import MatchConditions
-        from azure.cosmos.exceptions import CosmosAccessConditionFailedError
+        from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
 
         body = {k: v for k, v in doc.items() if k != "_etag"}
         try:
@@ -265,7 +265,7 @@ class CosmosRecordStore:
                     item=body["id"], body=body, etag=etag, match_condition=MatchConditions.IfNotModified
                 )
             )
-        except CosmosAccessConditionFailedError:
+        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):  # changed or deleted since it was read
             raise PreconditionFailed(f"{container}/{body['id']} changed since it was read") from None
 
     def upsert(self, container: str, doc: dict) -> dict:
