@@ -666,6 +666,27 @@ def open_host(app, services, port: int | None, host: str, lease_seconds: float) 
     raise PortBusy("bioauth local host: no free port")  # port 0 always binds
 
 
+def warm_up() -> None:
+    """Load the served models and a face detector before the first request needs them (a worker started again
+    after a crash would otherwise make its first devices wait about a second). Runs in the background."""
+    import numpy as np
+
+    from functions.errors import ModelNotInstalled
+    from functions.imaging.face_detection import detect_faces
+    from functions.manifests import FACE_MODEL
+    from functions.runtime.models import load_model
+
+    try:
+        for name in (FACE_MODEL, "antispoof", "signature"):
+            try:
+                load_model(name)
+            except ModelNotInstalled:
+                pass
+        detect_faces(np.zeros((128, 128, 3), np.uint8))
+    except Exception as exc:  # noqa: BLE001 - the first request loads what is missing and says why
+        log.warning("warm-up did not finish (%s); models load on first use", type(exc).__name__)
+
+
 class WorkerProcesses:
     """The other worker processes of a multi-process local host, started on the first worker's listening socket.
 
@@ -765,6 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.port is None and host.port != DEFAULT_PORT:
         print(f"bioauth local host: port {DEFAULT_PORT} is in use; serving on port {host.port} instead", flush=True)
     host.start()
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     key_source = ("the BIOAUTH_LOCAL_FUNCTION_KEY variable" if os.environ.get("BIOAUTH_LOCAL_FUNCTION_KEY")
                   else str(settings.data_dir / "local-function-key"))
     print(f"bioauth local host: {host.url}/api  (bootstrap admin key for development in {key_source}; principals: "
@@ -791,6 +813,7 @@ def run_worker(app, args) -> int:
     listen_socket = socket.socket(fileno=args.listen_fd)
     listen_socket.setblocking(False)
     host = LocalHost(app, get_services(), lease_seconds=args.lease_seconds, listen_socket=listen_socket).start()
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     log.info("worker %d (pid %d) serving %s", args.worker_index, os.getpid(), host.url)
     parent = os.getppid()
     stopped = threading.Event()

@@ -69,6 +69,7 @@ class OnnxModel:
 
 
 _models: dict[Path, OnnxModel] = {}
+_resolved: dict[tuple[str, str], Path] = {}  # the folder as given -> its real path (resolving costs a syscall per part)
 _lock = threading.Lock()
 
 
@@ -80,7 +81,10 @@ def load_model(name: str, models_dir: Path | None = None) -> OnnxModel:
     settings = get_settings()
     if models_dir is None:
         models_dir = settings.models_dir
-    key = (Path(models_dir) / name).resolve()
+    given = (str(models_dir), name)
+    key = _resolved.get(given)
+    if key is None:
+        key = _resolved.setdefault(given, (Path(models_dir) / name).resolve())
     with _lock:
         model = _models.get(key)
         if model is None:
@@ -101,3 +105,4 @@ def installed_models(models_dir: Path) -> list[dict]:
 def clear_model_cache() -> None:
     with _lock:
         _models.clear()
+        _resolved.clear()
