@@ -66,6 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_RATE_LIMIT_BURST", "30", "Requests a key may make at once before the per-minute rate applies."),
     Setting("BIOAUTH_LOCAL_ADMIN_KEY", "true", "On one machine, the local function key acts as a bootstrap admin in every role (never with Cosmos DB or Key Vault).", azure=False),
     Setting("BIOAUTH_SYNC_LEASE_SECONDS", "60", "A ?mode=sync request's first message stays hidden this long (renewed while it runs); if the process dies, the queue finishes the request after it."),
+    Setting("BIOAUTH_MAX_WAIT_SECONDS", "20", "The longest a device's status read may be held with ?wait= until its verification is decided (each waiting read holds a worker thread)."),
     Setting("BIOAUTH_ENQUEUE_WAIT_SECONDS", "10", "How long a device's POST waits for the queue to take its message before answering 503 with Retry-After."),
     Setting("BIOAUTH_RETAIN_ENROLMENT_IMAGES", "true", "Keep encrypted enrolment images so templates can be renewed."),
 )
@@ -123,6 +124,7 @@ class Settings:
     rate_limit_burst: int = 30
     local_admin_key: bool = True
     sync_lease_seconds: float = 60.0
+    max_wait_seconds: float = 20.0  # the longest a status read may be held with ?wait= (it holds a worker thread)
     max_concurrent_image_steps: int = 2
     onnx_intra_op_threads: int = 1
     enqueue_wait_seconds: float = 10.0
@@ -193,6 +195,7 @@ class Settings:
             rate_limit_burst=max(1, int(get("BIOAUTH_RATE_LIMIT_BURST") or 1)),
             local_admin_key=(get("BIOAUTH_LOCAL_ADMIN_KEY") or "true").lower() in ("1", "true", "yes"),
             sync_lease_seconds=float(get("BIOAUTH_SYNC_LEASE_SECONDS") or 60),
+            max_wait_seconds=float(get("BIOAUTH_MAX_WAIT_SECONDS") or 20),
             enqueue_wait_seconds=float(get("BIOAUTH_ENQUEUE_WAIT_SECONDS") or 10),
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
         )

@@ -198,10 +198,17 @@ class BioauthClient:
         return Verification.from_json(self.call("getVerification", params={"id": verification_id})[2])
 
     def wait(self, verification_id: str, *, timeout: float = 120.0) -> Verification:
-        """Poll until the verification is decided (or failed); TimeoutError after `timeout` seconds."""
+        """The decision (or failure) as soon as it is made; TimeoutError after `timeout` seconds.
+
+        Each read asks the service to hold its answer until the decision (?wait=), so there is no poll loop; a
+        service that answers at once anyway is read again after a short pause.
+        """
         deadline, pause = time.monotonic() + timeout, 0.05
         while True:
-            current = self.status(verification_id)
+            left = deadline - time.monotonic()
+            answer = self.call("getVerification", params={"id": verification_id},
+                               query={"wait": f"{max(0.0, min(left, 20.0)):.1f}"})[2]
+            current = Verification.from_json(answer)
             if current.done:
                 return current
             if time.monotonic() > deadline:

@@ -342,8 +342,13 @@ def _paths() -> dict:
         )},
         "/v1/verifications/{id}": {"get": _op(
             "A verification's status, decision, reasons and per-step results (a device reads its own only)",
-            {"200": _json(_ref("Verification"), "the verification")}, errors=(404,), roles=("device", "operator"),
-            parameters=[vid], operation_id="getVerification",
+            {"200": _json(_ref("Verification"), "the verification")}, errors=(400, 404), roles=("device", "operator"),
+            parameters=[vid, {"name": "wait", "in": "query", "required": False,
+                              "schema": {"type": "number", "minimum": 0, "default": 0},
+                              "description": "hold the answer up to this many seconds (capped at the service's "
+                                             "BIOAUTH_MAX_WAIT_SECONDS, 20 by default) until the verification is "
+                                             "decided: one request instead of a poll loop"}],
+            operation_id="getVerification",
         )},
         "/v1/subjects/{subject_id}/enrolment": {"post": _op(
             "Enrol (or re-enrol) a subject: a protected face template and signature references",

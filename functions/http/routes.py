@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import mimetypes
 from urllib.parse import unquote
 
@@ -24,6 +25,7 @@ from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_rep
 from ..runtime.models import installed_models
 from ..runtime.services import get_services
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
+from ..runtime.waiting import wait_until_decided
 from ..telemetry import traced_http
 from ..runtime.subjects import REVIEWS, erase_subject
 from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
@@ -160,15 +162,37 @@ def replay(record: dict, mode: str, services) -> func.HttpResponse:
     return json_response({"id": record["id"], "status": record["status"], "status_url": location}, 202, headers)
 
 
+def request_wait(req: func.HttpRequest, settings) -> float:
+    """?wait=N: hold the answer up to N seconds (capped at BIOAUTH_MAX_WAIT_SECONDS) until the request is decided."""
+    raw = req.params.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidRequest("'wait' must be a number of seconds, 0 or more", code="invalid_field", details={"field": "wait"})
+    return min(seconds, settings.max_wait_seconds)
+
+
 @bp.route(route="v1/verifications/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def get_verification(req: func.HttpRequest) -> func.HttpResponse:
-    """A device reads only its own verifications (another's answers 404, as if absent); an operator reads any."""
+    """A device reads only its own verifications (another's answers 404, as if absent); an operator reads any.
+
+    With ?wait=N the answer comes as soon as the request is decided, or after N seconds as it stands: one
+    request instead of a poll loop, and the decision is seen the moment it is made.
+    """
     services = get_services()
+    vid = req.route_params.get("id", "")
     try:
         principal = authorize(req, services, "device", "operator")
-        record = services.records.get(VERIFICATIONS, req.route_params.get("id", ""))
+        wait = request_wait(req, services.settings)
+        record = services.records.get(VERIFICATIONS, vid)
         if record is None or (principal.role == "device" and record.get("device_id") != principal.id):
             raise VerificationNotFound("no verification with this id")
+        if wait:
+            record = wait_until_decided(vid, lambda: services.records.get(VERIFICATIONS, vid), wait) or record
     except BioauthError as exc:
         return error_response(exc)
     return json_response(verification_view(record))
