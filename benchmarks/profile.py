@@ -4,7 +4,7 @@
 
 Enrols a subject with a first host, then starts a fresh host under `py-spy record` (sampling every thread of
 the host, idle threads left out) and sends the requests: `sync` one client after another with ?mode=sync,
-`async` `--clients` devices at once posting and polling every 200 ms, as benchmarks/load.py does. Writes the
+`async` `--clients` devices at once posting and reading with ?wait=, as benchmarks/load.py does. Writes the
 flame graph (SVG) and, with --raw, py-spy's collapsed stacks too; prints the share of samples in the frames
 that matter for the service (models, image decode and encode, blobs, SQLite, JSON, HTTP) and how much of
 the time one thread held the GIL (a host near 100% is bound by the interpreter, not by the cores).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from benchmarks.load import POLL_SECONDS, TERMINAL, attempt_body
+from benchmarks.load import TERMINAL, WAIT_SECONDS, attempt_body
 from scripts.demo import b64, free_port, host_env, make_principals, session, wait_until_healthy
 from tests.fixtures.photos import astronaut, capture
 from tests.fixtures.signatures import make_signature
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             def one(body: dict) -> str:
                 api = session(keys["device"])
                 location = api.post(f"{base}/api/v1/verifications", json=body, timeout=120).headers["Location"]
-                while (status := api.get(base + location, timeout=60).json()["status"]) not in TERMINAL:
-                    time.sleep(POLL_SECONDS)
+                while (status := api.get(f"{base}{location}?wait={WAIT_SECONDS}", timeout=60).json()["status"]) not in TERMINAL:
+                    pass
                 return status
 
             with ThreadPoolExecutor(args.clients) as pool:
