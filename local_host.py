@@ -202,6 +202,11 @@ class WakingQueues:
         self.wake(queue)
         return sent
 
+    def hand_on(self, queue: str, message, sends: list[tuple[str, str]]) -> None:
+        self.inner.hand_on(queue, message, sends)
+        for target, _ in sends:
+            self.wake(target)
+
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
@@ -281,13 +286,16 @@ class LocalHost:
             t.join(timeout=30)
 
     # --- output bindings ----------------------------------------------------------------------
-    def _flush(self, outs: dict[str, Out], outputs: dict[str, str]) -> None:
+    @staticmethod
+    def _output_messages(outs: dict[str, Out], outputs: dict[str, str]) -> list[tuple[str, str]]:
+        """What the invocation's output bindings hold, as (queue, text)."""
+        sends = []
         for arg, out in outs.items():
             if out.value is None:
                 continue
             values = out.value if isinstance(out.value, list) else [out.value]
-            for v in values:
-                self.queues.send(outputs[arg], v if isinstance(v, str) else json.dumps(v))
+            sends += [(outputs[arg], v if isinstance(v, str) else json.dumps(v)) for v in values]
+        return sends
 
     def _wake_poller(self, queue: str) -> None:
         event = self._wake.get(queue)
@@ -372,8 +380,7 @@ class LocalHost:
         finished.set()
         renewer.join()
         try:
-            self._flush(outs, qf.outputs)
-            self.queues.delete(qf.queue, m)
+            self.queues.hand_on(qf.queue, m, self._output_messages(outs, qf.outputs))
         except Exception as exc:  # noqa: BLE001 - redelivered after its lease: the step finds its result and passes it on
             log.warning("%s: message %s done but not passed on (%s); it returns after its lease", qf.name, m.id,
                         type(exc).__name__)
@@ -450,7 +457,8 @@ class LocalHost:
             req = func.HttpRequest(method=method, url=f"http://{host_header}{raw_path}", headers=headers, params=resolved.params,
                                    route_params=resolved.route_params, body=body)
             response = f.fn(**{f.trigger_arg: req}, **outs)
-            self._flush(outs, f.outputs)
+            for queue, text in self._output_messages(outs, f.outputs):
+                self.queues.send(queue, text)
         except Exception:  # noqa: BLE001 - as the real host: a 500 without details
             log.exception("%s failed", f.name)
             return _json_error(500, "internal_error", "the function failed; see the host log")

@@ -35,8 +35,10 @@ def test_queue_lease_dequeue_count_release_and_renew(azurite_services):
     q.release(name, m, delay_seconds=0)
     again = q.receive(name, 4, lease_seconds=30)[0]
     assert again.dequeue_count == 2
-    q.delete(name, again)
+    q.ensure_queues([name + "-next"])
+    q.hand_on(name, again, [(name + "-next", "out")])
     assert q.count(name) == 0
+    assert [m.text for m in q.receive(name + "-next", 4, lease_seconds=30)] == ["out"]
 
 
 def test_messages_are_base64_on_the_wire_as_the_functions_host_expects(azurite_services, azurite_connection):

@@ -51,3 +51,21 @@ def test_fifo_order_and_batch_size(tmp_path):
     for i in range(5):
         q.send("x", str(i))
     assert [m.text for m in q.receive("x", 3, 30)] == ["0", "1", "2"]
+
+
+def test_hand_on_sends_the_outputs_and_deletes_the_message_together_or_not_at_all(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    q = SqliteQueueStore(tmp_path / "q.sqlite")
+    q.send("face-crop", "m")
+    done = q.receive("face-crop", 1, lease_seconds=5)[0]
+    q.hand_on("face-crop", done, [("antispoof", "next")])
+    assert q.count("face-crop") == 0 and [m.text for m in q.receive("antispoof", 5, 5)] == ["next"]
+
+    q.send("signature", "s")
+    failing = q.receive("signature", 1, lease_seconds=5)[0]
+    with pytest.raises(sqlite3.IntegrityError):
+        q.hand_on("signature", failing, [("decide", "ok"), ("decide", None)])  # the second send fails
+    assert q.count("decide") == 0 and q.count("signature") == 1  # nothing sent, the message kept for its retry

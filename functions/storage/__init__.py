@@ -85,6 +85,10 @@ class QueueStore(Protocol):
 
     def delete(self, queue: str, message: QueuedMessage) -> None: ...
 
+    def hand_on(self, queue: str, message: QueuedMessage, sends: list[tuple[str, str]]) -> None:
+        """A finished message: its outputs (queue, text) sent, then the message deleted (in one transaction where
+        the store has them; otherwise a crash between the two redelivers it, and the step passes it on again)."""
+
     def release(self, queue: str, message: QueuedMessage, delay_seconds: float) -> None:
         """Make a message visible again after delay_seconds (after a failed try)."""
 

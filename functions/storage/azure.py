@@ -132,6 +132,11 @@ class AzureQueueStore:
             for m in msgs
         ]
 
+    def hand_on(self, queue: str, message: QueuedMessage, sends: list[tuple[str, str]]) -> None:
+        for target, text in sends:
+            self.send(target, text)
+        self.delete(queue, message)
+
     def delete(self, queue: str, message: QueuedMessage) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 

@@ -299,6 +299,16 @@ class SqliteQueueStore:
     def delete(self, queue: str, message: QueuedMessage) -> None:
         self.db.execute("DELETE FROM messages WHERE id=? AND pop_receipt=?", (message.id, message.pop_receipt))
 
+    def hand_on(self, queue: str, message: QueuedMessage, sends: list[tuple[str, str]]) -> None:
+        now = time.time()
+        with self.db.transaction() as conn:
+            for target, text in sends:
+                conn.execute(
+                    "INSERT INTO messages (id, queue, body, dequeue_count, visible_at, inserted_at, pop_receipt) VALUES (?, ?, ?, 0, ?, ?, ?)",
+                    (uuid.uuid4().hex, target, text, now, now, uuid.uuid4().hex),
+                )
+            conn.execute("DELETE FROM messages WHERE id=? AND pop_receipt=?", (message.id, message.pop_receipt))
+
     def release(self, queue: str, message: QueuedMessage, delay_seconds: float) -> None:
         self.db.execute(
             "UPDATE messages SET visible_at=? WHERE id=? AND pop_receipt=?",
