@@ -62,9 +62,14 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             try:
-                rss = self.process.memory_info().rss + sum(c.memory_info().rss for c in self.process.children(recursive=True))
-            except psutil.Error:
+                rss = self.process.memory_info().rss
+            except psutil.Error:  # the host is gone
                 return
+            for child in self.process.children(recursive=True):
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:  # a short-lived child ended meanwhile
+                    pass
             self.peak = max(self.peak, rss)
 
     def __enter__(self) -> "PeakRss":

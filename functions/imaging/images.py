@@ -180,13 +180,13 @@ def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """Lossless storage of crops, so review shows exactly what the model saw.
+    """Lossless storage of the crops the models read, so review shows exactly what a model saw.
 
-    Fastest zlib level: a third of the default's time for about a tenth more bytes, and this runs on
-    every request.
+    Stored without compression: the crops are small (80x80 to 112x112) and short-lived, and on every request
+    level 0 takes half the time of zlib's fastest level for about twice the bytes (20-40 KB a crop).
     """
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(image).save(buf, format="PNG", compress_level=0)
     return buf.getvalue()
