@@ -323,6 +323,11 @@ var appSettings = [
     value: '60'
   }
   {
+    // A device's status read held with ?wait= until its decision; each waiting read holds a worker thread.
+    name: 'BIOAUTH_MAX_WAIT_SECONDS'
+    value: '20'
+  }
+  {
     name: 'BIOAUTH_ENQUEUE_WAIT_SECONDS'
     value: '10'
   }
