@@ -703,8 +703,9 @@ class WorkerProcesses:
     same queues; a worker that dies is started again, at most once a second.
     """
 
-    def __init__(self, listen_socket: socket.socket, count: int, worker_args: list[str]):
+    def __init__(self, listen_socket: socket.socket, count: int, worker_args: list[str], console=None):
         self.socket = listen_socket
+        self.console = console  # the first worker's own console: its file descriptor 2 now points at the log file
         self.count = count
         self.worker_args = worker_args
         self.processes: dict[int, subprocess.Popen] = {}
@@ -714,7 +715,7 @@ class WorkerProcesses:
         fd = self.socket.fileno()
         self.processes[index] = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--listen-fd", str(fd), "--worker-index", str(index),
-             *self.worker_args], pass_fds=(fd,), cwd=ROOT)
+             *self.worker_args], pass_fds=(fd,), cwd=ROOT, stdout=self.console, stderr=self.console)
         self._last_start[index] = time.monotonic()
 
     def start(self) -> "WorkerProcesses":
@@ -790,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = None
     if args.workers > 1:
         passed = ["--lease-seconds", str(args.lease_seconds), "--log-level", args.log_level, "--log-file", str(log_file)]
-        workers = WorkerProcesses(host.server.socket, args.workers, passed).start()
+        workers = WorkerProcesses(host.server.socket, args.workers, passed, console).start()
     if args.port is None and host.port != DEFAULT_PORT:
         print(f"bioauth local host: port {DEFAULT_PORT} is in use; serving on port {host.port} instead", flush=True)
     host.start()

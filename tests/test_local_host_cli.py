@@ -166,5 +166,7 @@ def test_worker_processes_share_the_port_and_the_queues_and_a_dead_one_is_starte
         host.send_signal(signal.SIGTERM)
         out, _ = host.communicate(timeout=60)
     assert "2 worker processes" in out and out.rstrip().endswith("bioauth local host: stopped")
+    steps_logged = [line for line in (tmp_path / "host.log").read_text().splitlines() if " done in " in line]
+    assert steps_logged and len(steps_logged) == len(set(steps_logged)), "a worker's lines reached the log file twice"
     assert not [p for p in (*workers, *again) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
         "a worker outlived the host"
