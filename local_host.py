@@ -318,7 +318,9 @@ class LocalHost:
             nonlocal in_flight
             with lock:
                 in_flight -= 1
-            self._wake[qf.queue].set()
+                room_again = in_flight == opts.new_batch_threshold  # the poller was full and waits for room
+            if room_again:
+                self._wake[qf.queue].set()
 
         while not self._stop.is_set():
             with lock:
@@ -342,7 +344,8 @@ class LocalHost:
                 pool.submit(self._invoke_queue, qf, m).add_done_callback(done)
             if messages:
                 delay = 0.05
-                continue
+                if len(messages) == room:  # there may be more waiting; fewer than asked for means the queue is drained
+                    continue
             self._wake[qf.queue].wait(delay)
             self._wake[qf.queue].clear()
             delay = min(delay * 2, opts.max_polling_interval)
