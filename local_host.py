@@ -238,6 +238,8 @@ class LocalHost:
         services.queues.wake = self._wake_poller
         self.queues = services.queues
         self._threads: list[threading.Thread] = []
+        self._leases: dict[int, tuple[str, Any, float]] = {}  # running messages: queue, message, next renewal due
+        self._leases_lock = threading.Lock()
         self._poller_state = {q.queue: PollerState(q.queue) for q in self.queue_functions}
         if listen_socket is None:
             self.server = LocalHttpServer((host, port), self._handler_class())
@@ -271,6 +273,9 @@ class LocalHost:
             t = threading.Thread(target=self._poll, args=(qf,), name=f"queue-{qf.queue}", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._keep_leased, name="lease-renewal", daemon=True)
+        t.start()
+        self._threads.append(t)
         register_pollers(self.poller_status)
         log.info("local host on %s: %d HTTP and %d queue functions", self.url, len(self.http_functions), len(self.queue_functions))
         return self
@@ -358,14 +363,11 @@ class LocalHost:
     def _invoke_queue(self, qf: QueueFunction, m) -> None:
         msg = QueueMessage(id=m.id, body=m.text.encode("utf-8"), dequeue_count=m.dequeue_count, pop_receipt=m.pop_receipt)
         outs = {arg: Out() for arg in qf.outputs}
-        finished = threading.Event()
-        renewer = threading.Thread(target=self._keep_leased, args=(qf.queue, m, finished), daemon=True)
-        renewer.start()
+        self._lease_start(qf.queue, m)
         try:
             qf.fn(**{qf.trigger_arg: msg}, **outs)
         except Exception as exc:  # noqa: BLE001 - the host's retry policy applies
-            finished.set()
-            renewer.join()
+            self._lease_end(m)
             try:
                 if m.dequeue_count >= self.options.max_dequeue_count:
                     log.error("%s: message %s failed %d times (%s); moved to %s-poison", qf.name, m.id, m.dequeue_count,
@@ -380,24 +382,37 @@ class LocalHost:
                 log.warning("%s: message %s could not be released (%s); it returns after its lease", qf.name, m.id,
                             type(storage_exc).__name__)
             return
-        finished.set()
-        renewer.join()
+        self._lease_end(m)
         try:
             self.queues.hand_on(qf.queue, m, self._output_messages(outs, qf.outputs))
         except Exception as exc:  # noqa: BLE001 - redelivered after its lease: the step finds its result and passes it on
             log.warning("%s: message %s done but not passed on (%s); it returns after its lease", qf.name, m.id,
                         type(exc).__name__)
 
-    def _keep_leased(self, queue: str, m, finished: threading.Event) -> None:
-        """Renew the message's lease at half its length while the function runs, as the Functions host does.
+    def _lease_start(self, queue: str, m) -> None:
+        with self._leases_lock:
+            self._leases[id(m)] = (queue, m, time.monotonic() + self.lease_seconds / 2)
 
-        A process that dies stops renewing, so its message returns after one lease.
-        """
-        while not finished.wait(self.lease_seconds / 2):
-            try:
-                self.queues.renew(queue, m, self.lease_seconds)
-            except Exception as exc:  # noqa: BLE001 - try again at the next half lease
-                log.warning("lease of message %s on %s not renewed (%s)", m.id, queue, type(exc).__name__)
+    def _lease_end(self, m) -> None:
+        """After this no renewal of the message runs or starts, so its pop receipt is final for the delete."""
+        with self._leases_lock:
+            self._leases.pop(id(m), None)
+
+    def _keep_leased(self) -> None:
+        """Renew each running message's lease at half its length while its function runs, as the Functions host
+        does; one thread for every message of the process. A process that dies stops renewing, so its messages
+        return after one lease."""
+        while not self._stop.wait(min(1.0, self.lease_seconds / 8)):
+            with self._leases_lock:  # held while renewing: a message ends only between renewals
+                now = time.monotonic()
+                for key, (queue, m, due) in list(self._leases.items()):
+                    if now < due:
+                        continue
+                    try:
+                        self.queues.renew(queue, m, self.lease_seconds)
+                    except Exception as exc:  # noqa: BLE001 - try again at the next half lease
+                        log.warning("lease of message %s on %s not renewed (%s)", m.id, queue, type(exc).__name__)
+                    self._leases[key] = (queue, m, now + self.lease_seconds / 2)
 
     # --- HTTP triggers -----------------------------------------------------------------------
     def serve_console(self, path: str) -> tuple[int, dict[str, str], bytes]:

@@ -170,3 +170,29 @@ def test_worker_processes_share_the_port_and_the_queues_and_a_dead_one_is_starte
     assert steps_logged and len(steps_logged) == len(set(steps_logged)), "a worker's lines reached the log file twice"
     assert not [p for p in (*workers, *again) if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
         "a worker outlived the host"
+
+
+def test_a_step_running_longer_than_its_lease_keeps_its_message_and_runs_once(embedded_services):
+    import azure.functions as func
+
+    from local_host import LocalHost
+
+    app = func.FunctionApp()
+    runs = []
+
+    @app.queue_trigger(arg_name="msg", queue_name="slow", connection="AzureWebJobsStorage")
+    def slow(msg: func.QueueMessage) -> None:
+        runs.append(msg.get_body().decode())
+        time.sleep(2.5)  # two and a half leases: the host must renew it, or another poll takes it again
+
+    host = LocalHost(app, embedded_services, port=0, function_key=FUNCTION_KEY, lease_seconds=1.0).start()
+    try:
+        embedded_services.queues.send("slow", "only once")
+        for _ in range(100):
+            if runs and embedded_services.queues.count("slow") == 0:
+                break
+            time.sleep(0.1)
+    finally:
+        host.stop()
+    assert runs == ["only once"]
+    assert embedded_services.queues.count("slow") == 0
