@@ -2,9 +2,9 @@
 
     python benchmarks/plot_report.py [--dir benchmarks/report]
 
-Reads <dir>/load-{before,after}-{embedded,azurite}-*.json and draws throughput against clients (with each
-run's compute bound) and submit-to-decision p50 against clients into <dir>/throughput.png and
-<dir>/latency.png.
+Reads <dir>/load-<label>-<backend>-<n>.json (label e.g. before, after-2w-wait: the version, the host's
+worker processes and how devices read) and draws throughput against clients (with each label's compute
+bound) and submit-to-decision p50 against clients into <dir>/throughput.png and <dir>/latency.png.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def runs(folder: Path) -> dict[str, list[dict]]:
     found: dict[str, list[dict]] = {}
     for path in sorted(folder.glob("load-*.json")):
-        _, version, backend, *_ = path.stem.split("-")
-        found.setdefault(f"{version}, {backend}", []).append(json.loads(path.read_text()))
+        parts = path.stem.split("-")
+        label, backend = "-".join(parts[1:-2]), parts[-2]
+        found.setdefault(f"{label}, {backend}", []).append(json.loads(path.read_text()))
     return found
 
 
@@ -38,12 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     found = runs(args.dir)
     if not found:
         raise SystemExit(f"no load-*.json in {args.dir}")
-    styles = {"before": "--", "after": "-"}
     for figure, key, ylabel, name in (("throughput", "throughput_rps", "requests/s", "throughput.png"),
                                       ("latency", "decision_ms", "submit-to-decision p50 (ms)", "latency.png")):
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for label, results in sorted(found.items()):
-            style = styles[label.split(",")[0]]
+            style = "--" if label.startswith("before") else "-"
             for i, r in enumerate(results):
                 clients = [lv["clients"] for lv in r["levels"]]
                 values = [lv[key] if key == "throughput_rps" else lv[key]["p50"] for lv in r["levels"]]
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 ax.axhline(0.7 * bound, color=line.get_color(), linestyle=(0, (1, 4)), linewidth=0.8)
         ax.set_xscale("log", base=2)
         ax.set_xticks([1, 4, 16, 64], labels=["1", "4", "16", "64"])
-        ax.set_xlabel("concurrent clients (async, polling every 200 ms)")
+        ax.set_xlabel("concurrent clients (async)")
         ax.set_ylabel(ylabel)
         if figure == "throughput":
             ax.set_title("Throughput; dotted: compute bound of each run's steps, fine dots: 70% of it")
