@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         attempts = [
-            ("1. genuine attempt: the enrolled person, her own signature (async: 202, then poll)",
+            ("1. genuine attempt: the enrolled person, her own signature (async: 202, then one held read)",
              capture(person, 11), make_signature(7, 11), False),
             ("2. impostor: another person, a forged signature (async)",
              other, make_forgery(7, 1), False),
@@ -188,15 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 accepted = device.post(f"{base}/v1/verifications", json=body, timeout=120)
                 location = accepted.headers["Location"]
-                while True:  # a device polls its own verification; a 429 says how long to wait
-                    answer = device.get(f"http://127.0.0.1:{port}{location}")
+                while True:  # one read, held until the decision (?wait=); a 429 says how long to wait
+                    answer = device.get(f"http://127.0.0.1:{port}{location}?wait=20", timeout=60)
                     if answer.status_code == 429:
                         time.sleep(float(answer.headers.get("Retry-After", "1")))
                         continue
                     result = answer.json()
                     if result["status"] in ("accepted", "rejected", "review", "failed"):
                         break
-                    time.sleep(0.1)
             show(title, result, (time.perf_counter() - t0) * 1000)
     finally:
         host.terminate()

@@ -237,4 +237,5 @@ def test_the_readmes_curl_calls_run_as_written(local_host, tmp_path):
     answers = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     assert answers[0]["status"] == "ok"  # health
     assert answers[1]["subject_id"] == "astronaut"  # enrolment
+    assert answers[-2]["status"] in ("accepted", "review")  # the async read, held until the decision
     assert answers[-1]["status"] in ("accepted", "review") and answers[-1]["decision"]["outcome"] == answers[-1]["status"]
