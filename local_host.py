@@ -733,7 +733,8 @@ class WorkerProcesses:
         fd = self.socket.fileno()
         self.processes[index] = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--listen-fd", str(fd), "--worker-index", str(index),
-             *self.worker_args], pass_fds=(fd,), cwd=ROOT, stdout=self.console, stderr=self.console)
+             *self.worker_args], pass_fds=(fd,), cwd=ROOT, stdout=self.console, stderr=self.console,
+            start_new_session=True)  # a Ctrl-C at the terminal reaches the first worker only, which stops the rest
         self._last_start[index] = time.monotonic()
 
     def start(self) -> "WorkerProcesses":
@@ -845,7 +846,6 @@ def run_worker(app, args) -> int:
     parent = os.getppid()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole group: the first worker stops the rest
     while not stopped.wait(0.5):
         if os.getppid() != parent:  # the first worker is gone: nobody would stop this one
             break
