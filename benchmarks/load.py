@@ -36,7 +36,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from scripts.demo import b64, free_port, host_env, make_principals, session, wait_until_healthy
+from scripts.demo import b64, free_port, host_env, launch_host, make_principals, session
 from tests.fixtures.photos import astronaut, capture
 from tests.fixtures.signatures import make_signature
 
@@ -106,11 +106,22 @@ def own_cpu_seconds() -> float:
 def start_host(port: int, env: dict[str, str], log_path: Path, workers: int = 1) -> tuple[subprocess.Popen, float]:
     """The host process and the seconds from its start until health answers."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), "--workers", str(workers)],
-                            cwd=ROOT, env=env,
-                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
-    wait_until_healthy(proc, port, log_path, timeout=120, interval=0.02)
+    proc = launch_host(port, env, log_path, "--workers", str(workers), timeout=120, interval=0.02)
     return proc, time.perf_counter() - t0
+
+
+def enrol_load_subject(port: int, env: dict[str, str], operator_key: str, person: np.ndarray, log_path: Path) -> None:
+    """Enrol the subject the attempts claim, with a host of its own that is stopped afterwards (so the host
+    measured next starts cold)."""
+    proc, _ = start_host(port, env, log_path)
+    try:
+        session(operator_key).post(f"http://127.0.0.1:{port}/api/v1/subjects/load/enrolment", timeout=300, json={
+            "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
+            "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
+        }).raise_for_status()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def attempt_body(person: np.ndarray, i: int) -> dict:
@@ -205,17 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     bodies = [attempt_body(person, i) for i in range(args.requests * len(levels) + args.sync_runs + 1)]
 
     # Enrol with a first host, then time a fresh process from its start to its first decision (models
-    # loaded on first use, as a new Functions worker does).
-    proc, _ = start_host(port, env, args.data_dir / "host-enrol.log")
-    try:
-        r = session(keys["operator"]).post(f"{base}/api/v1/subjects/load/enrolment", timeout=300, json={
-            "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
-            "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
-        })
-        r.raise_for_status()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    # loaded as a new Functions worker loads them).
+    enrol_load_subject(port, env, keys["operator"], person, args.data_dir / "host-enrol.log")
 
     figures: dict = {"backend": args.backend, "cores": os.cpu_count(), "workers": args.workers,
                      "device_reads": f"poll every {POLL_SECONDS} s" if args.poll else f"?wait={WAIT_SECONDS}"}

@@ -25,10 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from benchmarks.load import TERMINAL, WAIT_SECONDS, attempt_body
-from scripts.demo import b64, free_port, host_env, make_principals, session, wait_until_healthy
-from tests.fixtures.photos import astronaut, capture
-from tests.fixtures.signatures import make_signature
+from benchmarks.load import TERMINAL, WAIT_SECONDS, attempt_body, enrol_load_subject, start_host
+from scripts.demo import free_port, host_env, make_principals, session
+from tests.fixtures.photos import astronaut
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,12 +45,6 @@ CATEGORIES = (
     ("step code (numpy, preprocessing, templates)", ("functions/steps/", "functions/imaging/", "functions/runtime/")),
     ("HTTP (server, routing, socket)", ("http/server.py", "socketserver.py", "socket.py", "local_host.py", "functions/http/")),
 )
-
-
-def start(cmd: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    wait_until_healthy(proc, port, log)
-    return proc
 
 
 def summarise(collapsed: Path) -> list[tuple[str, float]]:
@@ -89,21 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     keys = make_principals(args.data_dir, env)
     port = free_port(7074)
     base = f"http://127.0.0.1:{port}"
-    host_cmd = [sys.executable, str(ROOT / "local_host.py"), "--port", str(port)]
     person = astronaut()
     bodies = [attempt_body(person, i) for i in range(args.requests + 2)]
 
-    proc = start(host_cmd, port, env, args.data_dir / "host-enrol.log")
-    try:
-        session(keys["operator"]).post(f"{base}/api/v1/subjects/load/enrolment", timeout=300, json={
-            "face_images": [b64(capture(person, s)) for s in (1, 2, 3)],
-            "signature_images": [b64(make_signature(7, s), "PNG") for s in range(4)],
-        }).raise_for_status()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-    proc = start(host_cmd, port, env, args.data_dir / "host.log")
+    enrol_load_subject(port, env, keys["operator"], person, args.data_dir / "host-enrol.log")
+    proc, _ = start_host(port, env, args.data_dir / "host.log")
     device = session(keys["device"])
     device.post(f"{base}/api/v1/verifications?mode=sync", json=bodies.pop(), timeout=300).raise_for_status()  # warm
     collapsed = args.out.with_suffix(".txt")

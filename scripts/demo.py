@@ -77,13 +77,17 @@ def wait_until_healthy(proc: subprocess.Popen, port: int, log_path: Path, *, tim
     raise SystemExit(f"the local host did not start in {timeout:.0f} s")
 
 
-def start_host(port: int, data_dir: Path, key: str, **settings: str) -> subprocess.Popen:
-    env = host_env(data_dir, key, **settings)
-    log = open(data_dir / "host.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    wait_until_healthy(proc, port, data_dir / "host.log")
+def launch_host(port: int, env: dict[str, str], log_path: Path, *args: str, timeout: float = 60.0,
+                interval: float = 0.05) -> subprocess.Popen:
+    """The local host as its own process (more `args` for local_host.py), returned once its health route answers."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), *args], cwd=ROOT, env=env,
+                            stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    wait_until_healthy(proc, port, log_path, timeout=timeout, interval=interval)
     return proc
+
+
+def start_host(port: int, data_dir: Path, key: str, **settings: str) -> subprocess.Popen:
+    return launch_host(port, host_env(data_dir, key, **settings), data_dir / "host.log")
 
 
 def make_principals(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
