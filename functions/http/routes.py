@@ -21,7 +21,7 @@ from ..imaging.images import decode_image_field
 from ..messages import StepMessage
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
-                              redrive_if_stale, request_fingerprint, send_with_retry, wait_terminal)
+                              redrive_if_stale, request_fingerprint, send_with_retry)
 from ..runtime.models import installed_models
 from ..runtime.services import get_services
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
@@ -156,7 +156,8 @@ def replay(record: dict, mode: str, services) -> func.HttpResponse:
     except Exception as exc:  # noqa: BLE001
         log.warning("verification %s: could not send again (%s)", record["id"], type(exc).__name__)
     if mode == "sync":
-        record = wait_terminal(services, record["id"], TERMINAL, REPLAY_WAIT_SECONDS) or record
+        vid = record["id"]
+        record = wait_until_decided(vid, lambda: services.records.get(VERIFICATIONS, vid), REPLAY_WAIT_SECONDS) or record
         if record.get("status") in TERMINAL:
             return json_response(verification_view(record), 200, headers)
     return json_response({"id": record["id"], "status": record["status"], "status_url": location}, 202, headers)
@@ -191,7 +192,7 @@ def get_verification(req: func.HttpRequest) -> func.HttpResponse:
         record = services.records.get(VERIFICATIONS, vid)
         if record is None or (principal.role == "device" and record.get("device_id") != principal.id):
             raise VerificationNotFound("no verification with this id")
-        if wait:
+        if wait and record.get("status") not in TERMINAL:
             record = wait_until_decided(vid, lambda: services.records.get(VERIFICATIONS, vid), wait) or record
     except BioauthError as exc:
         return error_response(exc)

@@ -149,12 +149,3 @@ def redrive_if_stale(services, record: dict, queue: str, text: str) -> bool:
     log.warning("verification %s: queued for %.0f s without progress; sent again", record["id"], seconds_since(record.get("updated_at")))
     send_with_retry(services.queues, queue, text, wait_seconds=services.settings.enqueue_wait_seconds)
     return True
-
-
-def wait_terminal(services, verification_id: str, terminal: tuple[str, ...], seconds: float) -> dict | None:
-    deadline = time.monotonic() + seconds
-    while True:
-        record = services.records.get("verifications", verification_id)
-        if record is None or record.get("status") in terminal or time.monotonic() > deadline:
-            return record
-        time.sleep(0.1)

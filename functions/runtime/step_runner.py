@@ -117,9 +117,8 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
         return doc
 
     saved = update_record(services.records, VERIFICATIONS, verification_id, mutate)
-    if saved:
-        announce_decided(verification_id)
     if saved and saved.get("status") == "failed" and saved.get("failure", {}).get("step") == step:
+        announce_decided(verification_id)
         record_decision("failed", [code])
         services.audit.append(AuditEvent(
             "verification.failed", "bioauth", "service", subject_id=saved.get("subject_id"),
@@ -237,9 +236,8 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
     trace.outcome = "done" if winner is entry else "redelivered"
     trace.set(next=winner.get("next"), **_traced_fields(outcome.result))
     status = outcome.record_updates.get("status")
-    if saved.get("status") in TERMINAL:
-        announce_decided(vid)
     if winner is entry and status in TERMINAL:
+        announce_decided(vid)
         record_decision(status, list((outcome.record_updates.get("decision") or {}).get("reasons", [])))
     log.info("step %s: %s done in %.1f ms -> %s", step, vid, duration_ms, winner.get("next"))
     return winner.get("next")
