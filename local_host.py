@@ -699,11 +699,11 @@ def warm_up() -> None:
 
     from functions.errors import ModelNotInstalled
     from functions.imaging.face_detection import detect_faces
-    from functions.manifests import FACE_MODEL
     from functions.runtime.models import load_model
+    from functions.steps import antispoof, face_match, signature
 
     try:
-        for name in (FACE_MODEL, "antispoof", "signature"):
+        for name in (face_match.MODEL_NAME, antispoof.MODEL_NAME, signature.MODEL_NAME):
             try:
                 load_model(name)
             except ModelNotInstalled:
