@@ -15,18 +15,15 @@ from urllib.parse import unquote
 
 import azure.functions as func
 
-from ..errors import (BioauthError, Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized,
-                      VerificationNotFound)
+from ..errors import Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from ..imaging.images import decode_image_field
 from ..messages import StepMessage
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
                               redrive_if_stale, request_fingerprint, send_with_retry)
 from ..runtime.models import installed_models
-from ..runtime.services import get_services
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
 from ..runtime.waiting import wait_until_decided
-from ..telemetry import traced_http
 from ..runtime.subjects import REVIEWS, erase_subject
 from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
 from ..steps.review import case_image_links, case_images, check_link
@@ -34,9 +31,8 @@ from ..steps.table import STEPS
 from ..storage import update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
 from ..storage.credentials import ROLES, CredentialInfo, IssuedKey, Principal, key_event
-from .access import authorize
+from .endpoint import Call, json_response, route
 from .enrolment import enrol_subject, renew_subject
-from .json_api import error_response, json_response, read_json_body
 from .openapi import openapi_document
 
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
@@ -80,48 +76,42 @@ def verification_view(record: dict) -> dict:
     return view
 
 
-@bp.route(route="v1/verifications", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-@traced_http("v1/verifications", "POST")
-def create_verification(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/verifications", "POST", roles=("device",), traced=True)
+def create_verification(call: Call) -> func.HttpResponse:
     """Queue the request (202), or with ?mode=sync run it in-process while holding its first message (200).
 
     The route sends its messages itself rather than through output bindings: it must hold the first one's
     lease in sync mode, and withdraw the record when the queue refuses it (runtime/intake.py).
     """
-    services = get_services()
-    settings = services.settings
+    services, settings, principal = call.services, call.settings, call.principal
     first_queue = STEPS.first.queue
-    try:
-        mode = request_mode(req)
-        principal = authorize(req, services, "device")
-        data = read_json_body(req, settings)
-        if principal.role == "device":
-            # A device speaks for itself: its id comes from its key, and a body naming another device is refused.
-            if data.get("device_id") not in (None, "", principal.id):
-                raise Forbidden("device_id names another device than this key's", code="device_mismatch",
-                                details={"field": "device_id"})
-            data["device_id"] = principal.id
-        key = idempotency_key(req.headers)
-        request = parse_verification_request(data, settings)
-        if key is None:
-            record, message = accept_verification(request, services, mode)
-        else:
-            # Scoped to the device (for a device's key, the key's own device): two devices never share an id.
-            vid = keyed_verification_id(request.device_id, key)
-            fingerprint = request_fingerprint(request.subject_id, request.device_id, request.callback_url,
-                                              request.face.data, request.signature.data)
-            existing = services.records.get(VERIFICATIONS, vid)
-            if existing is not None:
-                return replay(check_replay(existing, fingerprint), mode, services)
-            try:
-                record, message = accept_verification(request, services, mode,
-                                                      verification_id=vid, fingerprint=fingerprint)
-            except Conflict:  # the same key, concurrently: the first one stands
-                return replay(check_replay(services.records.get(VERIFICATIONS, vid), fingerprint), mode, services)
-        lease = settings.sync_lease_seconds if mode == "sync" else 0.0
-        first = admit(services, record, first_queue, message.to_json(), visibility_delay=lease)
-    except BioauthError as exc:
-        return error_response(exc)
+    mode = request_mode(call.req)
+    data = call.json()
+    if principal.role == "device":
+        # A device speaks for itself: its id comes from its key, and a body naming another device is refused.
+        if data.get("device_id") not in (None, "", principal.id):
+            raise Forbidden("device_id names another device than this key's", code="device_mismatch",
+                            details={"field": "device_id"})
+        data["device_id"] = principal.id
+    key = idempotency_key(call.req.headers)
+    request = parse_verification_request(data, settings)
+    if key is None:
+        record, message = accept_verification(request, services, mode)
+    else:
+        # Scoped to the device (for a device's key, the key's own device): two devices never share an id.
+        vid = keyed_verification_id(request.device_id, key)
+        fingerprint = request_fingerprint(request.subject_id, request.device_id, request.callback_url,
+                                          request.face.data, request.signature.data)
+        existing = services.records.get(VERIFICATIONS, vid)
+        if existing is not None:
+            return replay(check_replay(existing, fingerprint), mode, services)
+        try:
+            record, message = accept_verification(request, services, mode,
+                                                  verification_id=vid, fingerprint=fingerprint)
+        except Conflict:  # the same key, concurrently: the first one stands
+            return replay(check_replay(services.records.get(VERIFICATIONS, vid), fingerprint), mode, services)
+    lease = settings.sync_lease_seconds if mode == "sync" else 0.0
+    first = admit(services, record, first_queue, message.to_json(), visibility_delay=lease)
     subject_id, device_id = request.subject_id, request.device_id
     # The images are stored: this thread need not hold their base64 text and bytes while the sync chain runs
     # (16 concurrent 16-megapixel requests held about 4 MB each).
@@ -177,25 +167,28 @@ def request_wait(req: func.HttpRequest, settings) -> float:
     return min(seconds, settings.max_wait_seconds)
 
 
-@bp.route(route="v1/verifications/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def get_verification(req: func.HttpRequest) -> func.HttpResponse:
+def request_limit(req: func.HttpRequest, *, default: int, most: int) -> int:
+    """?limit=N, clamped to 1..most."""
+    try:
+        return max(1, min(most, int(req.params.get("limit", str(default)))))
+    except ValueError:
+        raise InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}) from None
+
+
+@route(bp, "v1/verifications/{id}", "GET", roles=("device", "operator"))
+def get_verification(call: Call) -> func.HttpResponse:
     """A device reads only its own verifications (another's answers 404, as if absent); an operator reads any.
 
     With ?wait=N the answer comes as soon as the request is decided, or after N seconds as it stands: one
     request instead of a poll loop, and the decision is seen the moment it is made.
     """
-    services = get_services()
-    vid = req.route_params.get("id", "")
-    try:
-        principal = authorize(req, services, "device", "operator")
-        wait = request_wait(req, services.settings)
-        record = services.records.get(VERIFICATIONS, vid)
-        if record is None or (principal.role == "device" and record.get("device_id") != principal.id):
-            raise VerificationNotFound("no verification with this id")
-        if wait and record.get("status") not in TERMINAL:
-            record = wait_until_decided(vid, lambda: services.records.get(VERIFICATIONS, vid), wait) or record
-    except BioauthError as exc:
-        return error_response(exc)
+    services, principal, vid = call.services, call.principal, call.path("id")
+    wait = request_wait(call.req, services.settings)
+    record = services.records.get(VERIFICATIONS, vid)
+    if record is None or (principal.role == "device" and record.get("device_id") != principal.id):
+        raise VerificationNotFound("no verification with this id")
+    if wait and record.get("status") not in TERMINAL:
+        record = wait_until_decided(vid, lambda: services.records.get(VERIFICATIONS, vid), wait) or record
     return json_response(verification_view(record))
 
 
@@ -212,48 +205,34 @@ def _image_list(data: dict, name: str, settings) -> list:
     ]
 
 
-@bp.route(route="v1/subjects/{subject_id}/enrolment", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def enrol(req: func.HttpRequest) -> func.HttpResponse:
-    services = get_services()
-    try:
-        principal = authorize(req, services, "operator")
-        subject_id = check_subject_id(req.route_params.get("subject_id", ""))
-        data = read_json_body(req, services.settings)
-        faces = _image_list(data, "face_images", services.settings)
-        signatures = _image_list(data, "signature_images", services.settings)
-        summary = enrol_subject(subject_id, faces, signatures, services)
-    except BioauthError as exc:
-        return error_response(exc)
-    audit(services, principal, "subject.enrolled", subject_id=subject_id,
+@route(bp, "v1/subjects/{subject_id}/enrolment", "POST", roles=("operator",))
+def enrol(call: Call) -> func.HttpResponse:
+    subject_id = check_subject_id(call.path("subject_id"))
+    data = call.json()
+    faces = _image_list(data, "face_images", call.settings)
+    signatures = _image_list(data, "signature_images", call.settings)
+    summary = enrol_subject(subject_id, faces, signatures, call.services)
+    audit(call.services, call.principal, "subject.enrolled", subject_id=subject_id,
           details={k: summary[k] for k in ("faces", "signatures", "face_model_version", "images_retained")})
     return json_response(summary, 201, {"Location": f"/api/v1/subjects/{subject_id}"})
 
 
-@bp.route(route="v1/subjects/{subject_id}/renewal", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def renew(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/subjects/{subject_id}/renewal", "POST", roles=("operator",))
+def renew(call: Call) -> func.HttpResponse:
     """Cancel the subject's template and issue a new one from the retained enrolment images."""
-    services = get_services()
-    try:
-        principal = authorize(req, services, "operator")
-        summary = renew_subject(check_subject_id(req.route_params.get("subject_id", "")), services)
-    except BioauthError as exc:
-        return error_response(exc)
-    audit(services, principal, "subject.renewed", subject_id=summary["subject_id"],
+    summary = renew_subject(check_subject_id(call.path("subject_id")), call.services)
+    audit(call.services, call.principal, "subject.renewed", subject_id=summary["subject_id"],
           details={k: summary[k] for k in ("faces", "face_model_version")})
     return json_response(summary)
 
 
-@bp.route(route="v1/subjects/{subject_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
-def delete_subject(req: func.HttpRequest) -> func.HttpResponse:
-    services = get_services()
-    try:
-        principal = authorize(req, services, "operator")
-        subject_id = check_subject_id(req.route_params.get("subject_id", ""))
-        if not erase_subject(subject_id, services, STEPS.queues):
-            raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
-    except BioauthError as exc:
-        return error_response(exc)
-    record_erasure(services, principal, subject_id)
+@route(bp, "v1/subjects/{subject_id}", "DELETE", roles=("operator",))
+def delete_subject(call: Call) -> func.HttpResponse:
+    services = call.services
+    subject_id = check_subject_id(call.path("subject_id"))
+    if not erase_subject(subject_id, services, STEPS.queues):
+        raise SubjectNotEnrolled(f"subject {subject_id!r} is not enrolled")
+    record_erasure(services, call.principal, subject_id)
     services.records.purge_deleted()  # last: no earlier copy of a row that named the subject stays in the files
     return func.HttpResponse(status_code=204)
 
@@ -273,19 +252,11 @@ def _case_view(record: dict, services) -> dict:
     return view
 
 
-@bp.route(route="v1/reviews", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def list_review_cases(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/reviews", "GET", roles=("reviewer",))
+def list_review_cases(call: Call) -> func.HttpResponse:
     """Cases waiting for a reviewer, oldest first (the review console's inbox)."""
-    services = get_services()
-    try:
-        authorize(req, services, "reviewer")
-        try:
-            limit = max(1, min(200, int(req.params.get("limit", "50"))))
-        except ValueError:
-            raise InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}) from None
-    except BioauthError as exc:
-        return error_response(exc)
-    waiting = sorted(services.records.query(VERIFICATIONS, "status", "review"), key=lambda r: r.get("created_at") or "")
+    limit = request_limit(call.req, default=50, most=200)
+    waiting = sorted(call.services.records.query(VERIFICATIONS, "status", "review"), key=lambda r: r.get("created_at") or "")
     cases = [
         {"id": r["id"], "subject_id": r["subject_id"], "device_id": r.get("device_id"), "created_at": r.get("created_at"),
          "reasons": (r.get("decision") or {}).get("reasons", [])}
@@ -304,43 +275,32 @@ def open_case(services, vid: str) -> dict:
     return record
 
 
-@bp.route(route="v1/reviews/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def get_review_case(req: func.HttpRequest) -> func.HttpResponse:
-    services = get_services()
-    try:
-        authorize(req, services, "reviewer")
-        record = open_case(services, req.route_params.get("id", ""))
-    except BioauthError as exc:
-        return error_response(exc)
-    return json_response(_case_view(record, services))
+@route(bp, "v1/reviews/{id}", "GET", roles=("reviewer",))
+def get_review_case(call: Call) -> func.HttpResponse:
+    return json_response(_case_view(open_case(call.services, call.path("id")), call.services))
 
 
-@bp.route(route="v1/reviews/{id}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def post_review_verdict(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/reviews/{id}", "POST", roles=("reviewer",))
+def post_review_verdict(call: Call) -> func.HttpResponse:
     """A reviewer's verdict closes the case and keeps it, with its images, as a labelled pair for retraining.
 
     Who gave it comes from the reviewer's credential; a `reviewer` field in the body is ignored.
     """
-    services = get_services()
-    vid = req.route_params.get("id", "")
-    try:
-        principal = authorize(req, services, "reviewer")
-        data = read_json_body(req, services.settings)
-        verdict = data.get("verdict")
-        if not isinstance(verdict, str) or verdict not in VERDICTS:
-            raise InvalidRequest("'verdict' must be 'accept' or 'reject'", code="invalid_field", details={"field": "verdict"})
-        presentation = data.get("presentation")
-        if presentation is not None and (not isinstance(presentation, str) or presentation not in PRESENTATIONS):
-            raise InvalidRequest("'presentation' must be 'bona_fide' or 'attack' when given", code="invalid_field", details={"field": "presentation"})
-        if presentation == "attack" and verdict == "accept":
-            raise InvalidRequest("a presentation attack cannot be accepted: reject it", code="invalid_field", details={"field": "presentation"})
-        note = data.get("note") or ""
-        if not isinstance(note, str) or len(note) > 2000:
-            raise InvalidRequest("'note' must be a string of at most 2000 characters", code="invalid_field", details={"field": "note"})
-        record = open_case(services, vid)
-        closed = close_review(record, verdict, note, principal, services, presentation=presentation)
-    except BioauthError as exc:
-        return error_response(exc)
+    services, principal, vid = call.services, call.principal, call.path("id")
+    data = call.json()
+    verdict = data.get("verdict")
+    if not isinstance(verdict, str) or verdict not in VERDICTS:
+        raise InvalidRequest("'verdict' must be 'accept' or 'reject'", code="invalid_field", details={"field": "verdict"})
+    presentation = data.get("presentation")
+    if presentation is not None and (not isinstance(presentation, str) or presentation not in PRESENTATIONS):
+        raise InvalidRequest("'presentation' must be 'bona_fide' or 'attack' when given", code="invalid_field", details={"field": "presentation"})
+    if presentation == "attack" and verdict == "accept":
+        raise InvalidRequest("a presentation attack cannot be accepted: reject it", code="invalid_field", details={"field": "presentation"})
+    note = data.get("note") or ""
+    if not isinstance(note, str) or len(note) > 2000:
+        raise InvalidRequest("'note' must be a string of at most 2000 characters", code="invalid_field", details={"field": "note"})
+    record = open_case(services, vid)
+    closed = close_review(record, verdict, note, principal, services, presentation=presentation)
     audit(services, principal, "review.verdict", subject_id=record["subject_id"], device_id=record.get("device_id"),
           verification_id=vid, details={"verdict": verdict, "presentation": presentation,
                                         "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})
@@ -382,39 +342,33 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
     return update_record(services.records, VERIFICATIONS, vid, mutate)
 
 
-@bp.route(route="v1/blobs/{*ref}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def get_linked_blob(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/blobs/{*ref}", "GET")
+def get_linked_blob(call: Call) -> func.HttpResponse:
     """Images behind the short-lived links given to reviewers (embedded storage; Azure links are SAS URLs)."""
-    services = get_services()
-    ref = unquote(req.route_params.get("ref", ""))
+    services, req = call.services, call.req
+    ref = unquote(call.path("ref"))
+    if not check_link(ref, req.params.get("expires", ""), req.params.get("sig", ""), services.secrets.link_signing_key):
+        raise Unauthorized("link is invalid or expired", code="invalid_link")
     try:
-        if not check_link(ref, req.params.get("expires", ""), req.params.get("sig", ""), services.secrets.link_signing_key):
-            raise Unauthorized("link is invalid or expired", code="invalid_link")
         data = services.blobs.get(ref)
     except KeyError:
-        return error_response(VerificationNotFound("no such image", code="not_found"))
-    except BioauthError as exc:
-        return error_response(exc)
+        raise VerificationNotFound("no such image", code="not_found") from None
     return func.HttpResponse(data, status_code=200, mimetype=mimetypes.guess_type(ref)[0] or "application/octet-stream",
                              headers={"Cache-Control": "private, no-store"})
 
 
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def health(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "health", "GET")
+def health(call: Call) -> func.HttpResponse:
     """Ok or degraded only, for anyone (the availability test): 503 when degraded, no names, hashes or queues."""
-    report = health_report(get_services(), STEPS.queues)
+    report = health_report(call.services, STEPS.queues)
     return json_response({"status": report.status}, 200 if report.status == "ok" else 503)
 
 
-@bp.route(route="v1/health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def health_details(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/health", "GET", roles=("operator",))
+def health_details(call: Call) -> func.HttpResponse:
     """What an operator needs to know the service: what is degraded and why (dead or failing queue pollers, each
     queue's oldest message, a failing blob write or records read), storage homes, installed models with their sha256."""
-    services = get_services()
-    try:
-        authorize(req, services, "operator")
-    except BioauthError as exc:
-        return error_response(exc)
+    services = call.services
     report = health_report(services, STEPS.queues)
     return json_response({
         "status": report.status,
@@ -427,31 +381,19 @@ def health_details(req: func.HttpRequest) -> func.HttpResponse:
     })
 
 
-@bp.route(route="v1/me", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def whoami(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/me", "GET", roles=ROLES)
+def whoami(call: Call) -> func.HttpResponse:
     """The caller's own principal: the console checks a reviewer's key with it at sign-in."""
-    services = get_services()
-    try:
-        principal = authorize(req, services, *ROLES)
-    except BioauthError as exc:
-        return error_response(exc)
+    principal = call.principal
     return json_response({"id": principal.id, "role": principal.role, "name": principal.name, "key_id": principal.key_id})
 
 
-@bp.route(route="v1/audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def read_audit(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/audit", "GET", roles=("operator",))
+def read_audit(call: Call) -> func.HttpResponse:
     """The audit trail for one subject, device or actor (or the latest events), oldest first; operators only."""
-    services = get_services()
-    try:
-        authorize(req, services, "operator")
-        filters = {name: req.params.get(name) or None for name in ("subject_id", "device_id", "actor_id")}
-        try:
-            limit = max(1, min(1000, int(req.params.get("limit", "200"))))
-        except ValueError:
-            raise InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}) from None
-    except BioauthError as exc:
-        return error_response(exc)
-    events = services.audit.query(limit=limit, **filters)
+    filters = {name: call.req.params.get(name) or None for name in ("subject_id", "device_id", "actor_id")}
+    limit = request_limit(call.req, default=200, most=1000)
+    events = call.services.audit.query(limit=limit, **filters)
     return json_response({"events": [dataclasses.asdict(e) for e in events], "count": len(events)})
 
 
@@ -462,65 +404,47 @@ def _key_view(key: IssuedKey | CredentialInfo) -> dict:
     return dataclasses.asdict(key)
 
 
-@bp.route(route="v1/keys", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def list_keys(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/keys", "GET", roles=("operator",))
+def list_keys(call: Call) -> func.HttpResponse:
     """Every key: principal, role, state (never secrets); operators only."""
-    services = get_services()
-    try:
-        authorize(req, services, "operator")
-    except BioauthError as exc:
-        return error_response(exc)
-    return json_response({"keys": [_key_view(k) for k in services.credentials.all()]})
+    return json_response({"keys": [_key_view(k) for k in call.services.credentials.all()]})
 
 
-@bp.route(route="v1/keys", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def create_key(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/keys", "POST", roles=("operator",))
+def create_key(call: Call) -> func.HttpResponse:
     """`{role, principal_id, name?}`: a new principal and its first key; the secret is in this answer only."""
-    services = get_services()
-    try:
-        principal = authorize(req, services, "operator")
-        data = read_json_body(req, services.settings)
-        name = data.get("name")
-        if name is not None and (not isinstance(name, str) or len(name) > 200):
-            raise InvalidRequest("'name' must be a string of at most 200 characters", code="invalid_field", details={"field": "name"})
-        issued = services.credentials.issue(data.get("role"), data.get("principal_id"), name=name, created_by=principal.id)
-    except BioauthError as exc:
-        return error_response(exc)
+    services, principal = call.services, call.principal
+    data = call.json()
+    name = data.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        raise InvalidRequest("'name' must be a string of at most 200 characters", code="invalid_field", details={"field": "name"})
+    issued = services.credentials.issue(data.get("role"), data.get("principal_id"), name=name, created_by=principal.id)
     services.audit.append(key_event("key.created", issued, principal.id, principal.role))
     return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
 
 
-@bp.route(route="v1/keys/{key_id}/rotation", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def rotate_key(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/keys/{key_id}/rotation", "POST", roles=("operator",))
+def rotate_key(call: Call) -> func.HttpResponse:
     """A new key for the same principal; the old one is revoked unless `{"keep_old": true}` (a changeover)."""
-    services = get_services()
-    try:
-        principal = authorize(req, services, "operator")
-        data = read_json_body(req, services.settings) if req.get_body() else {}
-        keep_old = data.get("keep_old", False)
-        if not isinstance(keep_old, bool):
-            raise InvalidRequest("'keep_old' must be true or false", code="invalid_field", details={"field": "keep_old"})
-        issued = services.credentials.rotate(req.route_params.get("key_id", ""), created_by=principal.id, keep_old=keep_old)
-    except BioauthError as exc:
-        return error_response(exc)
+    services, principal = call.services, call.principal
+    keep_old = call.json(empty_is_object=True).get("keep_old", False)
+    if not isinstance(keep_old, bool):
+        raise InvalidRequest("'keep_old' must be true or false", code="invalid_field", details={"field": "keep_old"})
+    issued = services.credentials.rotate(call.path("key_id"), created_by=principal.id, keep_old=keep_old)
     services.audit.append(key_event("key.rotated", issued, principal.id, principal.role))
     return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
 
 
-@bp.route(route="v1/keys/{key_id}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
-def revoke_key(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "v1/keys/{key_id}", "DELETE", roles=("operator",))
+def revoke_key(call: Call) -> func.HttpResponse:
     """The key stops working at once; it stays listed, revoked."""
-    services = get_services()
-    try:
-        principal = authorize(req, services, "operator")
-        info = services.credentials.revoke(req.route_params.get("key_id", ""))
-    except BioauthError as exc:
-        return error_response(exc)
+    services, principal = call.services, call.principal
+    info = services.credentials.revoke(call.path("key_id"))
     services.audit.append(key_event("key.revoked", info, principal.id, principal.role))
     return json_response(_key_view(info))
 
 
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def openapi(req: func.HttpRequest) -> func.HttpResponse:
+@route(bp, "openapi.json", "GET")
+def openapi(call: Call) -> func.HttpResponse:
     """The API's description (functions/http/openapi.py), for integrators' tools and the property-based tests."""
     return json_response(openapi_document(), headers={"Cache-Control": "no-cache"})

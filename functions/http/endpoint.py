@@ -1,0 +1,106 @@
+"""How every route is served: who may call it, its JSON body, and errors answered as `{"error": {"code", "message"}}`.
+
+A route is a plain function of one `Call`, declared with `@route(bp, path, method, roles=...)`; the wrapper
+checks the caller's role before the route runs and turns any meaningful exception (functions/errors.py) the
+route raises into its HTTP status, headers and JSON error body, so no route maps errors itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+import azure.functions as func
+
+from ..errors import BioauthError, BodyTooLarge, InvalidRequest
+from ..runtime.services import Services, get_services
+from ..settings import Settings
+from ..storage.credentials import Principal
+from ..telemetry import traced_http
+from .access import authorize
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers or {})
+
+
+def error_response(exc: BioauthError) -> func.HttpResponse:
+    """A meaningful exception becomes its HTTP status and a JSON error body."""
+    return json_response({"error": exc.to_dict()}, exc.http_status, exc.headers)
+
+
+def read_json_body(req: func.HttpRequest, settings: Settings) -> dict:
+    body = req.get_body() or b""
+    if len(body) > settings.max_body_bytes:
+        raise BodyTooLarge(f"request body is {len(body)} bytes, over the {settings.max_body_bytes} byte limit",
+                           details={"limit_bytes": settings.max_body_bytes})
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
+    except RecursionError:  # "[" * 100000: the parser's nesting limit, not a server fault
+        raise InvalidRequest("request body is nested too deeply", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
+    return data
+
+
+@dataclass
+class Call:
+    """One HTTP call as a route sees it: the request, the caller (when the route names roles) and the services."""
+
+    req: func.HttpRequest
+    principal: Principal | None = None
+    _services: Services | None = field(default=None, repr=False)
+
+    @cached_property
+    def services(self) -> Services:
+        return self._services if self._services is not None else get_services()
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    def path(self, name: str) -> str:
+        """A route parameter ('' when absent)."""
+        return self.req.route_params.get(name, "")
+
+    def json(self, *, empty_is_object: bool = False) -> dict:
+        """The body as a JSON object, within the size limit; with `empty_is_object`, no body at all reads as {}."""
+        if empty_is_object and not self.req.get_body():
+            return {}
+        return read_json_body(self.req, self.settings)
+
+
+Route = Callable[[Call], func.HttpResponse]
+
+
+def route(bp: func.Blueprint, path: str, method: str, *, roles: tuple[str, ...] = (),
+          traced: bool = False) -> Callable[[Route], Callable[[func.HttpRequest], func.HttpResponse]]:
+    """Register `handler(call)` on `bp` for `method path`.
+
+    `roles`: who may call it (any of them; an admin may act in every role); none means anyone, and the route is
+    anonymous at the Functions host too. `traced`: the request is the root span of a trace (telemetry.py).
+    """
+
+    def register(handler: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
+        def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+            try:
+                if roles:
+                    services = get_services()
+                    return handler(Call(req, authorize(req, services, *roles), services))
+                return handler(Call(req))
+            except BioauthError as exc:
+                return error_response(exc)
+
+        # The Functions worker binds by the parameter name `req` and names the function after it: no __wrapped__.
+        endpoint.__name__ = endpoint.__qualname__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        endpoint.__module__ = handler.__module__
+        served = traced_http(path, method)(endpoint) if traced else endpoint
+        level = func.AuthLevel.FUNCTION if roles else func.AuthLevel.ANONYMOUS
+        return bp.route(route=path, methods=[method], auth_level=level)(served)
+
+    return register
