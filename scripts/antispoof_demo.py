@@ -38,9 +38,9 @@ def demo_images() -> list[tuple[str, np.ndarray]]:
 
 
 def main() -> int:
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
     from functions.settings import get_settings
-    from functions.steps.antispoof import check_photo
+    from functions.biometrics.liveness import check_photo
 
     settings = get_settings()
     for name, image in demo_images():

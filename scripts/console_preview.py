@@ -75,10 +75,10 @@ def drawn_signature(seed: int) -> np.ndarray:
 def seed_cases(services, count: int) -> list[str]:
     from skimage import data
 
-    from functions.imaging.face_detection import context_crop, detect_faces
+    from functions.biometrics.face_detection import context_crop, detect_faces
     from functions.imaging.images import encode_png
     from functions.runtime.step_runner import VERIFICATIONS
-    from functions.steps.decide import decide
+    from functions.biometrics.decision import decide
 
     photo = data.astronaut()
     face = detect_faces(photo)[0]

@@ -22,7 +22,7 @@ def test_same_seed_same_attack_other_seed_other_attack():
 
 
 def test_print_has_reduced_dynamic_range_and_keeps_a_face():
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
 
     image = _astronaut()
     attack = make_print_attack(image, 0)
@@ -33,7 +33,7 @@ def test_print_has_reduced_dynamic_range_and_keeps_a_face():
 
 
 def test_screen_replay_is_deterministic_keeps_a_face_and_shows_a_bezel():
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
     from tests.fixtures.spoof import make_screen_replay
 
     image = _astronaut()

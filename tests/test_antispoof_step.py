@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.imaging.antispoof_crops import BoxMapping, member_crops, members_of
-from functions.imaging.face_detection import detect_faces, scaled_box_crop
+from functions.biometrics.liveness import BoxMapping, member_crops, members_of
+from functions.biometrics.face_detection import detect_faces, scaled_box_crop
 from functions.manifests import sha256_file
-from functions.runtime.models import load_model
-from functions.steps.antispoof import AntispoofResult, InvalidContextCrop, check_liveness, check_photo, label_for, live_scores
+from functions.onnx_models import load_model
+from functions.biometrics.liveness import AntispoofResult, InvalidContextCrop, check_liveness, check_photo, label_for, live_scores
 from tests.fixtures.photos import astronaut, grace_hopper
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -41,7 +41,7 @@ def test_the_fusion_weight_with_the_widest_training_margin_wins():
 
 
 def test_the_box_mapping_recovers_a_known_offset_and_scale():
-    from functions.imaging.antispoof_crops import BoxMapping
+    from functions.biometrics.liveness import BoxMapping
     from model_export.antispoof.scoring import fit_box_mapping
 
     truth = BoxMapping(dx=-0.02, dy=-0.06, sw=1.05, sh=1.07)
@@ -55,7 +55,7 @@ def test_the_box_mapping_recovers_a_known_offset_and_scale():
 
 
 def test_reviewed_faces_are_read_from_the_export_layout(tmp_path):
-    """export-reviews' antispoof/<live|spoof>/<subject>/ folders become labelled faces, one person per subject."""
+    """`reviews export`'s antispoof/<live|spoof>/<subject>/ folders become labelled faces, one person per subject."""
     from PIL import Image
 
     from model_export.antispoof.scoring import detect_reviewed

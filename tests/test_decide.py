@@ -2,7 +2,7 @@
 
 import pytest
 
-from functions.steps.decide import decide
+from functions.biometrics.decision import decide
 
 LIVE = {"label": "live", "score": 0.98}
 BANDS = {"accept_at": 0.42, "review_at": 0.32}

@@ -120,7 +120,7 @@ def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_pat
 
 def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedded_services, astronaut):
     """All real models: whatever each step says, the decision is the policy applied to what was recorded."""
-    from functions.steps.decide import decide
+    from functions.biometrics.decision import decide
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from functions.imaging.face_detection import (
+from functions.biometrics.face_detection import (
     FACE_CUT_OFF,
     FACE_TOO_SMALL,
     LOW_FACE_SCORE,
@@ -16,7 +16,7 @@ from functions.imaging.face_detection import (
     crop_face,
     outside_fraction,
 )
-from functions.imaging.face_preprocessing import ChipGeometry
+from functions.biometrics.face_alignment import ChipGeometry
 from tests.fixtures.faces import FACES_DIR, read_rgb
 from tests.fixtures.photos import astronaut, coffee, grace_hopper
 
@@ -45,7 +45,7 @@ def test_one_face_gives_chip_and_context():
     assert record["reason"] is None and record["chip_size"] == 150
     assert "chip" not in record and record["detection"]["inter_eye_px"] > 24
     # The keypoints land on the chip geometry's reference places.
-    from functions.imaging.face_preprocessing import chip_transform
+    from functions.biometrics.face_alignment import chip_transform
 
     m = chip_transform(result.detection.keypoints, GEOMETRY)
     for name in ("right_eye", "left_eye"):
@@ -75,7 +75,7 @@ def test_multiple_faces_rejected_or_largest_taken():
     assert rejected.reason == MULTIPLE_FACES and rejected.faces_found >= 2 and rejected.chip is None
     largest = crop_face(both, multiple_faces="largest", chip_spec=GEOMETRY)
     assert largest.ok and largest.chip is not None
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
 
     all_faces = detect_faces(both)
     assert largest.detection.area == max(f.area for f in all_faces)
@@ -136,7 +136,7 @@ def test_result_record_is_json_safe():
 
 def test_geometry_round_trips_and_missing_model_is_reported(tmp_path):
     from functions.errors import ModelNotInstalled
-    from functions.imaging.face_preprocessing import load_chip_geometry
+    from functions.biometrics.face_alignment import load_chip_geometry
 
     again = ChipGeometry.from_dict(GEOMETRY.to_dict())
     assert again.size == 150 and again.reference["left_eye"] == pytest.approx(GEOMETRY.reference["left_eye"])
@@ -161,7 +161,7 @@ def scene(main: np.ndarray, other: np.ndarray, other_scale: float, *, main_at: s
 
 
 def test_a_bystander_is_ignored_and_flagged():
-    from functions.imaging.face_detection import OTHER_FACES_IGNORED
+    from functions.biometrics.face_detection import OTHER_FACES_IGNORED
 
     image = scene(astronaut(), grace_hopper(), 0.45)
     result = crop_face(image, chip_spec=GEOMETRY)  # the default policy is 'dominant'
@@ -203,7 +203,7 @@ NUAA_WITH_BYSTANDERS = ("train/live/0001/0001_00_00_02_409.jpg", "train/live/000
 
 @pytest.mark.parametrize("frame", NUAA_WITH_BYSTANDERS)
 def test_kiosk_frames_with_people_behind_are_verified_on_the_subject(frame):
-    from functions.imaging.face_detection import OTHER_FACES_IGNORED
+    from functions.biometrics.face_detection import OTHER_FACES_IGNORED
 
     path = FACES_DIR.parent / "nuaa" / frame
     if not path.is_file():
@@ -216,7 +216,7 @@ def test_kiosk_frames_with_people_behind_are_verified_on_the_subject(frame):
 
 
 def test_a_large_photo_is_detected_on_a_scaled_copy_and_cut_from_the_full_image():
-    from functions.imaging.face_detection import DETECTION_MAX_SIDE, detection_copy
+    from functions.biometrics.face_detection import DETECTION_MAX_SIDE, detection_copy
 
     big = cv2.resize(astronaut(), (2600, 2600), interpolation=cv2.INTER_CUBIC)
     assert max(detection_copy(big).shape[:2]) == DETECTION_MAX_SIDE

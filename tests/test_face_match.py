@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from functions.steps.face_match import ACCEPT, REJECT, REVIEW, FaceBands, FaceMatchResult, NoReferences, match_face
+from functions.biometrics.face_matching import ACCEPT, REJECT, REVIEW, FaceBands, FaceMatchResult, NoReferences, match_face
 
 BANDS = FaceBands(accept=0.42, review=0.32)
 

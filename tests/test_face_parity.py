@@ -65,7 +65,7 @@ def test_torch_module_matches_dlib(dlib_chips_and_descriptors):
 
 
 def test_shipped_onnx_matches_dlib(dlib_chips_and_descriptors):
-    from functions.runtime.models import OnnxModel
+    from functions.onnx_models import OnnxModel
     from model_export.face.evaluate import embed_faces  # the raw embeddings (the service's SFace path scales to unit length)
 
     model = OnnxModel(model_dir_or_skip())

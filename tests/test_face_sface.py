@@ -8,8 +8,8 @@ import pytest
 from tests.fixtures.faces import FACES_DIR, REPO_ROOT, read_rgb
 from tests.fixtures.photos import astronaut, capture, grace_hopper
 
-from functions.imaging.face_detection import crop_face
-from functions.imaging.face_preprocessing import (
+from functions.biometrics.face_detection import crop_face
+from functions.biometrics.face_alignment import (
     SFACE_FIVE_POINTS,
     ChipGeometry,
     chip_transform,
@@ -18,17 +18,17 @@ from functions.imaging.face_preprocessing import (
     warp_to_chip,
 )
 from functions.imaging.templates import new_subject_token, protect_embedding, protected_to_vector
-from functions.steps.face_match import ACCEPT, REJECT, FaceBands, match_face
+from functions.biometrics.face_matching import ACCEPT, REJECT, FaceBands, match_face
 
 SFACE_DIR = REPO_ROOT / "models" / "face_sface"
 SECRET = b"s" * 32
 
 
 def sface_model_or_skip():
-    from functions.runtime.models import OnnxModel
+    from functions.onnx_models import OnnxModel
 
     if not (SFACE_DIR / "model.onnx").is_file():
-        pytest.skip(f"{SFACE_DIR} is not installed (python -m model_export train-face)")
+        pytest.skip(f"{SFACE_DIR} is not installed (python -m model_export face fetch, then face ship)")
     return OnnxModel(SFACE_DIR)
 
 
@@ -112,8 +112,8 @@ def test_parity_with_opencv_face_recognizer_sf():
 @pytest.fixture(scope="module")
 def embeddings():
     """Unit SFace embeddings through the service path: astronaut, a re-capture of it, Grace Hopper."""
-    from functions.imaging.face_preprocessing import ChipGeometry
-    from functions.steps.face_match import embed_face
+    from functions.biometrics.face_alignment import ChipGeometry
+    from functions.biometrics.face_matching import embed_face
 
     model = sface_model_or_skip()
     geometry = ChipGeometry.from_manifest(model.manifest)
@@ -122,7 +122,7 @@ def embeddings():
 
 
 def test_same_person_accepted_other_person_rejected_at_the_manifest_bands(embeddings):
-    from functions.steps.face_match import match_settings
+    from functions.biometrics.face_matching import match_settings
 
     (a, a2, g), model = embeddings
     assert a.shape == (128,) and abs(np.linalg.norm(a) - 1) < 1e-5

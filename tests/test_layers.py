@@ -4,9 +4,10 @@ Layers, top to bottom (a module may import its own layer or any layer below):
   1. composition: function_app.py, local_host.py
   2. the HTTP edge: functions/http/
   3. the steps: functions/steps/ (each step on its own; only the step table imports them)
-  4. running a step: functions/runtime/ (step runner, services, ONNX sessions, subjects, webhooks)
-  5. the base: functions/storage/, functions/imaging/ and the modules directly in functions/
-     (errors, settings, messages, keys, manifests)
+  4. running a step: functions/runtime/ (step runner, services, intake, waiting, outbound calls, subjects)
+  5. the biometric core: functions/biometrics/ (face, liveness, signature, the decision; no storage, no queues)
+  6. the base: functions/storage/, functions/imaging/ and the modules directly in functions/
+     (errors, settings, messages, secrets, manifests, ONNX models)
 
 `python -m tests.test_layers` prints the graph's figures: modules per layer, cycles, upward imports, floors.
 """
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("composition", "http", "steps", "runtime", "base")
+LAYERS = ("composition", "http", "steps", "runtime", "biometrics", "base")
 # Only these may import the Azure Functions SDK: the composition and the HTTP edge.
 FUNCTIONS_SDK_LAYERS = ("composition", "http")
 
@@ -72,7 +73,7 @@ def layer_of(module: str) -> str:
     if module in ("function_app", "local_host"):
         return "composition"
     parts = module.split(".")
-    if len(parts) >= 2 and parts[1] in ("http", "steps", "runtime"):
+    if len(parts) >= 2 and parts[1] in ("http", "steps", "runtime", "biometrics"):
         return parts[1]
     return "base"
 

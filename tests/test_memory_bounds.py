@@ -118,7 +118,7 @@ def test_face_detector_graphs_are_reused_across_threads(monkeypatch):
     """A thread per HTTP connection used to build its own MediaPipe graphs (20 MB each, never freed)."""
     import mediapipe as mp
 
-    from functions.imaging import face_detection
+    from functions.biometrics import face_detection
 
     monkeypatch.setattr(face_detection, "_detectors", face_detection._DetectorPool())
     built = []

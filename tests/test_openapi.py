@@ -92,14 +92,14 @@ def test_error_code_enum_is_exactly_the_codes_the_code_raises():
 
 def _reason_codes_in_code() -> set[str]:
     from functions.http.routes import VERDICTS
-    from functions.imaging import face_detection
-    from functions.imaging.signature_preprocessing import SignatureImageError
+    from functions.biometrics import face_detection
+    from functions.biometrics.signature_preparation import SignatureImageError
 
     reasons = {getattr(face_detection, name) for name in ("NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "FACE_CUT_OFF", "LOW_FACE_SCORE",
                                                                 "OTHER_FACES_IGNORED")}
     reasons |= {cls.code for cls in SignatureImageError.__subclasses__()}
     reasons |= {f"reviewer_{verdict}" for verdict in VERDICTS}
-    tree = ast.parse((ROOT / "functions" / "steps" / "decide.py").read_text())
+    tree = ast.parse((ROOT / "functions" / "biometrics" / "decision.py").read_text())
     for node in ast.walk(tree):  # the literal reasons decide() gives: Decision(outcome, [..]) and review.append(..)
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Decision" and len(node.args) > 1:
             values = node.args[1].elts if isinstance(node.args[1], ast.List) else []

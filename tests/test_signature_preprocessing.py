@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from functions.imaging.signature_preprocessing import (
+from functions.biometrics.signature_preparation import (
     CANVAS_HEIGHT,
     CANVAS_WIDTH,
     BlankImage,

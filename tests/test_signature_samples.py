@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from functions.imaging.signature_preprocessing import prepare_signature
+from functions.biometrics.signature_preparation import prepare_signature
 from tests.fixtures.signatures import make_forgery, make_signature
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from functions.imaging.signature_preprocessing import NoInk
+from functions.biometrics.signature_preparation import NoInk
 from functions.manifests import sha256_file
-from functions.runtime.models import load_model
-from functions.steps.signature import (
+from functions.onnx_models import load_model
+from functions.biometrics.signature_verification import (
     FORGED,
     GENUINE,
     UNCERTAIN,

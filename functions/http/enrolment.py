@@ -10,13 +10,15 @@ import uuid
 
 import numpy as np
 
+from ..biometrics.face_alignment import ChipGeometry
+from ..biometrics.face_detection import crop_face
+from ..biometrics.face_matching import MODEL_NAME, embed_face, template_model
+from ..biometrics.signature_preparation import SignatureImageError
+from ..biometrics.signature_verification import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 from ..errors import Conflict, InvalidImage, InvalidRequest, SubjectNotEnrolled
-from ..imaging.face_detection import crop_face
-from ..imaging.face_preprocessing import ChipGeometry
 from ..imaging.images import DecodedImage, check_image, load_rgb
-from ..imaging.signature_preprocessing import SignatureImageError
 from ..imaging.templates import decrypt, encrypt
-from ..runtime.models import load_model
+from ..onnx_models import load_model
 from ..runtime.services import Services
 from ..runtime.step_runner import now_iso
 from ..runtime.subjects import (
@@ -27,8 +29,6 @@ from ..runtime.subjects import (
     store_signature_references,
     store_signature_writer_model,
 )
-from ..steps.face_match import MODEL_NAME, embed_face, template_model
-from ..steps.signature import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 
 MIN_FACES, MAX_FACES = 1, 10
 MIN_SIGNATURES, MAX_SIGNATURES = 3, 10

@@ -21,7 +21,7 @@ from ..messages import StepMessage
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
                               redrive_if_stale, request_fingerprint, send_with_retry)
-from ..runtime.models import installed_models
+from ..onnx_models import installed_models
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
 from ..runtime.waiting import wait_until_decided
 from ..runtime.subjects import REVIEWS, erase_subject

@@ -4,7 +4,7 @@ The aligned chip is cut to the face embedding model's geometry and the
 anti-spoofing members' crops to theirs, both read from their manifests, so
 each network sees what it was trained on, and they are stored losslessly (PNG); the context crop is for
 reviewers only and is stored as JPEG, which costs a tenth of PNG's encoding time on every request.
-Detection and cropping are in imaging/face_detection.py.
+Detection and cropping are the core's (biometrics/face_detection.py, biometrics/liveness.py).
 """
 
 from __future__ import annotations
@@ -12,19 +12,16 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from ..biometrics.face_alignment import ChipGeometry
+from ..biometrics.face_detection import crop_face
+from ..biometrics.liveness import MODEL_NAME as ANTISPOOF_MODEL, member_crops
 from ..errors import ModelNotInstalled
-from ..imaging.antispoof_crops import member_crops
-from ..imaging.face_detection import crop_face
-from ..imaging.face_preprocessing import ChipGeometry
 from ..imaging.images import encode_jpeg, encode_png, load_rgb
 from ..manifests import FACE_MODEL
-from ..runtime.models import OnnxModel, load_model
+from ..onnx_models import OnnxModel, load_model
 from ..runtime.step_runner import StepContext, StepOutcome
 from ..settings import get_settings
 from ..storage import BlobToPut, put_all
-
-# The models whose input this step cuts: the face embedding (FACE_MODEL) and anti-spoofing.
-ANTISPOOF_MODEL = "antispoof"
 
 
 def chip_geometry(models_dir) -> ChipGeometry | None:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.antispoof_crops import BoxMapping, Member
-from functions.steps.antispoof import fuse
+from functions.biometrics.liveness import BoxMapping, Member, fuse
 from model_export.common.metrics import equal_error_rate, error_rates, three_zone_rates
 
 from .scoring import Detections, PairSession, read_rgb, score_images

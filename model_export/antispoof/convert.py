@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.face_detection import scaled_box_crop
+from functions.biometrics.face_detection import scaled_box_crop
 from functions.manifests import sha256_file
 from functions.settings import REPO_ROOT
 
@@ -176,7 +176,7 @@ def sample_images(weights_dir: Path) -> list[tuple[str, np.ndarray, tuple]]:
     """The upstream sample photos (when present) with the service detector's box, for parity on real attacks."""
     import cv2
 
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
 
     found = []
     for path in sorted((weights_dir / "samples").glob("*.jpg")):
@@ -280,7 +280,7 @@ def build_manifest(conversion: dict, calibration: dict, version: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from functions.imaging.antispoof_crops import BoxMapping, Member
+    from functions.biometrics.liveness import BoxMapping, Member
 
     from . import calibrate, scoring
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.antispoof_crops import BoxMapping, Member, members_of
-from functions.steps.antispoof import fuse
-from functions.runtime.models import OnnxModel
+from functions.biometrics.liveness import BoxMapping, Member, fuse, members_of
+from functions.onnx_models import OnnxModel
 from model_export.common.metrics import det_curve, equal_error_rate, error_rates, three_zone_rates
 
 from ..common.paths import MODELS_DIR, SHARED_DATA
@@ -147,8 +146,8 @@ def probe_summary(rows: list[dict], weights: list[float], edges: dict) -> dict:
 
 def step_latency(model_dir: Path, n: int = 200) -> dict:
     """Median ms of the step's work per face (member crops from the photo, ONNX, fusion, zones) on sample photos."""
-    from functions.steps.antispoof import check_photo
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.liveness import check_photo
+    from functions.biometrics.face_detection import detect_faces
     from tests.fixtures.photos import astronaut, grace_hopper
 
     model = OnnxModel(model_dir, intra_op_threads=2)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.antispoof_crops import BoxMapping, Member
-from functions.imaging.face_detection import detect_faces, scaled_box_crop
+from functions.biometrics.liveness import BoxMapping, Member
+from functions.biometrics.face_detection import detect_faces, scaled_box_crop
 from functions.settings import get_settings
 
 from ..common.paths import CACHE_DIR, SHARED_DATA

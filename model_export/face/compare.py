@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.face_detection import crop_face, detect_faces
-from functions.imaging.face_preprocessing import ChipGeometry, align_face, sface_geometry, similarity_transform, warp_to_chip
+from functions.biometrics.face_detection import crop_face, detect_faces
+from functions.biometrics.face_alignment import ChipGeometry, align_face, sface_geometry, similarity_transform, warp_to_chip
 from functions.manifests import MANIFEST_FILE, ModelManifest, write_manifest
-from functions.runtime.models import OnnxModel
+from functions.onnx_models import OnnxModel
 from functions.settings import Settings
 
 from ..common.paths import CACHE_DIR, MODELS_DIR, SHARED_DATA

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.face_detection import crop_face
-from functions.imaging.face_preprocessing import ChipGeometry
+from functions.biometrics.face_detection import crop_face
+from functions.biometrics.face_alignment import ChipGeometry
 from functions.manifests import ModelManifest, write_manifest
-from functions.runtime.models import OnnxModel
+from functions.onnx_models import OnnxModel
 from functions.settings import Settings
 
 from ..common.images import read_rgb

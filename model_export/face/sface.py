@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.face_preprocessing import sface_geometry
+from functions.biometrics.face_alignment import sface_geometry
 from functions.manifests import FACE_MODEL, MANIFEST_FILE, InputSpec, ModelManifest, write_manifest
 
 from ..common.paths import MODELS_DIR

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.face_detection import detect_faces
-from functions.imaging.face_preprocessing import align_face
+from functions.biometrics.face_detection import detect_faces
+from functions.biometrics.face_alignment import align_face
 from functions.manifests import InputSpec, ModelManifest, sha256_file, write_manifest
 
 from ..common.images import read_rgb

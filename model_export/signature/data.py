@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging import signature_preprocessing
-from functions.imaging.signature_preprocessing import SignatureImageError, prepare_signature
+from functions.biometrics import signature_preparation as signature_preprocessing
+from functions.biometrics.signature_preparation import SignatureImageError, prepare_signature
 
 from ..common.paths import CACHE_DIR, SHARED_DATA
 

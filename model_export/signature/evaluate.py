@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from functions.imaging.signature_preprocessing import CANVAS_HEIGHT, CANVAS_WIDTH, to_network_input
+from functions.biometrics.signature_preparation import CANVAS_HEIGHT, CANVAS_WIDTH, to_network_input
 from functions.manifests import InputSpec
 
 from ..common.onnx_export import export_onnx, parity

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from functions.imaging.signature_preprocessing import to_network_input
+from functions.biometrics.signature_preparation import to_network_input
 
 from ..common.paths import RUNS_DIR
 from .data import DEFAULT_DATA, SPLITS_FILE, load_signatures, load_splits, writers_of

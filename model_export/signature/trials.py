@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from functions.steps.signature import raw_score, writer_model_from_features, writer_scores
+from functions.biometrics.signature_verification import raw_score, writer_model_from_features, writer_scores
 
 from ..common.metrics import equal_error_rate
 

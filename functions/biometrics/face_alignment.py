@@ -1,4 +1,4 @@
-"""How a face photo becomes the embedding network's input: one definition for serving and training.
+"""Face alignment: how a face photo becomes the embedding network's input, one definition for serving and training.
 
 Each embedding network was trained on chips with facial points at fixed
 places; the model's manifest (`alignment`) stores where MediaPipe's keypoints

@@ -1,4 +1,4 @@
-"""ONNX models as the steps see them: a verified file and its manifest, one session per process."""
+"""ONNX models as the biometric core runs them: a verified file and its manifest, one session per process."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ModelNotInstalled
-from ..manifests import MANIFEST_FILE, read_manifest, sha256_file
-from ..settings import get_settings
+from .errors import ModelNotInstalled
+from .manifests import MANIFEST_FILE, read_manifest, sha256_file
+from .settings import get_settings
 
 
 def available_providers() -> list[str]:

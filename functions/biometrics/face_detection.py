@@ -1,8 +1,9 @@
-"""Find the face with MediaPipe BlazeFace and cut the crops the face-crop step stores.
+"""Face detection: find the one face to verify with MediaPipe BlazeFace and cut its crops.
 
 Two crops come from one detection: an aligned chip for the embedding network
-and a context crop (the face box enlarged) for anti-spoofing, whose extra
-context around the face is what makes the spoof check robust.
+(geometry in face_alignment.py) and a context crop (the face box enlarged)
+that reviewers see. A photo that cannot be used comes back as a reason code
+(no face, several faces, too small, cut off), not as an error.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .face_preprocessing import ChipGeometry, align_face
+from .face_alignment import ChipGeometry, align_face
 
 # MediaPipe's six keypoints, in its order. "right"/"left" are the subject's.
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
