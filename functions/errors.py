@@ -1,4 +1,8 @@
-"""Errors with meaning. Each carries a stable `code`; the HTTP edge maps them to status codes."""
+"""Errors with meaning. Each carries a stable `code`; the HTTP edge maps them to status codes.
+
+The API description's list of error codes is made from these classes (`error_codes`): a class raised with
+another code (`code=` where it is raised) names that code in `other_codes`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ class BioauthError(Exception):
 
     code = "error"
     http_status = 500
+    other_codes: tuple[str, ...] = ()  # the codes this class is also raised with
 
     def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
         super().__init__(message)
@@ -27,6 +32,7 @@ class BioauthError(Exception):
 class InvalidRequest(BioauthError):
     code = "invalid_request"
     http_status = 400
+    other_codes = ("invalid_json", "invalid_field", "invalid_idempotency_key")
 
 
 class MissingField(InvalidRequest):
@@ -54,6 +60,7 @@ class ImageTooLarge(BioauthError):
 
     code = "image_too_large"
     http_status = 413
+    other_codes = ("too_many_pixels",)
 
 
 class BodyTooLarge(BioauthError):
@@ -67,18 +74,25 @@ class SubjectNotEnrolled(BioauthError):
 
 
 class VerificationNotFound(BioauthError):
+    """No such verification, image or key (`unknown_key`)."""
+
     code = "not_found"
     http_status = 404
+    other_codes = ("unknown_key",)
 
 
 class Conflict(BioauthError):
+    """The resource is not in a state that allows this."""
+
     code = "conflict"
     http_status = 409
+    other_codes = ("not_in_review", "no_retained_images", "template_outdated", "principal_exists", "key_revoked")
 
 
 class Unauthorized(BioauthError):
     code = "unauthorized"
     http_status = 401
+    other_codes = ("invalid_link",)
 
 
 class Forbidden(BioauthError):
@@ -86,6 +100,7 @@ class Forbidden(BioauthError):
 
     code = "forbidden_role"
     http_status = 403
+    other_codes = ("device_mismatch",)
 
 
 class RateLimited(BioauthError):
@@ -105,6 +120,7 @@ class ModelNotInstalled(BioauthError):
 
     code = "model_not_installed"
     http_status = 503
+    other_codes = ("model_checksum_mismatch",)
 
 
 class StepFailed(BioauthError):
@@ -131,3 +147,28 @@ class IdempotencyKeyReused(BioauthError):
 
     code = "idempotency_key_reused"
     http_status = 422
+
+
+# Codes a client sees in the same envelope that no exception class carries: the HTTP host's own refusals before
+# a route runs (local_host.py), and a step that failed on every try (runtime/step_runner.py).
+HOST_CODES = ("bad_request", "request_timeout", "length_required", "invalid_content_length", "incomplete_body",
+              "uri_too_long", "headers_too_large", "method_not_allowed", "internal_error")
+STEP_ERROR = "step_error"
+
+
+def error_classes() -> list[type[BioauthError]]:
+    """Every subclass of BioauthError defined so far (by any imported module), parents before children."""
+    classes: list[type[BioauthError]] = []
+    todo = list(BioauthError.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        if cls not in classes:
+            classes.append(cls)
+            todo.extend(cls.__subclasses__())
+    return classes
+
+
+def error_codes() -> list[str]:
+    """Every code an error envelope or a failed verification can carry, each once: the classes' codes, then the host's."""
+    codes = [code for cls in error_classes() for code in (cls.code, *cls.other_codes)]
+    return list(dict.fromkeys([*codes, *HOST_CODES, STEP_ERROR]))

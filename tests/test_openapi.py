@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.http.openapi import ERROR_CODES, REASON_CODES, openapi_document
+from functions.errors import STEP_ERROR
+from functions.http.openapi import REASON_CODES, openapi_document
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = {"get", "post", "put", "delete", "patch"}
@@ -63,31 +64,74 @@ def test_every_reference_resolves():
         assert name in doc["components"][section], f"#/components/{section}/{name}"
 
 
-def _error_codes_in_code() -> set[str]:
-    """The codes of every BioauthError subclass, every code given where an error is raised or answered, and step failures."""
-    import function_app  # noqa: F401 - imports every module, so every error class is defined
-    from functions.errors import BioauthError
+def _every_error_class() -> dict[str, type]:
+    """Class name -> class, for every BioauthError subclass of every module of the service."""
+    import importlib
+    import pkgutil
 
-    codes, todo = set(), list(BioauthError.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        codes.add(cls.code)
-        todo.extend(cls.__subclasses__())
-    sources = [*sorted((ROOT / "functions").rglob("*.py")), ROOT / "local_host.py"]
-    for path in sources:
-        text = path.read_text()
-        codes |= set(re.findall(r'\bcode="([a-z_]+)"', text))
-        codes |= set(re.findall(r'_json_error\(\d+, "([a-z_]+)"', text))
-        codes |= set(re.findall(r'mark_failed\([^)]*?"([a-z_]+)"', text))
-        if path.name == "local_host.py":  # the host's own refusals, by status
-            codes |= set(re.findall(r'\b[45]\d\d: "([a-z_]+)"', text))
+    import function_app  # noqa: F401 - the app as it runs
+    import functions
+    from functions.errors import error_classes
+
+    for module in pkgutil.walk_packages(functions.__path__, "functions."):
+        importlib.import_module(module.name)  # and any module the app does not import
+    return {cls.__name__: cls for cls in error_classes()}
+
+
+def _described_error_codes() -> list[str]:
+    return openapi_document()["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+
+
+def test_every_error_class_code_is_in_the_description():
+    classes = _every_error_class()
+    assert {"InvalidRequest", "InvalidContextCrop", "SignatureImageError", "ServiceUnavailable"} <= set(classes)
+    described = set(_described_error_codes())
+    missing = {name: code for name, cls in classes.items() for code in (cls.code, *cls.other_codes) if code not in described}
+    assert missing == {}, "error classes whose codes the OpenAPI description lacks"
+
+
+def _codes_given_where_raised() -> list[tuple[str, int, str, str]]:
+    """(file, line, class name, code) for every `SomeError(..., code="...")` in the service."""
+    found = []
+    for path in sorted((ROOT / "functions").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            for keyword in node.keywords:
+                if keyword.arg == "code" and isinstance(keyword.value, ast.Constant):
+                    found.append((str(path.relative_to(ROOT)), node.lineno, name, keyword.value.value))
+    return found
+
+
+def test_every_code_given_where_an_error_is_raised_is_named_by_its_class():
+    """`raise Conflict(..., code="not_in_review")` needs Conflict.other_codes to name it, or the description lacks it."""
+    classes = _every_error_class()
+    raised = _codes_given_where_raised()
+    assert len(raised) > 20
+    unnamed = [(path, line, name, code) for path, line, name, code in raised
+               if name not in classes or code not in (classes[name].code, *classes[name].other_codes)]
+    assert unnamed == []
+
+
+def _error_codes_in_code() -> set[str]:
+    """The codes of every BioauthError subclass, every code given where an error is raised, and the host's own."""
+    codes = {code for cls in _every_error_class().values() for code in (cls.code, *cls.other_codes)}
+    codes |= {code for _, _, _, code in _codes_given_where_raised()}
+    host = (ROOT / "local_host.py").read_text()
+    codes |= set(re.findall(r'_json_error\(\d+, "([a-z_]+)"', host))
+    codes |= set(re.findall(r'\b[45]\d\d: "([a-z_]+)"', host))  # the host's own refusals, by status
+    runner = (ROOT / "functions" / "runtime" / "step_runner.py").read_text()
+    codes |= set(re.findall(r'mark_failed\([^)]*?"([a-z_]+)"', runner))
+    if "STEP_ERROR" in runner:  # a step that failed on every try
+        codes.add(STEP_ERROR)
     return codes
 
 
 def test_error_code_enum_is_exactly_the_codes_the_code_raises():
-    in_code = _error_codes_in_code()
-    assert sorted(in_code - set(ERROR_CODES)) == [], "error codes missing from the OpenAPI enum"
-    assert sorted(set(ERROR_CODES) - in_code) == [], "enum entries no code raises"
+    in_code, described = _error_codes_in_code(), set(_described_error_codes())
+    assert sorted(in_code - described) == [], "error codes missing from the OpenAPI enum"
+    assert sorted(described - in_code) == [], "enum entries no code raises"
 
 
 def _reason_codes_in_code() -> set[str]:

@@ -48,6 +48,7 @@ class SignatureImageError(BioauthError):
 
     code = "signature_image_invalid"
     http_status = 422
+    other_codes = ("unsupported_image_shape",)
 
 
 class BlankImage(SignatureImageError):

@@ -53,6 +53,7 @@ class SignatureReferenceError(BioauthError):
 
     code = "invalid_signature_references"
     http_status = 422
+    other_codes = ("not_enough_references",)
 
 
 @dataclass(frozen=True)

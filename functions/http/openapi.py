@@ -2,29 +2,17 @@
 
 Written beside the routes so that tests/test_openapi.py can hold both to each
 other: every route of the app has a description and every description has a
-route. Error and reason codes are enums, so a client can switch on them.
-"""
+route. Error and reason codes are enums, so a client can switch on them; the
+error codes are read from the error classes (functions/errors.py) each time
+the document is made, so they are never typed here again."""
 
 from __future__ import annotations
 
+from ..errors import error_codes
+
 API_VERSION = "1.0.0"
 
-# Every code an error envelope (`error.code`) or a failed verification (`failure.code`) can carry: the codes of
-# functions/errors.py and its subclasses, the codes given where errors are raised, and the host's own.
-ERROR_CODES = (
-    "invalid_json", "missing_field", "invalid_field", "invalid_request", "invalid_base64",
-    "not_an_image", "unsupported_format", "unsupported_image_shape", "image_too_large", "too_many_pixels", "body_too_large",
-    "signature_image_invalid", "blank_image", "no_ink", "image_too_small",
-    "not_enough_references", "invalid_signature_references", "no_face_references", "invalid_context_crop",
-    "unknown_subject", "not_found", "conflict", "precondition_failed", "not_in_review", "no_retained_images",
-    "template_outdated", "unauthorized", "invalid_link", "forbidden_role", "device_mismatch", "rate_limited",
-    "unknown_key", "key_revoked", "principal_exists", "invalid_callback_url", "invalid_idempotency_key",
-    "idempotency_key_reused", "bad_request", "request_timeout", "length_required", "invalid_content_length",
-    "incomplete_body", "uri_too_long", "headers_too_large", "service_unavailable", "method_not_allowed", "model_not_installed",
-    "model_checksum_mismatch", "step_failed", "step_error", "internal_error",
-)
-
-# Every reason a decision may carry (functions/decide.py, the face-crop and signature steps, a reviewer's verdict).
+# Every reason a decision may carry (the decision's rules, the face-crop and signature checks, a reviewer's verdict).
 REASON_CODES = (
     "no_face", "multiple_faces", "low_face_score", "face_cut_off", "face_too_small",
     "spoof_detected", "spoof_suspected", "liveness_uncertain",
@@ -81,6 +69,7 @@ ERROR_STATUS = {400: "bad input", 401: "no credential, or an unknown or revoked 
 
 
 def _schemas() -> dict:
+    codes = error_codes()
     step_entry = {
         "type": "object",
         "properties": {
@@ -100,7 +89,7 @@ def _schemas() -> dict:
                 "type": "object",
                 "required": ["code", "message"],
                 "properties": {
-                    "code": {"type": "string", "enum": list(ERROR_CODES)},
+                    "code": {"type": "string", "enum": codes},
                     "message": {"type": "string"},
                     "details": {"type": "object", "additionalProperties": True},
                 },
@@ -139,7 +128,7 @@ def _schemas() -> dict:
         "Failure": {
             "type": "object",
             "required": ["step", "code"],
-            "properties": {"step": {"type": "string"}, "code": {"type": "string", "enum": list(ERROR_CODES)}, "message": {"type": "string"},
+            "properties": {"step": {"type": "string"}, "code": {"type": "string", "enum": codes}, "message": {"type": "string"},
                            "at": {"type": "string"}},
         },
         "Review": {
