@@ -218,7 +218,7 @@ def test_a_template_of_another_face_model_is_refused_until_renewed(accept_path_m
     assert _enrol(client, astronaut).json()["face_model"] == "face_sface/1.0.0"
     subject = embedded_services.records.get("subjects", "astronaut")
     subject.pop("_etag", None)
-    subject["face"].pop("model")  # as enrolled before templates named their model: the dlib network's 1.0.0
+    subject["face"].pop("model")  # as enrolled before templates named their model: the first face model's 1.0.0
     embedded_services.records.upsert("subjects", subject)
 
     refused = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 15), make_signature(7, 15)))

@@ -5,13 +5,11 @@ places; the model's manifest (`alignment`) stores where MediaPipe's keypoints
 belong in its chip. A similarity transform (rotation, uniform scale, shift),
 fitted by least squares, maps a new photo's keypoints onto those places.
 
-- SFace (face_sface): the 112x112 five-point geometry its authors align to
-  (eye centres, nose tip, mouth corners); MediaPipe gives the mouth centre, so
-  the two mouth corners are replaced by their midpoint. Warped with plain
-  bilinear sampling, as the reference implementation does.
-- dlib ResNet (face_embedding): the places MediaPipe keypoints take in dlib's
-  150x150 chips (measured, see model_export/face/alignment.py); large faces
-  are shrunk with area averaging before the warp, as dlib's pyramid does.
+SFace (face_sface) uses the 112x112 five-point geometry its authors align to
+(eye centres, nose tip, mouth corners); MediaPipe gives the mouth centre, so
+the two mouth corners are replaced by their midpoint. Warped with plain
+bilinear sampling, as the reference implementation does (a geometry may ask
+for area-averaged shrinking of large faces instead: `antialias`).
 """
 
 from __future__ import annotations
@@ -105,7 +103,7 @@ def warp_to_chip(image_rgb: np.ndarray, matrix: np.ndarray, size: int, *, antial
 
     With `antialias`, when the face is much larger than the chip, the region
     is first shrunk with area averaging, as plain bilinear sampling would
-    alias (dlib uses an image pyramid for the same reason).
+    alias.
     """
     import cv2
 

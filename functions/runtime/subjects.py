@@ -32,7 +32,8 @@ from .step_runner import VERIFICATIONS
 
 SUBJECTS = "subjects"
 REVIEWS = "reviews"  # closed cases kept as labelled pairs (records and the copies of their images)
-# Templates enrolled before they recorded their model's name were made by the dlib network.
+# Templates enrolled before they recorded their model's name were made by the first face model, no longer
+# shipped (its name, as templates and template_outdated errors give it): they are refused until renewed.
 LEGACY_FACE_MODEL = "face_embedding"
 
 

@@ -1,1 +1,2 @@
-"""Anti-spoofing: the LBP-SVM trained and exported (`train-antispoof`) and its evaluation (`evaluate-antispoof`)."""
+"""Anti-spoofing, the MiniFASNet pair: `antispoof convert` (pretrained weights to one ONNX graph, parity checked)
+-> `calibrate` (box mapping, fusion, zones on NUAA train) -> `evaluate` (NUAA dev and probes, a report) -> `ship`."""

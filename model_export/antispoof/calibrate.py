@@ -127,3 +127,49 @@ def calibrate(det: Detections, scores: dict[str, np.ndarray], mapping: BoxMappin
 
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m model_export antispoof calibrate`: box mapping, fusion weights and zones on NUAA train into the run's manifest."""
+    import argparse
+
+    from ..common.paths import MODELS_DIR
+    from ..common.provenance import data_record, not_shipped
+    from . import scoring
+    from .convert import CONVERSION_FILE, DEFAULT_RUN, build_manifest
+
+    parser = argparse.ArgumentParser(prog="python -m model_export antispoof calibrate", description=main.__doc__)
+    parser.add_argument("--run", type=Path, default=DEFAULT_RUN, help="run folder made by `antispoof convert`")
+    parser.add_argument("--reference", type=Path, help="checkout of the upstream repository: fits the box mapping with its detector")
+    parser.add_argument("--data", type=Path, default=scoring.DEFAULT_NUAA, help="NUAA root (train is used; dev never)")
+    parser.add_argument("--cache", type=Path, default=scoring.DEFAULT_CACHE)
+    parser.add_argument("--version", default=f"{dt.date.today():%Y.%m.%d}-minifasnet_pair")
+    parser.add_argument("--reviewed", type=Path, help="`reviews export` folder: faces whose presentation a reviewer judged join the calibration data")
+    args = parser.parse_args(argv)
+    run = not_shipped(args.run)
+    conversion = json.loads((run / CONVERSION_FILE).read_text())
+
+    members = [Member.from_dict({**m, "weight": 1.0}) for m in conversion["members"]]
+    det = scoring.detect_split(args.data, "train", args.cache)
+    if args.reference is not None:
+        det = scoring.add_reference_boxes(det, args.data, "train", args.cache, args.reference)
+        mapping, stats = scoring.fit_box_mapping(det.boxes, det.reference_boxes)
+    else:  # keep the mapping fitted earlier (fitting it needs the reference detector): this run's, else the shipped one's
+        earlier = run / "manifest.json" if (run / "manifest.json").is_file() else MODELS_DIR / "antispoof" / "manifest.json"
+        old = json.loads(earlier.read_text()).get("box_mapping", {}) if earlier.is_file() else {}
+        mapping = BoxMapping.from_dict(old)
+        stats = {k: v for k, v in old.items() if k not in ("dx", "dy", "sw", "sh", "meaning", "fitted_on")}
+    session = PairSession(run / "model.onnx", members)
+    mappings = {"service_box": BoxMapping(), "mapped": mapping}
+    scores = train_scores(det, args.data, session, mappings)
+    data = {"calibration": data_record("NUAA train (live and printed-photo attacks)", args.data,
+                                       [args.data / rel for rel, _, _ in scoring.list_split(args.data, "train")])}
+    if args.reviewed is not None:
+        reviewed = scoring.detect_reviewed(args.reviewed)
+        det, scores = with_reviewed(det, scores, reviewed, session, mappings)
+        data["reviewed"] = data_record("reviewed cases' faces", args.reviewed, [Path(f) for f in reviewed.files])
+    manifest = build_manifest(conversion, calibrate(det, scores, mapping, stats, members), args.version)
+    manifest["build"] = {"seeds": {}, "data": data, "randomness": "none: detection, box mapping, fusion grid and zone edges are deterministic"}
+    write_json(run / "manifest.json", manifest)
+    print(json.dumps({"thresholds": manifest["thresholds"], "fusion": manifest["fusion"]["weights"], "box_mapping": mapping.__dict__}, indent=2))
+    return 0

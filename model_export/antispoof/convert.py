@@ -1,6 +1,6 @@
 """Convert the pretrained MiniFASNet pair to one ONNX graph and check it against the reference forward pass.
 
-`python -m model_export train-antispoof [--weights DIR] [--reference DIR] [--out models/antispoof]`
+`python -m model_export antispoof convert [--weights DIR] [--reference DIR] [--run DIR]`
 
 The weights (Apache-2.0) are loaded into the project's own MiniFASNet
 definition (`model_export.antispoof.minifasnet`), and both networks go into one
@@ -11,8 +11,8 @@ and against the upstream implementation when its checkout is given with
 `--reference` (its code is imported from there at run time, never copied).
 The reference softmax for crops of the project's own sample photos is written
 to `tests/fixtures/antispoof_reference.json`, so CI checks parity without the
-reference code. Fusion weights, box mapping and thresholds are added by
-`calibrate-antispoof`.
+reference code. Box mapping, fusion weights and thresholds are added by
+`antispoof calibrate`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from functions.biometrics.face_detection import scaled_box_crop
 from functions.manifests import sha256_file
 from functions.settings import REPO_ROOT
 
-from ..common.paths import MODELS_DIR, SHARED_DATA
+from ..common.paths import RUNS_DIR, SHARED_DATA
+from ..common.provenance import not_shipped
 
 DEFAULT_WEIGHTS = SHARED_DATA / "minifasnet"
-DEFAULT_OUT = MODELS_DIR / "antispoof"
+DEFAULT_RUN = RUNS_DIR / "antispoof"
+CONVERSION_FILE = "conversion.json"  # the manifest's conversion part, for `antispoof calibrate`
 FIXTURE = REPO_ROOT / "tests" / "fixtures" / "antispoof_reference.json"
 UPSTREAM = "minivision-ai/Silent-Face-Anti-Spoofing"
 UPSTREAM_COMMIT = "b6d5f04ad787"
@@ -280,43 +282,15 @@ def build_manifest(conversion: dict, calibration: dict, version: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from functions.biometrics.liveness import BoxMapping, Member
-
-    from . import calibrate, scoring
-
-    parser = argparse.ArgumentParser(prog="python -m model_export train-antispoof", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model_export antispoof convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="folder with the MiniFASNet .pth files and LICENSE")
-    parser.add_argument("--reference", type=Path, help="checkout of the upstream repository: reference parity and the box mapping")
-    parser.add_argument("--data", type=Path, default=scoring.DEFAULT_NUAA, help="NUAA root (train is used; dev never)")
-    parser.add_argument("--cache", type=Path, default=scoring.DEFAULT_CACHE)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--version", default=f"{__import__('datetime').date.today():%Y.%m.%d}-minifasnet_pair")
+    parser.add_argument("--reference", type=Path, help="checkout of the upstream repository: parity against its forward pass")
+    parser.add_argument("--run", type=Path, default=DEFAULT_RUN, help="run folder to write model.onnx and conversion.json into")
     parser.add_argument("--no-fixture", action="store_true", help="do not rewrite tests/fixtures/antispoof_reference.json")
-    parser.add_argument("--reviewed", type=Path, help="export-reviews folder: faces whose presentation a reviewer judged join the calibration data")
     args = parser.parse_args(argv)
-
-    conversion = convert(args.weights, args.out, args.reference, write_fixture=not args.no_fixture)
-    (args.out / "LICENSE-minifasnet").write_bytes((args.weights / "LICENSE").read_bytes())
+    run = not_shipped(args.run)
+    conversion = convert(args.weights, run, args.reference, write_fixture=not args.no_fixture)
+    (run / "LICENSE-minifasnet").write_bytes((args.weights / "LICENSE").read_bytes())
+    (run / CONVERSION_FILE).write_text(json.dumps(conversion, indent=2) + "\n")
     print(json.dumps(conversion["parity"], indent=2))
-
-    members = [Member.from_dict({**m, "weight": 1.0}) for m in conversion["members"]]
-    det = scoring.detect_split(args.data, "train", args.cache)
-    old_manifest = args.out / "manifest.json"
-    if args.reference is not None:
-        det = scoring.add_reference_boxes(det, args.data, "train", args.cache, args.reference)
-        mapping, stats = scoring.fit_box_mapping(det.boxes, det.reference_boxes)
-    else:  # keep the mapping fitted earlier (fitting it needs the reference detector): this folder's, else the shipped one's
-        earlier = old_manifest if old_manifest.is_file() else DEFAULT_OUT / "manifest.json"
-        old = json.loads(earlier.read_text()).get("box_mapping", {}) if earlier.is_file() else {}
-        mapping = BoxMapping.from_dict(old)
-        stats = {k: v for k, v in old.items() if k not in ("dx", "dy", "sw", "sh", "meaning", "fitted_on")}
-    session = scoring.PairSession(args.out / "model.onnx", members)
-    mappings = {"service_box": BoxMapping(), "mapped": mapping}
-    scores = calibrate.train_scores(det, args.data, session, mappings)
-    if args.reviewed is not None:
-        det, scores = calibrate.with_reviewed(det, scores, scoring.detect_reviewed(args.reviewed), session, mappings)
-    result = calibrate.calibrate(det, scores, mapping, stats, members)
-    manifest = build_manifest(conversion, result, args.version)
-    calibrate.write_json(old_manifest, manifest)
-    print(json.dumps({"thresholds": manifest["thresholds"], "fusion": manifest["fusion"]["weights"], "box_mapping": mapping.__dict__}, indent=2))
     return 0

@@ -1,6 +1,6 @@
-"""Evaluate the shipped anti-spoofing ensemble the ISO/IEC 30107-3 way and write its report.
+"""`python -m model_export antispoof evaluate`: the ensemble the ISO/IEC 30107-3 way, into a report; read-only.
 
-`python -m model_export evaluate-antispoof [--data ../shared/data/nuaa] [--model models/antispoof]`
+`python -m model_export antispoof evaluate [--data ../shared/data/nuaa] [--model RUN] [--out DIR] [--against models/antispoof]`
 
 Each member alone and the ensemble, on NUAA dev (never used to choose
 anything): APCER per attack variant, BPCER, ACER at the operating threshold,
@@ -9,8 +9,9 @@ box as it comes and mapped onto the reference detector's box. Probes reported
 apart: the upstream sample photos, the screen-replay sample, and simulated
 prints and screen replays of NUAA dev live frames and of the project's sample
 photos. Each member alone gets its own edges, chosen on NUAA train the same
-way as the ensemble's. Writes report/REPORT.md, plots and results.json beside
-the model and the dev figures into the manifest's `metrics`.
+way as the ensemble's. Writes report/ (REPORT.md, plots, results.json and
+metrics.json, the dev figures `antispoof ship` puts into the manifest) into
+--out; never a manifest.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from functions.biometrics.liveness import BoxMapping, Member, fuse, members_of
 from functions.onnx_models import OnnxModel
 from model_export.common.metrics import det_curve, equal_error_rate, error_rates, three_zone_rates
 
-from ..common.paths import MODELS_DIR, SHARED_DATA
+from ..common.paths import SHARED_DATA
+from ..common.provenance import not_shipped
+from ..common.shipping import METRICS_FILE
 from . import calibrate, scoring
+from .convert import DEFAULT_RUN
 
-DEFAULT_MODEL = MODELS_DIR / "antispoof"
 DEFAULT_SHARED = SHARED_DATA
 PROBE_STEP = 4  # every 4th NUAA dev live frame becomes a simulated print and a simulated screen replay
 
@@ -221,8 +224,8 @@ def write_report(path: Path, manifest: dict, results: dict) -> None:
         "# Anti-spoofing report: the MiniFASNet pair",
         "",
         f"Model `{manifest['version']}` (`model.onnx`, sha256 `{manifest['sha256'][:16]}...`). Regenerate with "
-        "`python -m model_export evaluate-antispoof` (NUAA under `../shared/data/nuaa`); the model itself with "
-        "`python -m model_export train-antispoof --reference <upstream checkout>`.",
+        "`python -m model_export antispoof evaluate` (NUAA under `../shared/data/nuaa`); the model itself with "
+        "`python -m model_export antispoof convert --reference <upstream checkout>` and `antispoof calibrate --reference <upstream checkout>`.",
         "",
         "Box mapping, fusion weights and zone edges were chosen on NUAA train only (see the manifest's "
         "`calibration`); NUAA dev (session 3, a new capture session) was never used to choose anything. "
@@ -354,10 +357,11 @@ def promotion_verdict(candidate: dict, current: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_export evaluate-antispoof", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model_export antispoof evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=scoring.DEFAULT_NUAA, help="NUAA root")
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="folder with minifasnet/samples and pad_samples")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--model", type=Path, default=DEFAULT_RUN, help="model folder to evaluate (a run, or models/antispoof)")
+    parser.add_argument("--out", type=Path, help="where report/ goes (default: --model, which must then be a run)")
     parser.add_argument("--cache", type=Path, default=scoring.DEFAULT_CACHE)
     parser.add_argument("--against", type=Path, help="the current model's folder: exit 1 when the evaluated candidate is worse than it")
     args = parser.parse_args(argv)
@@ -406,14 +410,14 @@ def main(argv: list[str] | None = None) -> int:
     results["latency"] = step_latency(args.model)
     results["size_mb"] = (args.model / manifest["file"]).stat().st_size / 1e6
 
-    report = args.model / "report"
+    report = not_shipped(args.out or args.model) / "report"
     report.mkdir(parents=True, exist_ok=True)
     plot_det(curves, report / "det.png")
     plot_det(probe_curves, report / "det_probes.png", "DET: NUAA dev live vs simulated attacks of its frames")
     plot_scores(hist, dev_det.labels[ok_d], manifest["thresholds"], report / "scores.png")
     (report / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     e = results["dev"]["ensemble"]["mapped"]
-    manifest["metrics"] = {
+    metrics = {
         "dev": {
             "data": f"NUAA dev (session 3): {e['n_live']} live, {e['n_attack']} printed-photo attacks",
             **{k: e["at_operating"][k] for k in ("apcer", "bpcer", "acer")},
@@ -429,12 +433,12 @@ def main(argv: list[str] | None = None) -> int:
         "latency_ms": {k: results["latency"][k] for k in ("median_ms", "p95_ms")},
         "size_mb": results["size_mb"],
     }
-    calibrate.write_json(manifest_path, manifest)
+    calibrate.write_json(report / METRICS_FILE, metrics)
     write_report(report / "REPORT.md", manifest, results)
-    print(json.dumps(manifest["metrics"], indent=1))
+    print(json.dumps(metrics, indent=1))
     if args.against is not None:
         current = json.loads((args.against / "manifest.json").read_text())["metrics"]
-        worse = promotion_verdict(manifest["metrics"], current)
+        worse = promotion_verdict(metrics, current)
         print("candidate is worse than the current model:\n  " + "\n  ".join(worse) if worse else "candidate is no worse on any fixed set: it may replace the current model")
         return 1 if worse else 0
     return 0

@@ -205,7 +205,7 @@ def score_images(images, boxes, session: PairSession, mappings: dict[str, BoxMap
 
 
 def detect_reviewed(folder: Path) -> Detections:
-    """Faces whose presentation a reviewer judged (`export-reviews` writes DIR/antispoof/<live|spoof>/<subject>/<case>.<ext>)."""
+    """Faces whose presentation a reviewer judged (`reviews export` writes DIR/antispoof/<live|spoof>/<subject>/<case>.<ext>)."""
     root = folder / "antispoof" if (folder / "antispoof").is_dir() else folder
     files, labels, subjects, boxes = [], [], [], []
     for name, label in sorted(LABELS.items()):

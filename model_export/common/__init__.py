@@ -1,1 +1,1 @@
-"""What every model's training and evaluation share: paths, metrics (EER, DET), ONNX export, image reading, plots."""
+"""What every model's pipeline shares: paths, metrics (EER, DET), ONNX export, image reading, provenance, shipping."""

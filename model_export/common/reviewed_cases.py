@@ -1,4 +1,4 @@
-"""`python -m model_export export-reviews --out DIR`: the cases people reviewed, as a data set for retraining.
+"""`python -m model_export reviews export --out DIR`: the cases people reviewed, as a data set for retraining.
 
 Every verdict a reviewer gives is stored with the case's images as a labelled
 pair (`reviews` records, `reviews/` blobs). This job copies them out of
@@ -10,7 +10,7 @@ a folder the training jobs read:
     DIR/faces/<subject id>/<case id>.png   genuine cases' aligned chips, by identity (one folder per person, for identity-labelled training)
     DIR/antispoof/<live|spoof>/<subject id>/<case id>.<ext>
                                         the device's photo of cases whose reviewer judged the presentation
-                                        (bona fide or attack), by person (train-antispoof --reviewed)
+                                        (bona fide or attack), by person (antispoof calibrate --reviewed)
 
 The export is incremental: cases already in DIR are left as they are. The
 images are biometric data: keep DIR where the retention rules allow.
@@ -104,7 +104,7 @@ def export_reviews(services: Services, out: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_export export-reviews", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model_export reviews export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to write the data set into")
     args = parser.parse_args(argv)
     services = open_services(Settings.from_env())

@@ -1,2 +1,2 @@
-"""The face embedding: SFace installed and checked (`train-face`), evaluated beside dlib's ResNet (`evaluate-face`);
-dlib's ResNet converted to ONNX (`train-face-dlib`) and its own evaluation (`evaluate-face-dlib`)."""
+"""The face embedding, SFace: `face fetch` (the published network, checked) -> `calibrate` (bands on NUAA
+calibration subjects) -> `evaluate` (figures on the other subjects and faces/, a report) -> `ship`."""

@@ -1,351 +1,333 @@
-"""`python -m model_export evaluate-face-dlib`: the dlib network's verification accuracy on labelled pairs, through the service's own path.
+"""`python -m model_export face evaluate`: SFace at its calibrated bands, through the service's path; read-only.
 
-Each photo goes through the serving code (crop_face -> aligned chip -> ONNX
-embedding from models/face_embedding) and, for comparison, through dlib's
-alignment (HOG detector, 5-point landmarks, get_face_chip) into the same
-network, so the cost of aligning with MediaPipe keypoints is measured. Writes
-models/face_embedding/REPORT.md, ROC and DET plots, and the metrics into the
-manifest.
+Three test sets, none of which chose anything:
+
+(a) NUAA live frames, cross-session, of the subjects that did not calibrate
+    the bands (the manifest's `calibration.subjects` did): single-frame pairs
+    and the service's own rule (a probe against the mean of 5 enrolment
+    frames of another session).
+(b) faces/master.csv: 300 labelled pairs of photos of public figures.
+(c) large photos: the faces/ photos above 2 MP, detected at full size and on
+    the scaled copy the service uses.
+
+Writes REPORT.md and report/ (evaluation.json, metrics.json, DET and score
+plots) into --out; never the manifest. `face ship` takes them into models/.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from functions.biometrics.face_detection import crop_face
-from functions.biometrics.face_alignment import ChipGeometry
-from functions.manifests import ModelManifest, write_manifest
+from functions.biometrics.face_detection import crop_face, detect_faces
 from functions.onnx_models import OnnxModel
 from functions.settings import Settings
 
 from ..common.images import read_rgb
-from .train import DEFAULT_DATA, DEFAULT_OUT
+from ..common.paths import SHARED_DATA
+from ..common.provenance import not_shipped
+from ..common.shipping import METRICS_FILE
+from .fetch import DEFAULT_RUN
+from .pairs import (
+    CALIBRATION_SUBJECTS,
+    ENROLMENT_FRAMES,
+    Embedder,
+    Sample,
+    band_outcomes,
+    embed_sample,
+    enrolment_pairs,
+    faces_pair_scores,
+    faces_pairs,
+    frame_pairs,
+    nuaa_samples,
+    rates,
+    verification_summary,
+)
 
-FMR_TARGETS = (1e-2, 1e-3)
-
-
-@dataclass
-class PairScores:
-    """Distances of labelled pairs; nan where a photo gave no face (counted as a non-match)."""
-
-    distances: np.ndarray
-    same: np.ndarray
-    failed_photos: list[str]
-
-
-def embed_faces(chips, model: OnnxModel) -> np.ndarray:
-    """The dlib network's raw embeddings (its 0.6 threshold is on their Euclidean distance, not on unit vectors)."""
-    return np.asarray(model.run_images(list(chips))[0], dtype=np.float32)
-
-
-def read_pairs(faces_dir: Path) -> list[tuple[str, str, bool]]:
-    with open(faces_dir / "master.csv") as f:
-        return [(r["file_x"], r["file_y"], r["Decision"].strip().lower() == "yes") for r in csv.DictReader(f)]
-
-
-def error_rates(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
-    """(FMR, FNMR) when pairs with distance < threshold are called a match; a nan distance never matches."""
-    d = np.where(np.isnan(distances), np.inf, distances)
-    fmr = float((d[~same] < threshold).mean())
-    fnmr = float((d[same] >= threshold).mean())
-    return fmr, fnmr
+LARGE_SIDE = 4000  # a phone photo's longer side
 
 
-def sweep(distances: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thresholds and the FMR / FNMR at each (every distinct distance, plus both ends)."""
-    finite = np.sort(np.unique(distances[~np.isnan(distances)]))
-    thresholds = np.concatenate([[0.0], (finite[:-1] + finite[1:]) / 2, [finite[-1] + 1e-6, np.inf]])
-    rates = np.array([error_rates(distances, same, t) for t in thresholds])
-    return thresholds, rates[:, 0], rates[:, 1]
+def large_photo_pairs(faces_dir: Path, pairs, embedder: Embedder, settings: Settings) -> dict:
+    """The labelled pairs with every photo resized to a LARGE_SIDE px longer side, detected at full size and scaled."""
+    import cv2
 
-
-def equal_error_rate(fmr: np.ndarray, fnmr: np.ndarray) -> float:
-    i = int(np.argmin(np.abs(fmr - fnmr)))
-    return float((fmr[i] + fnmr[i]) / 2)
-
-
-def fnmr_at_fmr(fmr: np.ndarray, fnmr: np.ndarray, target: float) -> float:
-    ok = fmr <= target
-    return float(fnmr[ok].min()) if ok.any() else 1.0
-
-
-def summarise(scores: PairScores, threshold: float, strict: float | None = None) -> dict:
-    fmr_t, fnmr_t = error_rates(scores.distances, scores.same, threshold)
-    extra = {}
-    if strict is not None:
-        fmr_s, fnmr_s = error_rates(scores.distances, scores.same, strict)
-        extra = {"fmr_at_strict_threshold": round(fmr_s, 4), "fnmr_at_strict_threshold": round(fnmr_s, 4)}
-    _, fmr, fnmr = sweep(scores.distances, scores.same)
-    d = scores.distances
-    n_same, n_diff = int(scores.same.sum()), int((~scores.same).sum())
-    correct = int(round((1 - fnmr_t) * n_same + (1 - fmr_t) * n_diff))
-    return {
-        "pairs": len(d),
-        "correct_at_threshold": correct,
-        "accuracy": round(correct / len(d), 4),
-        "fmr_at_threshold": round(fmr_t, 4),
-        "fnmr_at_threshold": round(fnmr_t, 4),
-        "eer": round(equal_error_rate(fmr, fnmr), 4),
-        **{f"fnmr_at_fmr_{t:g}": round(fnmr_at_fmr(fmr, fnmr, t), 4) for t in FMR_TARGETS},
-        "same_distance_mean": round(float(np.nanmean(d[scores.same])), 4),
-        "same_distance_max": round(float(np.nanmax(d[scores.same])), 4),
-        "different_distance_mean": round(float(np.nanmean(d[~scores.same])), 4),
-        "different_distance_min": round(float(np.nanmin(d[~scores.same])), 4),
-        **extra,
-        "photos_without_face": scores.failed_photos,
-    }
-
-
-def pair_scores(pairs, embeddings: dict[str, np.ndarray | None]) -> PairScores:
-    dist, same = [], []
-    for a, b, s in pairs:
-        ea, eb = embeddings.get(a), embeddings.get(b)
-        dist.append(np.nan if ea is None or eb is None else float(np.linalg.norm(ea - eb)))
-        same.append(s)
-    failed = sorted(k for k, v in embeddings.items() if v is None)
-    return PairScores(np.array(dist), np.array(same, dtype=bool), failed)
-
-
-def service_embeddings(names, faces_dir: Path, model: OnnxModel, settings: Settings) -> dict[str, np.ndarray | None]:
-    """crop_face with the service's settings, then the ONNX network: the path a request takes."""
-    geometry = ChipGeometry.from_manifest(model.manifest)
-    out: dict[str, np.ndarray | None] = {}
-    for name in names:
-        result = crop_face(
-            read_rgb(faces_dir / name),
-            min_score=settings.min_face_score,
-            min_eye_distance_px=settings.min_eye_distance_px,
-            multiple_faces=settings.multiple_faces,
-            context_scale=settings.context_scale,
-            chip_spec=geometry,
-        )
-        out[name] = embed_faces([result.chip], model)[0] if result.ok else None
-        if not result.ok:
-            print(f"  {name}: {result.reason}")
+    names = sorted({n for a, b, _ in pairs for n in (a, b)})
+    out = {}
+    for label, max_side in (("detected_on_scaled_copy", None), ("detected_at_full_size", 10**6)):
+        samples = {}
+        for name in names:
+            image = read_rgb(faces_dir / name)
+            f = LARGE_SIDE / max(image.shape[:2])
+            image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC if f > 1 else cv2.INTER_AREA)
+            kw = {} if max_side is None else {"detection_max_side": max_side}
+            found = crop_face(image, min_score=settings.min_face_score, min_eye_distance_px=settings.min_eye_distance_px,
+                              multiple_faces=settings.multiple_faces, **kw)
+            sample = Sample(faces_dir / name, name, "", reason=found.reason)
+            if found.ok:
+                sample.embedding = embedder.embed(image, found.detection.keypoints)
+            samples[name] = sample
+        g, i, missing = faces_pair_scores(pairs, samples)
+        out[label] = {"failed_photos": sorted(n for n, s in samples.items() if s.reason), "pairs_missing": missing,
+                      "genuine_min": round(float(g.min()), 4) if len(g) else None,
+                      "impostor_max": round(float(i.max()), 4) if len(i) else None, "scores": (g, i)}
     return out
 
 
-def dlib_embeddings(names, faces_dir: Path, model: OnnxModel) -> dict[str, np.ndarray | None]:
-    """dlib's own alignment (HOG + 5 landmarks + get_face_chip), then the same ONNX network."""
-    from .alignment import DlibAligner
-
-    aligner = DlibAligner()
-    out: dict[str, np.ndarray | None] = {}
+def large_photo_check(faces_dir: Path, names: list[str], embedder: Embedder, settings: Settings) -> dict:
+    """Detection at full size against the scaled copy: keypoint shift (share of the inter-eye distance) and embedding change."""
+    rows = []
     for name in names:
         image = read_rgb(faces_dir / name)
-        shape = aligner.shape(image)
-        out[name] = None if shape is None else embed_faces([aligner.chip(image, shape)], model)[0]
-    return out
+        if image.shape[0] * image.shape[1] < 2_000_000:
+            continue
+        full = [f for f in detect_faces(image, max_side=10**6) if f.score >= settings.min_face_score]
+        scaled = [f for f in detect_faces(image) if f.score >= settings.min_face_score]
+        row = {"photo": name, "size": f"{image.shape[1]}x{image.shape[0]}", "faces_full": len(full), "faces_scaled": len(scaled)}
+        if full and scaled:
+            a, b = full[0], scaled[0]
+            shift = max(float(np.hypot(*np.subtract(a.keypoints[k], b.keypoints[k]))) for k in a.keypoints)
+            ea, eb = embedder.embed(image, a.keypoints), embedder.embed(image, b.keypoints)
+            row["keypoint_shift"] = round(shift / b.inter_eye_px, 4)
+            row["cosine_full_vs_scaled"] = round(float(ea @ eb / np.linalg.norm(ea) / np.linalg.norm(eb)), 4)
+        rows.append(row)
+    return {"photos": rows}
 
 
-def nuaa_identity_scores(nuaa_dir: Path, model: OnnxModel, settings: Settings, per_subject: int) -> PairScores:
-    """Every pair among a few live frames per person of NUAA dev/ (session 3, held out), through crop_face."""
-    geometry = ChipGeometry.from_manifest(model.manifest)
-    embeddings, subjects, failed = [], [], []
-    for subject in sorted((nuaa_dir / "dev" / "live").iterdir()):
-        frames = sorted(subject.glob("*.jpg"))
-        step = max(1, len(frames) // per_subject)
-        for path in frames[::step][:per_subject]:
-            result = crop_face(
-                read_rgb(path),
-                min_score=settings.min_face_score,
-                min_eye_distance_px=settings.min_eye_distance_px,
-                multiple_faces="largest",
-                context_scale=settings.context_scale,
-                chip_spec=geometry,
-            )
-            if result.ok:
-                embeddings.append(embed_faces([result.chip], model)[0])
-                subjects.append(subject.name)
-            else:
-                failed.append(path.name)
-    e, s = np.stack(embeddings), np.array(subjects)
-    iu = np.triu_indices(len(e), 1)
-    return PairScores(np.linalg.norm(e[:, None] - e[None], axis=2)[iu], (s[:, None] == s[None])[iu], failed)
+# --- plots and report --------------------------------------------------------------------------
 
 
-def plot_curves(results: dict[str, PairScores], report_dir: Path) -> list[str]:
+def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from scipy.stats import norm
 
-    files = []
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for label, scores in results.items():
-        _, fmr, fnmr = sweep(scores.distances, scores.same)
-        ax.plot(np.clip(fmr, 1e-4, 1), 1 - fnmr, drawstyle="steps-post", label=label)
-    ax.set_xscale("log")
-    ax.set_xlim(1e-3, 1)
-    ax.set_xlabel("false match rate (FMR)")
-    ax.set_ylabel("true match rate (1 - FNMR)")
-    ax.set_title("ROC, faces/master.csv pairs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(report_dir / "roc.png", dpi=110)
-    plt.close(fig)
-    files.append("roc.png")
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    lo = 1e-3
-    for label, scores in results.items():
-        _, fmr, fnmr = sweep(scores.distances, scores.same)
-        ax.plot(norm.ppf(np.clip(fmr, lo, 1 - lo)), norm.ppf(np.clip(fnmr, lo, 1 - lo)), label=label)
-    ticks = [1e-3, 1e-2, 0.05, 0.2, 0.5, 0.8]
-    ax.set_xticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
-    ax.set_yticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
-    ax.set_xlabel("false match rate (FMR)")
-    ax.set_ylabel("false non-match rate (FNMR)")
-    ax.set_title("DET (normal deviate scale; rates clipped at 1e-3)")
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ticks = [1e-4, 1e-3, 1e-2, 5e-2, 0.2, 0.5]
+    clip = lambda v: norm.ppf(np.clip(v, 1e-5, 1 - 1e-5))
+    for (label, (genuine, impostor)), style in zip(curves.items(), ("-", "--", ":", "-.")):
+        _, fmr, fnmr = rates(genuine, impostor)
+        ax.plot(clip(fmr), clip(fnmr), style, label=label)
+    ax.set_xticks(clip(np.array(ticks)), [f"{t:g}" for t in ticks])
+    ax.set_yticks(clip(np.array(ticks)), [f"{t:g}" for t in ticks])
+    ax.set_xlim(clip(1e-5), clip(0.5))
+    ax.set_ylim(clip(1e-5), clip(0.5))
+    ax.set_xlabel("false match rate")
+    ax.set_ylabel("false non-match rate")
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right")
+    ax.legend()
     fig.tight_layout()
-    fig.savefig(report_dir / "det.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    files.append("det.png")
 
-    shown = [label for label in results if label.startswith("service")]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(6, 3.2 * len(shown)), squeeze=False)
-    bins = np.linspace(0, 1.4, 36)
-    for ax, label in zip(axes[:, 0], shown):
-        scores = results[label]
-        ok = ~np.isnan(scores.distances)
-        ax.hist(scores.distances[scores.same & ok], bins=bins, alpha=0.6, density=True, label="same person")
-        ax.hist(scores.distances[~scores.same & ok], bins=bins, alpha=0.6, density=True, label="different people")
-        ax.axvline(0.6, color="k", lw=1, ls="--")
-        ax.set_title(label, fontsize=9)
-        ax.set_xlabel("embedding distance")
-        ax.set_ylabel("density")
-        ax.legend(fontsize=8)
+
+def plot_scores(genuine: np.ndarray, impostor: np.ndarray, bands: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(-0.3, 1.0, 131)
+    ax.hist(impostor, bins=bins, density=True, alpha=0.6, label="different people")
+    ax.hist(genuine, bins=bins, density=True, alpha=0.6, label="same person")
+    ax.axvline(bands["review"], color="orange", ls="--", label=f"review from {bands['review']:.3f}")
+    ax.axvline(bands["accept"], color="green", ls="--", label=f"accept from {bands['accept']:.2f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("cosine similarity (SFace)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(report_dir / "distances.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    files.append("distances.png")
-    return files
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="python -m model_export evaluate-face-dlib", description=__doc__)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA / "faces", help="folder with master.csv and the photos")
-    ap.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)
-    ap.add_argument("--no-dlib", action="store_true", help="skip the dlib-aligned comparison (needs dlib)")
-    ap.add_argument("--nuaa", type=Path, default=DEFAULT_DATA / "nuaa", help="NUAA folder: identity pairs of dev/live as a second test set")
-    ap.add_argument("--nuaa-per-subject", type=int, default=8)
-    args = ap.parse_args(argv)
-
-    pairs = read_pairs(args.data)
-    names = sorted({n for a, b, _ in pairs for n in (a, b)})
-    model = OnnxModel(args.model_dir)
-    threshold = model.manifest.thresholds["distance"]
-    settings = Settings.from_env({})
-    print(f"{len(pairs)} pairs over {len(names)} photos; threshold {threshold}")
-
-    results = {"service: MediaPipe crop_face chip": pair_scores(pairs, service_embeddings(names, args.data, model, settings))}
-    if not args.no_dlib:
-        results["dlib HOG + 5-point get_face_chip"] = pair_scores(pairs, dlib_embeddings(names, args.data, model))
-    if args.nuaa and (args.nuaa / "dev" / "live").is_dir():
-        results["service: NUAA dev live, identity pairs"] = nuaa_identity_scores(args.nuaa, model, settings, args.nuaa_per_subject)
-    strict = model.manifest.thresholds.get("distance_strict")
-    summary = {label: summarise(s, threshold, strict) for label, s in results.items()}
-    for label, s in summary.items():
-        print(f"{label}: {json.dumps(s)}")
-
-    report_dir = args.model_dir / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
-    plots = plot_curves(results, report_dir)
-    labels = list(results)
-    agree = None
-    if len(labels) >= 2 and len(results[labels[0]].distances) == len(results[labels[1]].distances):
-        t = threshold
-        a = np.nan_to_num(results[labels[0]].distances, nan=np.inf) < t
-        b = np.nan_to_num(results[labels[1]].distances, nan=np.inf) < t
-        agree = int((a == b).sum())
-    write_report(args.model_dir / "REPORT.md", model.manifest, summary, plots, len(pairs), len(names), agree)
-
-    manifest = model.manifest
-    metrics = dict(manifest.metrics)
-    service = summary[labels[0]]
-    metrics["faces_master_pairs"] = {k: v for k, v in service.items() if k != "photos_without_face"}
-    metrics["faces_master_pairs"]["path"] = "crop_face (MediaPipe) -> aligned chip -> ONNX"
-    for label in labels[1:]:
-        key = "nuaa_dev_identity_pairs" if "NUAA" in label else "faces_master_pairs_dlib_aligned"
-        metrics[key] = {k: v for k, v in summary[label].items() if k != "photos_without_face"}
-    write_manifest(args.model_dir, ModelManifest.from_dict({**manifest.to_dict(), "metrics": metrics}))
-    print(f"wrote {args.model_dir / 'REPORT.md'} and plots in {report_dir}")
-    return 0
+def pct(v: float) -> str:
+    return f"{v * 100:.2f} %"
 
 
-def write_report(path: Path, manifest: ModelManifest, summary: dict, plots: list[str], n_pairs: int, n_photos: int, agree: int | None) -> None:
-    rows = [
-        ("pairs right at the threshold", "correct_at_threshold"),
-        ("accuracy", "accuracy"),
-        ("FMR at threshold", "fmr_at_threshold"),
-        ("FNMR at threshold", "fnmr_at_threshold"),
-        ("EER", "eer"),
-        ("FNMR at FMR 1e-2", "fnmr_at_fmr_0.01"),
-        ("FNMR at FMR 1e-3 (*)", "fnmr_at_fmr_0.001"),
-        ("same-person distance, mean / max", ("same_distance_mean", "same_distance_max")),
-        ("different-person distance, mean / min", ("different_distance_mean", "different_distance_min")),
-        ("FMR / FNMR at the strict threshold", ("fmr_at_strict_threshold", "fnmr_at_strict_threshold")),
-    ]
-    labels = list(summary)
+def write_report(results: dict, path: Path) -> None:
+    """REPORT.md from the evaluation's figures (report/evaluation.json holds all of them)."""
+    r = results
+    cs, en = r["nuaa_cross_session"], r["nuaa_cross_session_enrolment_rule"]
     lines = [
-        "# face_embedding: evaluation report",
+        "# face_sface: evaluation report",
         "",
-        f"Model `{manifest.name}` {manifest.version} (sha256 `{manifest.sha256[:16]}...`), distance threshold "
-        f"{manifest.thresholds['distance']} (strict: {manifest.thresholds.get('distance_strict')}). Data: `faces/master.csv`, {n_pairs} labelled pairs over {n_photos} photos "
-        "(see that folder's README; the photos are not in this repository).",
+        "Generated by `python -m model_export face evaluate` (model_export/face/evaluate.py); every figure is in",
+        "`report/evaluation.json`. Photos go through the service's own crop (MediaPipe, dominant-face policy,",
+        "detection on a copy scaled to at most 1024 px) and SFace's alignment. The previous model's figures",
+        "(dlib's ResNet, removed) are in MODEL_CARD.md.",
         "",
-        "Reproduce: `python -m model_export evaluate-face-dlib --data ../shared/data/faces`.",
+        "## Protocol",
         "",
-        "| | " + " | ".join(labels) + " |",
-        "| --- | " + " | ".join("---" for _ in labels) + " |",
+        f"- NUAA live frames, identities = subject folders. Calibration subjects {', '.join(r['protocol']['calibration_subjects'])}"
+        " chose the bands (`face calibrate`); the figures below are on the other subjects"
+        f" ({', '.join(r['protocol']['reported_subjects'])}), which nothing was tuned on.",
+        f"- Pairs: {r['protocol']['pairs']}. Service rule: {r['protocol']['enrolment_rule']}.",
+        "- faces/master.csv: 300 labelled pairs (38 same, 262 different) of photos of public figures.",
+        "",
+        "## NUAA cross-session (reported subjects)",
+        "",
+        "| model | genuine pairs | impostor pairs | EER | FNMR at FMR 1e-2 | FNMR at FMR 1e-3 |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| SFace (served) | {cs['genuine_pairs']} | {cs['impostor_pairs']} | {pct(cs['eer'])} | {pct(cs['fnmr_at_fmr_0.01'])} | {pct(cs['fnmr_at_fmr_0.001'])} |",
     ]
-    for title, key in rows:
-        cells = []
-        for label in labels:
-            s = summary[label]
-            if key == "correct_at_threshold":
-                cells.append(f"{s[key]} / {s['pairs']}")
-            else:
-                cells.append(f"{s[key[0]]} / {s[key[1]]}" if isinstance(key, tuple) else f"{s[key]}")
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    lines.append("| photos where no usable face was found | " + " | ".join(", ".join(summary[l]["photos_without_face"]) or "none" for l in labels) + " |")
-    lines += [
-        "",
-        "(*) faces/: with 262 different-person pairs the smallest non-zero FMR is 1/262 = 3.8e-3, so FMR 1e-3 means "
-        "no false match at all on this set; it is not a measurement of a 1e-3 operating point. "
-        "Likewise 38 same-person pairs make each FNMR step 2.6%. NUAA dev: every pair among a few live frames "
-        "per person of the held-out session 3 (9 people, one webcam); its pairs are not independent.",
-        "",
-        "The service uses the first column: MediaPipe BlazeFace keypoints aligned by a similarity transform onto the "
-        "chip geometry stored in the manifest (`alignment`). The second column aligns the same photos with dlib's "
-        "own pipeline and runs the same ONNX network, so the difference between the columns is the cost of "
-        "aligning with MediaPipe instead of dlib's 5-point landmarks.",
-    ]
-    if agree is not None:
-        lines.append(f"Both alignments give the same decision on {agree} of {n_pairs} pairs.")
-    lines += ["", "## Plots", ""] + [f"![{p}]({'report/' + p})" for p in plots]
-    lines += [
-        "",
-        "## Limits",
-        "",
-        "300 pairs from 25 photos of public figures is a smoke test, not a benchmark: the confidence interval on any "
-        "rate here is wide. The network's author reports 99.38% on LFW at threshold 0.6.",
-        "",
-    ]
-    path.write_text("\n".join(lines))
+    lines.append(f"| SFace, service rule (mean of {ENROLMENT_FRAMES} enrolment frames) | {en['genuine_pairs']} | {en['impostor_pairs']} | "
+                 f"{pct(en['eer'])} | {pct(en['fnmr_at_fmr_0.01'])} | {pct(en['fnmr_at_fmr_0.001'])} |")
+    lines += ["", "![DET](report/det_nuaa_cross_session.png)"]
+    b = r["bands"]
+    lines += ["", f"## Bands: accept at cosine >= {b['accept']}, review from {b['review']}, reject below", "",
+              "| data | genuine accepted | genuine to review | genuine rejected | impostors accepted | impostors to review | impostors rejected |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for label, key in (("NUAA calibration subjects (chose the bands)", "bands_on_calibration"),
+                       ("NUAA reported subjects, single frames", "bands_on_nuaa_cross_session"),
+                       ("NUAA reported subjects, service rule", "bands_on_nuaa_enrolment_rule")):
+        o = r[key]
+        lines.append(f"| {label} | {pct(o['genuine_accepted'])} | {pct(o['genuine_review'])} | {pct(o['genuine_rejected'])} | "
+                     f"{o['impostor_accepted']} | {o['impostor_review']} | {o['impostor_rejected']} |")
+    fo = r["faces_pairs"]["bands"]
+    lines.append(f"| faces/master.csv | {pct(fo['genuine_accepted'])} | {pct(fo['genuine_review'])} | {pct(fo['genuine_rejected'])} | "
+                 f"{fo['impostor_accepted']} | {fo['impostor_review']} | {fo['impostor_rejected']} |")
+    lines += ["", "Impostor pairs accepted on the reported subjects, by pair of people: "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(r["impostor_pairs_accepted_by_people"].items(), key=lambda kv: -kv[1])),
+              "", "![scores](report/scores_nuaa_cross_session.png)", "", "## Per subject (reported subjects, single frames)", "",
+              "| subject | genuine pairs | EER | FNMR at 1e-3 | lowest genuine | genuine accepted | impostor pairs | highest impostor | impostors accepted |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for person, v in r["per_subject"].items():
+        if "genuine_pairs" in v:
+            lines.append(f"| {person} | {v['genuine_pairs']} | {pct(v['eer'])} | {pct(v['fnmr_at_fmr_0.001'])} | {v['genuine_min']} | "
+                         f"{pct(v['genuine_accepted'])} | {v['impostor_pairs']} | {v['impostor_max']} | {v['impostors_accepted']} |")
+        else:
+            lines.append(f"| {person} | - (one session) | | | | | {v['impostor_pairs']} | {v['impostor_max']} | {v['impostors_accepted']} |")
+    a = r["acquisition"]
+    f = r["faces_pairs"]
+    lines += ["", "## Failure to acquire", "",
+              f"{a['failed']} of {a['frames']} NUAA live frames gave no usable face. {a['with_other_faces']} frames show more than one"
+              f" face (people behind the subject); in {a['other_faces_ignored']} of them another face was confident enough to count, the"
+              " subject's face was dominant and taken, and the frame flagged `other_faces_ignored` (policy 'reject' would have refused them).",
+              "", "## faces/master.csv (300 pairs)", "", "| model | right at the accept edge | lowest genuine | highest impostor | EER |", "| --- | --- | --- | --- | --- |",
+              f"| SFace | {f['correct_at_accept']}/300 | {f['genuine_min']} | {f['impostor_max']} | {pct(f['eer'])} |",
+              "", "![faces](report/scores_faces_pairs.png)", "", "## Large photos", "",
+              "The 300 pairs with every photo resized to a 4000 px longer side:", "",
+              "| detection | photos without a face | right at the accept edge | lowest genuine | highest impostor |", "| --- | --- | --- | --- | --- |"]
+    for label, v in r["large_photos"]["faces_pairs_at_4000px"].items():
+        lines.append(f"| {label.replace('_', ' ')} | {len(v['failed_photos'])} | {v['correct_at_accept']}/300 | {v['genuine_min']} | {v['impostor_max']} |")
+    photos = [x for x in r["large_photos"]["photos"] if "keypoint_shift" in x]
+    if photos:
+        shifts = [x["keypoint_shift"] for x in photos]
+        cos = [x["cosine_full_vs_scaled"] for x in photos]
+        lines += ["", f"The {len(photos)} faces/ photos above 2 MP, detected at full size and on the scaled copy: the same faces found in"
+                  f" each; keypoints move by a median {np.median(shifts) * 100:.1f} % of the inter-eye distance (at most {max(shifts) * 100:.1f} %),"
+                  f" and the two chips' embeddings agree at cosine {min(cos):.3f} or more."]
+    path.write_text("\n".join(lines) + "\n")
 
 
-if __name__ == "__main__":
-    import sys
+def evaluate(model: OnnxModel, nuaa: Path, faces: Path) -> tuple[dict, dict]:
+    """(every figure, what the plots need) at the manifest's bands."""
+    settings = Settings.from_env({})
+    bands = model.manifest.thresholds
+    calibration_people = set(model.manifest.calibration.get("subjects", CALIBRATION_SUBJECTS))
+    samples = nuaa_samples(nuaa, model, settings)
+    cal = [s for s in samples if s.person in calibration_people]
+    rep = [s for s in samples if s.person not in calibration_people]
+    cal_pairs, rp = frame_pairs(cal), frame_pairs(rep)
+    rep_enrol, cal_enrol = enrolment_pairs(rep), enrolment_pairs(cal)
 
-    raise SystemExit(main(sys.argv[1:]))
+    per_subject = {}
+    for person in sorted({s.person for s in rep}):
+        g = rp.genuine[rp.genuine_person == person]
+        i = rp.impostor[(rp.impostor_people == person).any(1)]
+        row = {"impostor_pairs": int(len(i)), "impostor_max": round(float(i.max()), 4), "impostors_accepted": int((i >= bands["accept"]).sum())}
+        if len(g):
+            row.update(verification_summary(g, i))
+            row.update(genuine_min=round(float(g.min()), 4), genuine_accepted=round(float(np.mean(g >= bands["accept"])), 4))
+        per_subject[person] = row
+    lookalike = {}
+    for a, b in rp.impostor_people[rp.impostor >= bands["accept"]]:
+        key = "-".join(sorted((a, b)))
+        lookalike[key] = lookalike.get(key, 0) + 1
+
+    embedder = Embedder.of(model)
+    pairs = faces_pairs(faces)
+    names = sorted({n for a, b, _ in pairs for n in (a, b)})
+    faces_samples = {n: embed_sample(Sample(faces / n, n, ""), read_rgb(faces / n), embedder, settings) for n in names}
+    faces_g, faces_i, missing = faces_pair_scores(pairs, faces_samples)
+    faces_result = {"missing": missing, "genuine_min": round(float(faces_g.min()), 4), "impostor_max": round(float(faces_i.max()), 4),
+                    **verification_summary(faces_g, faces_i),
+                    "correct_at_accept": int((faces_g >= bands["accept"]).sum() + (faces_i < bands["accept"]).sum()),
+                    "bands": band_outcomes(faces_g, faces_i, bands)}
+
+    large = large_photo_check(faces, sorted(p.name for p in faces.glob("*.jpg")), embedder, settings)
+    large_pairs = large_photo_pairs(faces, pairs, embedder, settings)
+    for row in large_pairs.values():
+        g, i = row.pop("scores")
+        row["correct_at_accept"] = int((g >= bands["accept"]).sum() + (i < bands["accept"]).sum())
+        row["bands"] = band_outcomes(g, i, bands)
+    large["faces_pairs_at_4000px"] = large_pairs
+
+    results = {
+        "model": model.manifest.summary(),
+        "protocol": {
+            "calibration_subjects": sorted(calibration_people),
+            "reported_subjects": sorted({s.person for s in rep}),
+            "pairs": "single frames, different sessions of one person (genuine) or two people (impostor)",
+            "enrolment_rule": f"probe frame vs mean of {ENROLMENT_FRAMES} frames of another session, 20 draws per person-session",
+        },
+        "acquisition": {
+            "frames": len(samples),
+            "failed": sum(1 for s in samples if s.reason),
+            "reasons": sorted({s.reason for s in samples if s.reason}),
+            "with_other_faces": sum(1 for s in samples if s.faces_found > 1),
+            "other_faces_ignored": sum(1 for s in samples if s.flags),
+        },
+        "nuaa_calibration": verification_summary(cal_pairs.genuine, cal_pairs.impostor),
+        "nuaa_cross_session": verification_summary(rp.genuine, rp.impostor),
+        "nuaa_cross_session_enrolment_rule": verification_summary(rep_enrol.genuine, rep_enrol.impostor),
+        "bands": bands,
+        "bands_on_calibration": band_outcomes(cal_pairs.genuine, cal_pairs.impostor, bands),
+        "bands_on_calibration_enrolment_rule": band_outcomes(cal_enrol.genuine, cal_enrol.impostor, bands),
+        "bands_on_nuaa_cross_session": band_outcomes(rp.genuine, rp.impostor, bands),
+        "bands_on_nuaa_enrolment_rule": band_outcomes(rep_enrol.genuine, rep_enrol.impostor, bands),
+        "impostor_pairs_accepted_by_people": lookalike,
+        "per_subject": per_subject,
+        "faces_pairs": faces_result,
+        "large_photos": large,
+    }
+    return results, {"reported": rp, "enrolment": rep_enrol, "faces": (faces_g, faces_i)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model_export face evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_RUN, help="model folder to evaluate (a run, or models/face_sface)")
+    parser.add_argument("--out", type=Path, help="where REPORT.md and report/ go (default: --model, which must then be a run)")
+    parser.add_argument("--nuaa", type=Path, default=SHARED_DATA / "nuaa")
+    parser.add_argument("--faces", type=Path, default=SHARED_DATA / "faces")
+    parser.add_argument("--report-only", action="store_true", help="rewrite REPORT.md from report/evaluation.json")
+    args = parser.parse_args(argv)
+    out = not_shipped(args.out or args.model)
+    report_dir = out / "report"
+    if args.report_only:
+        write_report(json.loads((report_dir / "evaluation.json").read_text()), out / "REPORT.md")
+        return 0
+
+    results, scores = evaluate(OnnxModel(args.model), args.nuaa, args.faces)
+    print(json.dumps(results, indent=1))
+    report_dir.mkdir(parents=True, exist_ok=True)
+    rp, enrol, bands = scores["reported"], scores["enrolment"], results["bands"]
+    plot_det({f"sface ({results['nuaa_cross_session']['eer'] * 100:.2f}% EER)": (rp.genuine, rp.impostor),
+              f"sface, mean of {ENROLMENT_FRAMES} enrolment frames": (enrol.genuine, enrol.impostor)},
+             report_dir / "det_nuaa_cross_session.png", "NUAA cross-session, reported subjects")
+    plot_scores(rp.genuine, rp.impostor, bands, report_dir / "scores_nuaa_cross_session.png", "NUAA cross-session, reported subjects")
+    plot_scores(*scores["faces"], bands, report_dir / "scores_faces_pairs.png", "faces/master.csv, 300 pairs")
+    (report_dir / "evaluation.json").write_text(json.dumps(results, indent=1) + "\n")
+    metrics = {k: results[k] for k in ("acquisition", "nuaa_cross_session", "nuaa_cross_session_enrolment_rule",
+                                       "bands_on_nuaa_cross_session", "bands_on_nuaa_enrolment_rule", "faces_pairs")}
+    (report_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
+    write_report(results, out / "REPORT.md")
+    print(f"wrote {out / 'REPORT.md'} and {report_dir}")
+    return 0

@@ -1,1 +1,2 @@
-"""Signature verification: the CNN trained and exported (`train-signature`) and its evaluation (`evaluate-signature`)."""
+"""Signature verification: `signature train` (the feature network) -> `export` (ONNX) -> `calibrate` (rule and
+zones on validation writers) -> `evaluate` (test writers, a report) -> `ship`."""

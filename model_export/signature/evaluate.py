@@ -1,4 +1,4 @@
-"""`python -m model_export evaluate-signature`: export a trained run to ONNX, measure the writer-dependent rules, ship.
+"""`python -m model_export signature export|calibrate|evaluate`: a trained run to ONNX, its calibration, its report.
 
 Protocol (data.py, trials.py): the features come from the exported ONNX graph
 (checked against PyTorch); the SVM's background is two genuine signatures of
@@ -7,7 +7,11 @@ the rule, the Platt calibration (genuine vs skilled + random forgeries, equal
 class weight) and the three-zone thresholds are chosen; every figure is on
 test writers. `--cross SET=RUN` adds a run trained without SET, measured on
 SET's test writers (its calibration from the other sets' validation writers).
-`--ship` writes models/signature/ (model, background, manifest, report data).
+
+`export` writes the run's model.onnx; `calibrate` keeps the choices made on
+validation writers (the run's manifest.json and background.npz); `evaluate`
+writes REPORT.md and report/ into the run; `signature ship` takes them into
+models/signature/.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from functions.biometrics.signature_preparation import CANVAS_HEIGHT, CANVAS_WID
 from functions.manifests import InputSpec
 
 from ..common.onnx_export import export_onnx, parity
-from ..common.paths import MODELS_DIR, RUNS_DIR
+from ..common.paths import RUNS_DIR
+from ..common.provenance import not_shipped
+from ..common.shipping import METRICS_FILE
 from .data import DEFAULT_DATA, SETS, SPLITS_FILE, load_signatures, load_splits, writers_of
 from .nets import INPUT_HEIGHT, INPUT_WIDTH, SignatureFeatureNet, count_parameters
 from .trials import N_REFERENCES, make_trials, rule_scores, score_trials, summarise
@@ -259,35 +265,28 @@ def plot_training(histories: dict[str, dict], out: Path) -> None:
     plt.close(fig)
 
 
-def ship(run: Path, result: dict, extra: dict, data, splits_path: Path, parity_diff: float, out_dir: Path, version: str) -> dict:
-    import shutil
+def candidate_manifest(run: Path, result: dict, extra: dict, splits_path: Path, parity_diff: float, version: str) -> dict:
+    """The run's manifest from the choices made on validation writers; writes the SVM's background beside it."""
+    import torch
 
-    from functions.manifests import ModelManifest, sha256_file, write_manifest
+    from functions.manifests import ModelManifest, sha256_file
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(run / "model.onnx", out_dir / "model.onnx")
-    bg = out_dir / "background.npz"
+    bg = run / "background.npz"
     np.savez_compressed(bg, features=extra["background"].astype(np.float32))
     rule = result["chosen_rule"]
     r = result["rules"][rule]
     history = json.loads((run / "history.json").read_text())
-    import torch
-
     manifest = ModelManifest(
         name="signature",
         version=version,
         file="model.onnx",
-        sha256=sha256_file(out_dir / "model.onnx"),
+        sha256=sha256_file(run / "model.onnx"),
         input=input_spec(run),
         outputs=("embedding",),
         thresholds=r["thresholds"],
         calibration={"method": "platt", **r["calibration"], "band_target_error": TARGET_ERROR,
                      "data": f"validation writers of every set ({result['trials']['val']['writers']}, never trained on), {N_REFERENCES} references per trial, "
                              "genuine vs skilled + random forgeries, equal class weight"},
-        metrics={"data": f"test writers of every set ({result['trials']['test']['writers']}), never trained on nor used for any choice; "
-                         f"{N_REFERENCES} references per writer; EER per writer (own threshold) averaged, and pooled (one threshold)",
-                 "per_set": {name: {k: v for k, v in row.items() if k != "zones"} | {"three_zones": row["zones"]} for name, row in r["test"].items()},
-                 "trials": result["trials"]["test"]},
         extra={
             "comparison": {"kind": "embedding", "rule": rule, "svm_c": result["svm_c"], "fusion": result["fusion"],
                            "background": {"file": bg.name, "sha256": sha256_file(bg), "dim": int(extra["background"].shape[1]), **result["background"]},
@@ -304,8 +303,29 @@ def ship(run: Path, result: dict, extra: dict, data, splits_path: Path, parity_d
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
-    write_manifest(out_dir, manifest)
     return manifest.to_dict()
+
+
+def test_metrics(result: dict) -> dict:
+    """The manifest's `metrics`: the chosen rule on test writers."""
+    r = result["rules"][result["chosen_rule"]]
+    return {"data": f"test writers of every set ({result['trials']['test']['writers']}), never trained on nor used for any choice; "
+                    f"{N_REFERENCES} references per writer; EER per writer (own threshold) averaged, and pooled (one threshold)",
+            "per_set": {name: {k: v for k, v in row.items() if k != "zones"} | {"three_zones": row["zones"]} for name, row in r["test"].items()},
+            "trials": result["trials"]["test"]}
+
+
+def build(data_root: Path, splits: dict, seed: int) -> dict:
+    """Seeds and the content hashes of the training and validation writers' images (the manifest's `build`)."""
+    from ..common.provenance import data_record
+    from .data import SPLIT_SEED, list_files
+    from .trials import TRIAL_SEED
+
+    files = list_files(data_root)
+    data = {role: data_record(f"{who} writers' images of {', '.join(splits['sets'])} (splits.json)", data_root,
+                              [path for _, writer, _, path in files if writer in set(writers_of(splits, part))])
+            for role, part, who in (("training", "train", "training"), ("calibration", "val", "validation"))}
+    return {"seeds": {"training": seed, "writer_splits": SPLIT_SEED, "trials": TRIAL_SEED}, "data": data}
 
 
 def pct(x: float) -> str:
@@ -320,7 +340,7 @@ def write_report(report: dict, manifest: dict | None, run: Path, out: Path) -> N
     lines = [
         "# Signature verification: evaluation report",
         "",
-        f"Generated by `python -m model_export evaluate-signature` on {datetime.now(timezone.utc):%Y-%m-%d}"
+        f"Generated by `python -m model_export signature evaluate` on {datetime.now(timezone.utc):%Y-%m-%d}"
         + (f" for model `{manifest['version']}`." if manifest else "."),
         "",
         "## Protocol",
@@ -396,22 +416,53 @@ def write_report(report: dict, manifest: dict | None, run: Path, out: Path) -> N
     out.write_text("\n".join(lines) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m model_export evaluate-signature", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--splits", type=Path, default=SPLITS_FILE)
     p.add_argument("--run", type=Path, default=RUNS_DIR / "signature" / "all")
-    p.add_argument("--cross", action="append", default=[], help="SET=RUN_DIR: a run trained without SET, measured on SET's test writers")
-    p.add_argument("--ship", action="store_true", help="write models/signature/ from --run")
-    p.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """`python -m model_export signature export --run RUN`: the run's best.pt to model.onnx, checked against PyTorch."""
+    p = argparse.ArgumentParser(prog="python -m model_export signature export", description=export_main.__doc__)
+    p.add_argument("--run", type=Path, default=RUNS_DIR / "signature" / "all")
+    args = p.parse_args(argv)
+    path, diff = export(not_shipped(args.run))
+    (args.run / "parity.json").write_text(json.dumps({"max_abs_diff": diff}))
+    print(f"wrote {path} (largest difference to PyTorch {diff:.2e})")
+    return 0
+
+
+def calibrate_main(argv: list[str] | None = None) -> int:
+    """`python -m model_export signature calibrate --run RUN`: rule, SVM C, fusion, Platt and zones on validation writers into the run's manifest."""
+    p = argparse.ArgumentParser(prog="python -m model_export signature calibrate", description=calibrate_main.__doc__)
+    common_args(p)
+    p.add_argument("--seed", type=int, default=1, help="the seed the run was trained with (recorded, not used)")
     p.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d") + "-signet-lite")
     args = p.parse_args(argv)
+    run = not_shipped(args.run)
+    data, splits = load_signatures(args.data, args.cache), load_splits(args.splits)
+    features, diff = run_features(run, data.canvases)
+    result, extra = evaluate(data, features, splits, list(splits["sets"]), list(splits["sets"]))
+    manifest = candidate_manifest(run, result, extra, args.splits, diff, args.version)
+    manifest["build"] = build(args.data, splits, args.seed)
+    (run / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print("chosen rule:", result["chosen_rule"], "svm C:", result["svm_c"], "thresholds:", manifest["thresholds"])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m model_export signature evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p)
+    p.add_argument("--cross", action="append", default=[], help="SET=RUN_DIR: a run trained without SET, measured on SET's test writers")
+    args = p.parse_args(argv)
+    run = not_shipped(args.run)
     data = load_signatures(args.data, args.cache)
     splits = load_splits(args.splits)
     all_sets = list(splits["sets"])
     t = time.time()
-    features, diff = run_features(args.run, data.canvases)
+    features, diff = run_features(run, data.canvases)
     result, extra = evaluate(data, features, splits, all_sets, all_sets)
     result["seconds"] = round(time.time() - t, 1)
     report = {"main": result, "cross_set": {}}
@@ -438,16 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         for rule, r in cross["rules"].items():
             row = r["test"][left_out]
             print(f"cross-set without {left_out}: {rule:<22} skilled {row['skilled']['eer_writer_mean']:.4f}  random {row['random']['eer_writer_mean']:.4f}")
-    if args.ship:
-        target = args.models_dir / "signature"
-        manifest = ship(args.run, result, extra, data, args.splits, diff, target, args.version)
-        (target / "report").mkdir(exist_ok=True)
-        import shutil
-
-        for name in ("det.png", "writers.png", "training.png", "results.json"):
-            shutil.copyfile(report_dir / name, target / "report" / name)
-        write_report(report, manifest, args.run, target / "REPORT.md")
-        print("shipped", manifest["version"], manifest["sha256"])
-    else:
-        write_report(report, None, args.run, report_dir / "REPORT.md")
+    manifest_path = run / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
+    (report_dir / METRICS_FILE).write_text(json.dumps(test_metrics(result), indent=1) + "\n")
+    write_report(report, manifest, run, run / "REPORT.md")
     return 0

@@ -1,4 +1,4 @@
-"""`python -m model_export train-signature`: the writer-independent feature network on every set's training writers.
+"""`python -m model_export signature train`: the writer-independent feature network on every set's training writers.
 
 Loss: additive-margin softmax over classes that are a writer's genuine
 signatures (one class per training writer) and, as hard negatives, that
@@ -61,7 +61,7 @@ def embed(net: SignatureFeatureNet, images: torch.Tensor, batch: int = 256) -> n
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m model_export train-signature", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m model_export signature train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding sign_data/, bhsig_bengali/, bhsig_hindi/, cedar/")
     p.add_argument("--cache", type=Path, default=None, help="canvas cache (default: model_export/cache/signature/)")
     p.add_argument("--splits", type=Path, default=SPLITS_FILE)

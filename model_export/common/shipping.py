@@ -1,0 +1,68 @@
+"""`ship`: the one step that writes into models/. Every model's pipeline ends here.
+
+A run folder (model_export/runs/<model>/ by default) holds what the earlier
+steps made: the network (`model.onnx` and any file beside it), the candidate
+`manifest.json` (thresholds from `calibrate`), and the evaluation's report
+(`REPORT.md`, `report/` with `metrics.json`, plots and results). `ship` copies
+those into models/<name>/, puts the evaluation's metrics and the `build` block
+(seeds, data hashes, code commit) into the manifest, and checks the sha256 of
+every file it copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from functions.manifests import MANIFEST_FILE, sha256_file
+
+from .paths import MODELS_DIR, RUNS_DIR
+from .provenance import build_record
+
+METRICS_FILE = "metrics.json"
+
+
+def read_run(run: Path) -> tuple[dict, dict]:
+    """(candidate manifest, evaluation metrics) of a run; SystemExit when a step has not run yet."""
+    manifest_path, metrics_path = run / MANIFEST_FILE, run / "report" / METRICS_FILE
+    if not manifest_path.is_file():
+        raise SystemExit(f"{manifest_path} is missing: run the model's first step (fetch, convert or export) and `calibrate`")
+    if not metrics_path.is_file():
+        raise SystemExit(f"{metrics_path} is missing: run `evaluate` on {run} first")
+    manifest = json.loads(manifest_path.read_text())
+    if not manifest.get("thresholds"):
+        raise SystemExit(f"{manifest_path} has no thresholds: run `calibrate` first")
+    return manifest, json.loads(metrics_path.read_text())
+
+
+def ship(run: Path, target: Path, manifest: dict, files: tuple[str, ...]) -> Path:
+    """Copy `files`, REPORT.md and report/ from `run` into `target`, then write `manifest` there."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copyfile(run / name, target / name)
+    if (run / "REPORT.md").is_file():
+        shutil.copyfile(run / "REPORT.md", target / "REPORT.md")
+    if (run / "report").is_dir():
+        shutil.copytree(run / "report", target / "report", dirs_exist_ok=True)
+    if sha256_file(target / manifest["file"]) != manifest["sha256"]:
+        raise SystemExit(f"{target / manifest['file']} does not have the manifest's sha256")
+    path = target / MANIFEST_FILE
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def main(argv: list[str] | None, *, model: str, files: tuple[str, ...]) -> int:
+    """`python -m model_export <model> ship [--run DIR]`: the run's model, metrics and build record into models/<name>/."""
+    parser = argparse.ArgumentParser(prog=f"python -m model_export {model} ship", description=main.__doc__)
+    parser.add_argument("--run", type=Path, default=RUNS_DIR / model, help="run folder whose steps have all run")
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    args = parser.parse_args(argv)
+    manifest, metrics = read_run(args.run)
+    build = manifest.pop("build", {})
+    manifest["metrics"] = metrics
+    manifest["build"] = build_record(build.get("data", {}), build.get("seeds", {}), randomness=build.get("randomness"))
+    path = ship(args.run, args.models_dir / manifest["name"], manifest, files)
+    print(f"shipped {manifest['name']} {manifest['version']} ({manifest['sha256'][:12]}) from {manifest['build']['code_commit']} into {path.parent}")
+    return 0
