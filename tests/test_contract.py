@@ -1,5 +1,7 @@
-"""The app's shape against the step table: one trigger per step, its outputs are the step's next queues; routes, methods and auth levels."""
+"""The app's shape against the step table: one trigger per step, its outputs are the steps its branches lead to; routes, methods and auth levels."""
 
+import ast
+import inspect
 import json
 from pathlib import Path
 
@@ -46,6 +48,51 @@ def test_the_main_path_visits_every_step_in_order():
         order.append(step.name)
         step = STEPS[step.next_queues[0]] if step.next_queues else None
     assert order == [s.name for s in STEPS]
+
+
+def _outcomes(node: ast.AST) -> set[str]:
+    """The string literals an expression can evaluate to (a literal, or either side of `a if c else b`)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.IfExp):
+        return _outcomes(node.body) | _outcomes(node.orelse)
+    return set()
+
+
+def _branches_in_code(function) -> set[str]:
+    """The branch names a step function can return: StepOutcome(branch=...) literals, or what a name given there was set to."""
+    tree = ast.parse(inspect.getsource(inspect.getmodule(function)))
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function.__name__)
+    assigned: dict[str, set[str]] = {}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, set()).update(_outcomes(node.value))
+    found: set[str] = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "StepOutcome":
+            value = next(k.value for k in node.keywords if k.arg == "branch")
+            found |= assigned[value.id] if isinstance(value, ast.Name) else _outcomes(value)
+    return found
+
+
+def test_each_step_takes_exactly_the_branches_its_row_names():
+    """A step names branches, never steps: the table alone wires the chain."""
+    for step in STEPS:
+        assert _branches_in_code(step.function) == set(step.branches), step.name
+        assert all(n is None or n in STEPS.steps for n in step.branches.values()), step.name
+
+
+def test_a_branch_the_table_does_not_name_fails_the_request(embedded_services):
+    from functions.messages import StepMessage
+    from functions.runtime.step_runner import Step, StepOutcome, StepTable, run_step
+
+    embedded_services.records.create("verifications", {"id": "v-branch", "subject_id": "alice", "status": "queued", "steps": {}})
+    table = StepTable((Step("face-crop", "face-crop", {"ok": None}, lambda ctx: StepOutcome(result={}, branch="elsewhere")),))
+    assert run_step(table, "face-crop", StepMessage("v-branch", "alice").to_json(), 1, embedded_services) is None
+    record = embedded_services.records.get("verifications", "v-branch")
+    assert record["status"] == "failed" and "elsewhere" in record["failure"]["message"]
 
 
 def test_the_post_sends_its_own_messages(functions_index):

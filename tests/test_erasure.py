@@ -175,9 +175,9 @@ def test_a_step_running_while_its_subject_is_erased_leaves_no_crop_behind(embedd
     def crop_then_find_it_erased(ctx):
         services.blobs.put("crops", "v9/chip.png", b"\x89PNG the subject's face", "image/png")
         services.records.delete("verifications", "v9")  # DELETE /subjects/{id} lands now
-        return StepOutcome(result={"crops": {"chip": "crops/v9/chip.png"}}, next_step=None)
+        return StepOutcome(result={"crops": {"chip": "crops/v9/chip.png"}}, branch="done")
 
-    table = StepTable((Step("face-crop", "face-crop", (), crop_then_find_it_erased),))
+    table = StepTable((Step("face-crop", "face-crop", {"done": None}, crop_then_find_it_erased),))
     assert run_step(table, "face-crop", StepMessage("v9", SUBJECT, {}).to_json(), 1, services) is None
     with pytest.raises(KeyError):
         services.blobs.get("crops/v9/chip.png")

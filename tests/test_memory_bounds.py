@@ -97,9 +97,9 @@ def test_steps_that_decode_images_run_at_most_the_limit_at_once(embedded_service
         time.sleep(0.1)
         with lock:
             running -= 1
-        return StepOutcome(result={}, next_step=None)
+        return StepOutcome(result={}, branch="done")
 
-    table = StepTable((Step("heavy", "heavy", (), heavy, decodes_images=True),))
+    table = StepTable((Step("heavy", "heavy", {"done": None}, heavy, decodes_images=True),))
     messages = []
     for i in range(6):
         embedded_services.records.create("verifications", {"id": f"v{i}", "subject_id": "alice", "status": "queued", "steps": {}})

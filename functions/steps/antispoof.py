@@ -1,7 +1,7 @@
 """Anti-spoofing step: score the face-crop step's member crops with the liveness ensemble (biometrics/liveness.py).
 
-A spoof ends the chain early (straight to decide) unless spoofs go to review
-(BIOAUTH_SPOOF_ACTION); live and uncertain faces go on to face matching.
+A spoof takes the "spoof" branch (the chain ends early, at decide) unless
+spoofs go to review (BIOAUTH_SPOOF_ACTION); live and uncertain faces go on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ..runtime.step_runner import StepContext, StepOutcome
 
 
 def antispoof_step(ctx: StepContext) -> StepOutcome:
-    """Check the stored member crops; a spoof ends the chain early (straight to decide) unless spoofs go to review."""
+    """Check the stored member crops; a spoof ends the chain early unless spoofs go to review."""
     model = load_model(MODEL_NAME, ctx.services.settings.models_dir)
     stored = ctx.result_of("face-crop")["crops"]
     crops = {
@@ -23,4 +23,4 @@ def antispoof_step(ctx: StepContext) -> StepOutcome:
     }
     result = check_liveness(crops, model)
     ends_here = result.label == SPOOF and ctx.services.settings.spoof_action == "reject"
-    return StepOutcome(result=result.to_record(), next_step="decide" if ends_here else "face-match")
+    return StepOutcome(result=result.to_record(), branch="spoof" if ends_here else "ok")

@@ -24,11 +24,11 @@ def decide_step(ctx: StepContext) -> StepOutcome:
         details={"outcome": decision.outcome, "reasons": decision.reasons, **step_models(ctx.record)},
     ))
     if decision.outcome == "review":
-        next_step = "review"
+        branch = "review"
     else:
-        next_step = "notify" if ctx.record.get("callback_url") else None
+        branch = "callback" if ctx.record.get("callback_url") else "no_callback"
     return StepOutcome(
         result=asdict(decision),
-        next_step=next_step,
+        branch=branch,
         record_updates={"status": decision.outcome, "decision": record},
     )

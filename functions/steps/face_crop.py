@@ -76,11 +76,11 @@ def face_crop_step(ctx: StepContext) -> StepOutcome:
     )
     result = found.to_record()
     if found.reason:
-        return StepOutcome(result=result, next_step="decide")
+        return StepOutcome(result=result, branch="unusable_face")
     vid = ctx.message.verification_id
     pieces = [("chip", found.chip), ("context", found.context)]
     pieces += antispoof_crops(image, found.detection.box, s.models_dir).items()
     pieces = [(name, pixels) for name, pixels in pieces if pixels is not None]
     refs = put_all(ctx.services.blobs, [crop_blob(vid, name, pixels) for name, pixels in pieces])
     result["crops"] = {name: ref for (name, _), ref in zip(pieces, refs)}
-    return StepOutcome(result=result, next_step="antispoof")
+    return StepOutcome(result=result, branch="ok")

@@ -36,4 +36,4 @@ def face_match_step(ctx: StepContext) -> StepOutcome:
     chip = load_rgb(services.blobs.get(ctx.result_of("face-crop")["crops"]["chip"]))
     probe = protect_probe(embed_face(chip, model), template, services)
     result = match_face(probe, template.references, **match_settings(model))
-    return StepOutcome(result=result.to_record(), next_step="signature")
+    return StepOutcome(result=result.to_record(), branch="ok")

@@ -33,7 +33,7 @@ def callback_payload(record: dict) -> dict:
 def notify_step(ctx: StepContext) -> StepOutcome:
     url = ctx.record.get("callback_url")
     if not url:
-        return StepOutcome(result={"status": "no_callback"}, next_step=None)
+        return StepOutcome(result={"status": "no_callback"}, branch="done")
     secret = ctx.services.secrets.device_callback_secret(ctx.record.get("device_id") or "")
     result = send_signed(url, callback_payload(ctx.record), secret, delivery_id("callback", ctx.record["id"]), ctx.services.settings)
-    return StepOutcome(result=result, next_step=None)
+    return StepOutcome(result=result, branch="done")

@@ -84,9 +84,9 @@ def review_payload(ctx: StepContext) -> dict:
 
 def review_step(ctx: StepContext) -> StepOutcome:
     url = ctx.services.settings.review_webhook_url
-    then = "notify" if ctx.record.get("callback_url") else None
+    then = "callback" if ctx.record.get("callback_url") else "no_callback"
     if not url:
-        return StepOutcome(result={"status": "not_configured", "at": now_iso()}, next_step=then)
+        return StepOutcome(result={"status": "not_configured", "at": now_iso()}, branch=then)
     result = send_signed(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret,
                          delivery_id("review", ctx.record["id"]), ctx.services.settings)
-    return StepOutcome(result=result, next_step=then)
+    return StepOutcome(result=result, branch=then)

@@ -26,4 +26,4 @@ def signature_step(ctx: StepContext) -> StepOutcome:
         result = verify_signature(load_rgb(ctx.image("signature")), references, model, writer).to_record()
     except SignatureImageError as exc:
         result = {"reason": exc.code, "message": exc.message, "model_version": model.version}
-    return StepOutcome(result=result, next_step="decide")
+    return StepOutcome(result=result, branch="ok")
