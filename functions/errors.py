@@ -1,5 +1,8 @@
 """Errors with meaning. Each carries a stable `code`; the HTTP edge maps them to status codes.
 
+Whether a queue step tries again is the error's own say (`transient`), not its HTTP status: most errors
+describe the request's data or the service's set-up, which another try will not change.
+
 The API description's list of error codes is made from these classes (`error_codes`): a class raised with
 another code (`code=` where it is raised) names that code in `other_codes`.
 """
@@ -13,6 +16,7 @@ class BioauthError(Exception):
     code = "error"
     http_status = 500
     other_codes: tuple[str, ...] = ()  # the codes this class is also raised with
+    transient = False  # True: a fault of storage or the network that the same work may not meet again
 
     def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
         super().__init__(message)
@@ -135,6 +139,7 @@ class ServiceUnavailable(BioauthError):
 
     code = "service_unavailable"
     http_status = 503
+    transient = True
     retry_after_seconds = 5
 
     def __init__(self, message: str, **kwargs):

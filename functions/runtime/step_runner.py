@@ -1,13 +1,12 @@
 """Running one step of the chain: load the record, call the step, record its result, say what comes next.
 
-A step names the branch it took ("ok", "spoof", ...); its row of the step
-table says which step each branch leads to, so the chain is wired in one place.
-
 Each step is idempotent: a redelivered message finds the step's result
-already recorded and only re-enqueues what follows. A permanent failure (a
-model not installed, a broken record) ends the request at once; anything
-else is retried by the queue, and the last allowed try marks the record
-failed before the message goes to `<queue>-poison`.
+already recorded and only re-enqueues what follows. An error decides
+whether trying again can help (`BioauthError.transient`): a permanent one (bad
+data, a model not installed, a broken record) ends the request at once; a
+transient one (storage not taking writes) and any unexpected exception are
+retried by the queue, and the last allowed try marks the record failed before
+the message goes to `<queue>-poison`.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable
 
-from ..errors import BioauthError, ModelNotInstalled, StepFailed
+from ..errors import STEP_ERROR, BioauthError, StepFailed
 from ..messages import StepMessage
 from ..storage import delete_verification_blobs, update_record
 from ..storage.audit import AuditEvent, step_models
@@ -40,10 +39,10 @@ def now_iso() -> str:
 
 @dataclass
 class StepOutcome:
-    """A step's recorded result (JSON-safe, no pixels) and the branch it took (the step table says where it leads)."""
+    """A step's recorded result (JSON-safe, no pixels) and the step that follows, if any."""
 
     result: dict
-    branch: str
+    next_step: str | None
     record_updates: dict = field(default_factory=dict)  # top-level fields to set on the record (e.g. decision)
 
 
@@ -66,20 +65,15 @@ StepFunction = Callable[[StepContext], StepOutcome]
 
 @dataclass(frozen=True)
 class Step:
-    """One row of the step table: the step, the queue that triggers it, where each of its branches leads."""
+    """One row of the step table: the step, the queue that triggers it, the queues it may hand on to."""
 
     name: str
     queue: str
-    branches: Mapping[str, str | None]  # branch the step names -> the step that follows (None: the chain ends here)
+    next_queues: tuple[str, ...]
     function: StepFunction
     runs_in_sync_chain: bool = True  # False: even with ?mode=sync it runs on its queue, after the answer
     runs_after_failure: bool = False  # it still runs for a failed request (telling the device)
     decodes_images: bool = False  # decodes the device's full-size images: runs within the process's image-work limit
-
-    @property
-    def next_queues(self) -> tuple[str, ...]:
-        """The steps (queues) it may hand on to, main branch first: one output binding each."""
-        return tuple(dict.fromkeys(n for n in self.branches.values() if n is not None))
 
 
 class StepTable:
@@ -199,12 +193,10 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
     try:
         with image_work(services.settings) if row.decodes_images else contextlib.nullcontext():
             outcome = row.function(StepContext(services=services, message=message, record=record))
-        if outcome.branch not in row.branches:
-            raise StepFailed(f"step {step} took branch {outcome.branch!r}, which its row of the step table does not name")
-        next_step = row.branches[outcome.branch]
+        if outcome.next_step is not None and outcome.next_step not in row.next_queues:
+            raise StepFailed(f"step {step} handed on to {outcome.next_step!r}, which the step table does not allow it")
     except BioauthError as exc:
-        permanent = isinstance(exc, (StepFailed, ModelNotInstalled)) or exc.http_status < 500
-        if not permanent:
+        if exc.transient:
             return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
         log.warning("step %s: %s failed permanently: %s", step, vid, exc.code)
         trace.outcome = "failed"
@@ -217,7 +209,7 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
 
     entry = {
         "result": outcome.result,
-        "next": next_step,
+        "next": outcome.next_step,
         "started_at": started,
         "finished_at": now_iso(),
         "duration_ms": round(duration_ms, 2),
@@ -273,7 +265,7 @@ def _retry_or_fail(table: StepTable, step: str, vid: str, exc: Exception, dequeu
     detail = exc.message if isinstance(exc, BioauthError) else type(exc).__name__
     if dequeue_count >= limit:
         log.error("step %s: %s failed on try %d of %d (%s); giving up", step, vid, dequeue_count, limit, detail)
-        mark_failed(table, services, vid, step, "step_error", f"{type(exc).__name__} on every one of {limit} tries: {detail}")
+        mark_failed(table, services, vid, step, STEP_ERROR, f"{type(exc).__name__} on every one of {limit} tries: {detail}")
     else:
         log.warning("step %s: %s failed on try %d of %d (%s); will retry", step, vid, dequeue_count, limit, detail)
     raise exc
