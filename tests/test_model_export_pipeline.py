@@ -76,3 +76,17 @@ def test_shipped_manifests_record_seeds_data_hash_and_commit(name):
     assert isinstance(build["seeds"], dict) and (build["seeds"] or build["randomness"])
     assert build["data"] and all(len(d["sha256"]) == 64 and d["files"] > 0 for d in build["data"].values())
     assert manifest.sha256 == sha256_file(MODELS_DIR / name / manifest.file)
+
+
+def test_signature_export_writes_the_run_graph_and_its_parity(tmp_path):
+    torch = pytest.importorskip("torch", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
+    from model_export.signature.evaluate import export_main
+    from model_export.signature.nets import SignatureFeatureNet
+
+    torch.manual_seed(0)
+    torch.save({"net": SignatureFeatureNet().state_dict(), "epoch": 1, "input": [64, 128]}, tmp_path / "best.pt")
+    assert export_main(["--run", str(tmp_path)]) == 0
+    assert (tmp_path / "model.onnx").stat().st_size > 1e6
+    assert json.loads((tmp_path / "parity.json").read_text())["max_abs_diff"] < 1e-4
+    with pytest.raises(SystemExit):
+        export_main(["--run", str(MODELS_DIR / "signature")])

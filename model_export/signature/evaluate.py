@@ -462,21 +462,21 @@ def main(argv: list[str] | None = None) -> int:
     splits = load_splits(args.splits)
     all_sets = list(splits["sets"])
     t = time.time()
-    features, diff = run_features(run, data.canvases)
+    features, _ = run_features(run, data.canvases)
     result, extra = evaluate(data, features, splits, all_sets, all_sets)
     result["seconds"] = round(time.time() - t, 1)
     report = {"main": result, "cross_set": {}}
     for spec in args.cross:
-        left_out, run = spec.split("=", 1)
-        cf, _ = run_features(Path(run), data.canvases)
+        left_out, cross_run = spec.split("=", 1)
+        cf, _ = run_features(Path(cross_run), data.canvases)
         cross, _ = evaluate(data, cf, splits, [s for s in all_sets if s != left_out], [left_out])
-        cross["history"] = json.loads((Path(run) / "history.json").read_text())
+        cross["history"] = json.loads((Path(cross_run) / "history.json").read_text())
         report["cross_set"][left_out] = cross
-    report_dir = args.run / "report"
+    report_dir = run / "report"
     report_dir.mkdir(exist_ok=True)
     plot_det(extra["scores"], extra["trials"]["test"], report_dir / "det.png")
     plot_writers(extra["scores"], extra["trials"]["test"], result["chosen_rule"], report_dir / "writers.png")
-    histories = {"all sets": json.loads((args.run / "history.json").read_text())}
+    histories = {"all sets": json.loads((run / "history.json").read_text())}
     histories.update({f"without {k}": v["history"] for k, v in report["cross_set"].items()})
     plot_training(histories, report_dir / "training.png")
     (report_dir / "results.json").write_text(json.dumps(report, indent=1))
