@@ -645,7 +645,7 @@ def tune_malloc() -> None:
 
 
 def local_function_key(data_dir: Path) -> str:
-    from functions.keys import local_function_key as key
+    from functions.crypto.service_secrets import local_function_key as key
 
     return key(data_dir)
 

@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = (
     ("onnxruntime inference", ("onnxruntime",)),
     ("face detection (MediaPipe)", ("mediapipe",)),
-    ("image decode (Pillow)", ("load_rgb (", "load_gray (", "_load (functions/imaging/images.py")),
+    ("image decode (Pillow)", ("load_rgb (", "load_gray (", "_load (functions/images.py")),
     ("PNG encode of crops", ("encode_png (",)),
     ("blob read/write (AES-GCM, file, fsync)", ("storage/encrypted.py", "put_all (", "storage/azure.py")),
     ("SQLite (records, queue, audit)", ("sqlite3", "execute (functions/storage/embedded.py", "storage/audit.py")),
     ("JSON", ("json/",)),
     ("base64", ("base64",)),
-    ("step code (numpy, preprocessing, templates)", ("functions/steps/", "functions/imaging/", "functions/runtime/")),
+    ("step code (numpy, preprocessing, templates)", ("functions/steps/", "functions/biometrics/", "functions/crypto/", "functions/runtime/")),
     ("HTTP (server, routing, socket)", ("http/server.py", "socketserver.py", "socket.py", "local_host.py", "functions/http/")),
 )
 

@@ -27,9 +27,9 @@ import sys
 from dataclasses import dataclass
 
 from .errors import BioauthError
-from .keys import Secrets, load_key_vault_secrets, load_local_secrets
+from .crypto.service_secrets import Secrets, load_key_vault_secrets, load_local_secrets
 from .storage.audit import AuditEvent, AuditLog, open_audit_log
-from .storage.credentials import CredentialStore, IssuedKey, key_event
+from .storage.api_keys import CredentialStore, IssuedKey, key_event
 from .storage.records import open_record_store
 
 ISSUE_COMMANDS = {"create-device": "device", "create-operator": "operator", "create-reviewer": "reviewer"}

@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Sample step figures, in the shape of each step's record (see functions/steps/antispoof.py, face_match.py, signature.py).
+# Sample step figures, in the shape of each step's record (see functions/biometrics/liveness.py, face_matching.py, signature_verification.py).
 SAMPLES = [
     {
         "antispoof": {"label": "uncertain", "score": 0.58, "thresholds": {"live": 0.8, "spoof": 0.3},
@@ -76,7 +76,7 @@ def seed_cases(services, count: int) -> list[str]:
     from skimage import data
 
     from functions.biometrics.face_detection import context_crop, detect_faces
-    from functions.imaging.images import encode_png
+    from functions.images import encode_png
     from functions.runtime.step_runner import VERIFICATIONS
     from functions.biometrics.decision import decide
 

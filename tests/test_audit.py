@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from functions.storage.audit import AuditEvent, RecordAuditLog, SqliteAuditLog, pseudonym
-from functions.storage.credentials import CredentialStore
+from functions.storage.api_keys import CredentialStore
 
 
 def _events(log) -> None:

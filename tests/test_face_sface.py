@@ -17,7 +17,7 @@ from functions.biometrics.face_alignment import (
     similarity_transform,
     warp_to_chip,
 )
-from functions.imaging.templates import new_subject_token, protect_embedding, protected_to_vector
+from functions.crypto.template_protection import new_subject_token, protect_embedding, protected_to_vector
 from functions.biometrics.face_matching import ACCEPT, REJECT, FaceBands, match_face
 
 SFACE_DIR = REPO_ROOT / "models" / "face_sface"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from functions.errors import ImageTooLarge, InvalidBase64, InvalidImage, UnsupportedImageFormat
-from functions.imaging.images import decode_image_field, load_rgb
+from functions.images import decode_image_field, load_rgb
 
 LIMITS = dict(max_bytes=1_000_000, max_pixels=4_000_000)
 

@@ -15,7 +15,7 @@ import pytest
 from pycep import BicepParser
 
 # The code's own names: a queue, container or secret added to the code without the Bicep fails here.
-from functions.keys import SECRET_NAMES as KEY_VAULT_SECRETS
+from functions.crypto.service_secrets import SECRET_NAMES as KEY_VAULT_SECRETS
 from functions.settings import Settings, azure_setting_names
 from functions.steps.table import STEPS
 from functions.storage import CONTAINERS as BLOB_CONTAINERS

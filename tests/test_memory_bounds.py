@@ -51,7 +51,7 @@ def _encoded(pixels: np.ndarray, fmt: str, orientation: int | None = None) -> by
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_large_images_are_decoded_reduced(fmt):
-    from functions.imaging.images import MAX_WORKING_SIDE, load_gray, load_rgb
+    from functions.images import MAX_WORKING_SIDE, load_gray, load_rgb
 
     pixels = _flat(4800, 3000)
     pixels[:, :2400] = (200, 40, 40)  # left half red: the reduction keeps the picture, not just its size
@@ -64,7 +64,7 @@ def test_large_images_are_decoded_reduced(fmt):
 
 
 def test_reduction_keeps_the_exif_orientation():
-    from functions.imaging.images import MAX_WORKING_SIDE, load_rgb
+    from functions.images import MAX_WORKING_SIDE, load_rgb
 
     pixels = _flat(4800, 3000)
     pixels[:300] = (0, 0, 255)  # a blue band along the top
@@ -74,7 +74,7 @@ def test_reduction_keeps_the_exif_orientation():
 
 
 def test_small_images_are_decoded_as_they_are():
-    from functions.imaging.images import load_rgb
+    from functions.images import load_rgb
 
     pixels = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     assert np.array_equal(load_rgb(_encoded(pixels, "PNG")), pixels)

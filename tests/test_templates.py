@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from functions.imaging.templates import (
+from functions.crypto.template_protection import (
     decrypt,
     encrypt,
     new_subject_token,

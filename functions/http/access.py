@@ -15,8 +15,8 @@ import threading
 import time
 
 from ..errors import Forbidden, RateLimited, Unauthorized
-from ..keys import local_function_key
-from ..storage.credentials import ADMIN, Principal
+from ..crypto.service_secrets import local_function_key
+from ..storage.api_keys import ADMIN, Principal
 
 LOCAL_ADMIN = Principal(id="local-admin", role=ADMIN, name="local-admin", key_id="local-function-key")
 

@@ -17,7 +17,7 @@ import azure.functions as func
 from ..errors import BioauthError, BodyTooLarge, InvalidRequest
 from ..runtime.services import Services, get_services
 from ..settings import Settings
-from ..storage.credentials import Principal
+from ..storage.api_keys import Principal
 from ..telemetry import traced_http
 from .access import authorize
 

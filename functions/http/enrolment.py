@@ -16,8 +16,8 @@ from ..biometrics.face_matching import MODEL_NAME, embed_face, template_model
 from ..biometrics.signature_preparation import SignatureImageError
 from ..biometrics.signature_verification import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 from ..errors import Conflict, InvalidImage, InvalidRequest, SubjectNotEnrolled
-from ..imaging.images import DecodedImage, check_image, load_rgb
-from ..imaging.templates import decrypt, encrypt
+from ..images import DecodedImage, check_image, load_rgb
+from ..crypto.template_protection import decrypt, encrypt
 from ..onnx_models import load_model
 from ..runtime.services import Services
 from ..runtime.step_runner import now_iso

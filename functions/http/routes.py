@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import azure.functions as func
 
 from ..errors import Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
-from ..imaging.images import decode_image_field
+from ..images import decode_image_field
 from ..messages import StepMessage
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
@@ -25,12 +25,12 @@ from ..onnx_models import installed_models
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
 from ..runtime.waiting import wait_until_decided
 from ..runtime.subjects import REVIEWS, erase_subject
-from ..steps.decode import accept_verification, check_subject_id, parse_verification_request
-from ..steps.review import case_image_links, case_images, check_link
+from ..runtime.intake import accept_verification, check_subject_id, parse_verification_request
+from ..runtime.image_links import case_image_links, case_images, check_link
 from ..steps.table import STEPS
 from ..storage import update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
-from ..storage.credentials import ROLES, CredentialInfo, IssuedKey, Principal, key_event
+from ..storage.api_keys import ROLES, CredentialInfo, IssuedKey, Principal, key_event
 from .endpoint import Call, json_response, route
 from .enrolment import enrol_subject, renew_subject
 from .openapi import openapi_document

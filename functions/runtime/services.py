@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from ..keys import Secrets, load_key_vault_secrets, load_local_secrets
+from ..crypto.service_secrets import Secrets, load_key_vault_secrets, load_local_secrets
 from ..settings import Settings, get_settings
 from ..storage import BlobStore, QueueStore, RecordStore
 from ..storage.audit import AuditLog, open_audit_log
-from ..storage.credentials import CredentialStore
+from ..storage.api_keys import CredentialStore
 from ..storage.encrypted import EncryptedBlobStore
 from ..storage.records import open_record_store
 

@@ -1,5 +1,8 @@
 """Running one step of the chain: load the record, call the step, record its result, say what comes next.
 
+A step names the branch it took ("ok", "spoof", ...); its row of the step
+table says which step each branch leads to, so the chain is wired in one place.
+
 Each step is idempotent: a redelivered message finds the step's result
 already recorded and only re-enqueues what follows. An error decides
 whether trying again can help (`BioauthError.transient`): a permanent one (bad
@@ -17,7 +20,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..errors import STEP_ERROR, BioauthError, StepFailed
 from ..messages import StepMessage
@@ -39,10 +42,10 @@ def now_iso() -> str:
 
 @dataclass
 class StepOutcome:
-    """A step's recorded result (JSON-safe, no pixels) and the step that follows, if any."""
+    """A step's recorded result (JSON-safe, no pixels) and the branch it took (the step table says where it leads)."""
 
     result: dict
-    next_step: str | None
+    branch: str
     record_updates: dict = field(default_factory=dict)  # top-level fields to set on the record (e.g. decision)
 
 
@@ -65,15 +68,20 @@ StepFunction = Callable[[StepContext], StepOutcome]
 
 @dataclass(frozen=True)
 class Step:
-    """One row of the step table: the step, the queue that triggers it, the queues it may hand on to."""
+    """One row of the step table: the step, the queue that triggers it, where each of its branches leads."""
 
     name: str
     queue: str
-    next_queues: tuple[str, ...]
+    branches: Mapping[str, str | None]  # branch the step names -> the step that follows (None: the chain ends here)
     function: StepFunction
     runs_in_sync_chain: bool = True  # False: even with ?mode=sync it runs on its queue, after the answer
     runs_after_failure: bool = False  # it still runs for a failed request (telling the device)
     decodes_images: bool = False  # decodes the device's full-size images: runs within the process's image-work limit
+
+    @property
+    def next_queues(self) -> tuple[str, ...]:
+        """The steps (queues) it may hand on to, main branch first: one output binding each."""
+        return tuple(dict.fromkeys(n for n in self.branches.values() if n is not None))
 
 
 class StepTable:
@@ -193,8 +201,9 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
     try:
         with image_work(services.settings) if row.decodes_images else contextlib.nullcontext():
             outcome = row.function(StepContext(services=services, message=message, record=record))
-        if outcome.next_step is not None and outcome.next_step not in row.next_queues:
-            raise StepFailed(f"step {step} handed on to {outcome.next_step!r}, which the step table does not allow it")
+        if outcome.branch not in row.branches:
+            raise StepFailed(f"step {step} took branch {outcome.branch!r}, which its row of the step table does not name")
+        next_step = row.branches[outcome.branch]
     except BioauthError as exc:
         if exc.transient:
             return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
@@ -209,7 +218,7 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
 
     entry = {
         "result": outcome.result,
-        "next": outcome.next_step,
+        "next": next_step,
         "started_at": started,
         "finished_at": now_iso(),
         "duration_ms": round(duration_ms, 2),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Conflict, ModelNotInstalled, SubjectNotEnrolled
-from ..imaging.templates import (
+from ..crypto.template_protection import (
     decrypt,
     encrypt,
     new_subject_token,

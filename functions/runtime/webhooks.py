@@ -10,8 +10,8 @@ A replayed POST therefore fails twice over: its id was seen, and its
 timestamp is old; a changed id or timestamp breaks the signature.
 
 Receivers have their own secrets: each device's callback secret is derived
-from the callback master secret and the device id (keys.Secrets.
-device_callback_secret: HMAC, so it can be given to the device and re-derived
+from the callback master secret and the device id (crypto/service_secrets.py,
+Secrets.device_callback_secret: HMAC, so it can be given to the device and re-derived
 here without being stored), and the review webhook has a separate secret. A device therefore cannot forge a review
 request, nor one device another's callbacks. The POST itself goes through
 outbound.py: public https receivers only, pinned, with a deadline.

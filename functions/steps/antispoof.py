@@ -7,7 +7,7 @@ spoofs go to review (BIOAUTH_SPOOF_ACTION); live and uncertain faces go on.
 from __future__ import annotations
 
 from ..biometrics.liveness import MODEL_NAME, SPOOF, check_liveness, members_of
-from ..imaging.images import load_rgb
+from ..images import load_rgb
 from ..onnx_models import load_model
 from ..runtime.step_runner import StepContext, StepOutcome
 

@@ -16,7 +16,7 @@ from ..biometrics.face_alignment import ChipGeometry
 from ..biometrics.face_detection import crop_face
 from ..biometrics.liveness import MODEL_NAME as ANTISPOOF_MODEL, member_crops
 from ..errors import ModelNotInstalled
-from ..imaging.images import encode_jpeg, encode_png, load_rgb
+from ..images import encode_jpeg, encode_png, load_rgb
 from ..manifests import FACE_MODEL
 from ..onnx_models import OnnxModel, load_model
 from ..runtime.step_runner import StepContext, StepOutcome

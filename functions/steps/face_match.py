@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..biometrics.face_matching import MODEL_NAME, embed_face, match_face, match_settings, template_model
 from ..errors import StepFailed
-from ..imaging.images import load_rgb
+from ..images import load_rgb
 from ..onnx_models import load_model
 from ..runtime.step_runner import StepContext, StepOutcome
 from ..runtime.subjects import enrolled_subject, load_face_template, protect_probe

@@ -2,7 +2,7 @@
 
 One signed POST per request, once it is terminal (accepted, rejected, review
 or failed), signed with the device's own callback secret (derived from the
-callback master secret and the device id, see keys.py), a
+callback master secret and the device id, see crypto/service_secrets.py), a
 delivery id that stays the same on every retry, and a timestamp. The URL was
 checked when the device gave it and is checked again here
 (runtime/outbound.py). Deliveries that may succeed later are retried by the

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..biometrics.signature_preparation import SignatureImageError
 from ..biometrics.signature_verification import MODEL_NAME, WriterModel, verify_signature
-from ..imaging.images import load_rgb
+from ..images import load_rgb
 from ..onnx_models import load_model
 from ..runtime.step_runner import StepContext, StepOutcome
 from ..runtime.subjects import enrolled_subject, load_signature_references, load_signature_writer_model

@@ -1,7 +1,7 @@
 // Key Vault in RBAC mode holding the service's secrets: the template
 // encryption key, the template projection secret, the review webhook signing
 // secret, the link signing key and the master of the per-device callback
-// secrets (functions/keys.py SECRET_NAMES). The app
+// secrets (functions/crypto/service_secrets.py SECRET_NAMES). The app
 // reads them with its identity (Key Vault Secrets User, read only).
 // Secret values never pass through this template: the deploy workflow
 // creates any missing one once with a random value (infra/README.md), so a

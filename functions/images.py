@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ImageTooLarge, InvalidBase64, InvalidImage, UnsupportedImageFormat
+from .errors import ImageTooLarge, InvalidBase64, InvalidImage, UnsupportedImageFormat
 
 SUPPORTED_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "bmp": "image/bmp"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w-]+=[\w.-]+)*);base64,", re.IGNORECASE)
