@@ -157,6 +157,44 @@ def test_a_step_imports_no_other_step():
             assert not [t for t in targets if layer_of(t) == "steps" and t != "functions.steps"], module
 
 
+STEP_TABLE = "functions.steps.table"
+
+
+def is_queue_step(module: str) -> bool:
+    """A module of one queue step (functions/steps/<step>.py): not the package, not the table."""
+    return layer_of(module) == "steps" and module not in ("functions.steps", STEP_TABLE)
+
+
+def test_only_the_step_table_imports_a_queue_step():
+    """The Functions app, the sync chain and the HTTP edge reach the steps through the table, never a step module."""
+    edges, _ = import_graph()
+    for module, targets in edges.items():
+        if module.startswith("functions") and module != STEP_TABLE:
+            assert not [t for t in targets if is_queue_step(t)], module
+
+
+def test_the_biometric_core_knows_no_storage_queues_runner_or_http():
+    """The core takes plain values: nothing of storage, the step runner, the steps or the HTTP edge, nor Azure."""
+    _, raw = import_graph()
+    core = [m for m in raw if layer_of(m) == "biometrics"]
+    assert len(core) > 5
+    for module in core:
+        reached = [n for n in raw[module] if n.startswith("functions.")]
+        assert not [n for n in reached if layer_of(n) in ("http", "steps", "runtime") or n.startswith("functions.storage")], module
+        assert not [n for n in raw[module] if n.split(".")[0] == "azure"], module
+
+
+def test_model_export_imports_the_core_and_the_base_never_a_step():
+    """Training and serving share the core, so they cannot drift apart; a step is serving plumbing."""
+    imported = {}
+    for path in sorted((ROOT / "model_export").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        imported[module] = {n for n in imported_names(path, module) if n.startswith("functions")}
+    assert any("functions.biometrics" in n for names in imported.values() for n in names)
+    for module, names in imported.items():
+        assert not [n for n in names if layer_of(n) in ("http", "steps")], module
+
+
 def test_only_the_composition_and_the_http_edge_import_the_functions_sdk():
     _, raw = import_graph()
     users = sorted(m for m, names in raw.items() if any(n == "azure.functions" or n.startswith("azure.functions.") for n in names))
