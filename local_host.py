@@ -485,12 +485,6 @@ class LocalHost:
             out_headers.setdefault("Content-Type", response.mimetype)
         return response.status_code, out_headers, response.get_body() or b""
 
-    def handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> "Answer":
-        resolved = self.resolve(method, raw_path, headers)
-        if not isinstance(resolved, Resolved):
-            return resolved
-        return self.invoke(resolved, method, raw_path, headers, body)
-
     def _handler_class(self):
         host = self
 

@@ -100,9 +100,3 @@ def installed_models(models_dir: Path) -> list[dict]:
         if (d / MANIFEST_FILE).is_file():
             found.append(read_manifest(d).summary())
     return found
-
-
-def clear_model_cache() -> None:
-    with _lock:
-        _models.clear()
-        _resolved.clear()

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..manifests import InputSpec, ModelManifest, read_manifest
+from ..manifests import ModelManifest, read_manifest
 from ..settings import get_settings
 
 
@@ -156,11 +156,6 @@ def sface_geometry(points: Sequence[str] = ("right_eye", "left_eye", "nose_tip",
     places["mouth_center"] = tuple((a + b) / 2 for a, b in zip(places["mouth_right"], places["mouth_left"]))
     reference = {k: (places[k][0] / SFACE_CHIP_SIZE, places[k][1] / SFACE_CHIP_SIZE) for k in points}
     return ChipGeometry(size=SFACE_CHIP_SIZE, padding=0.0, reference=reference, weights={k: 1.0 for k in points}, antialias=False)
-
-
-def chips_to_tensor(chips: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
-    """Chips to the network's input batch, normalised as the manifest says."""
-    return spec.to_tensor(chips)
 
 
 def load_chip_geometry(models_dir=None, model_name: str = "face_sface") -> ChipGeometry:

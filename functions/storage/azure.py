@@ -165,9 +165,6 @@ class AzureQueueStore:
     def count(self, queue: str) -> int:
         return self._queue(queue).get_queue_properties().approximate_message_count
 
-    def peek_texts(self, queue: str) -> list[str]:
-        return [m.content for m in self._queue(queue).peek_messages(max_messages=32)]
-
     def forget(self, queues: list[str], needles: list[str]) -> int:
         """Take each visible message once, delete those that match, and make the others visible again at once.
 

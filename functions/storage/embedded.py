@@ -332,9 +332,7 @@ class SqliteQueueStore:
                 removed += self.db.execute("DELETE FROM messages WHERE queue=? AND instr(body, ?) > 0", (queue, needle)).rowcount
         self.db.purge_log()
         return removed
+
     def oldest_age(self, queue: str) -> float | None:
         oldest = self.db.execute("SELECT MIN(inserted_at) FROM messages WHERE queue=?", (queue,)).fetchone()[0]
         return None if oldest is None else max(0.0, time.time() - oldest)
-
-    def peek_texts(self, queue: str) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT body FROM messages WHERE queue=? ORDER BY inserted_at", (queue,))]
