@@ -236,6 +236,7 @@ def test_a_template_of_another_face_model_is_refused_until_renewed(accept_path_m
 def test_the_face_match_step_refuses_a_template_of_another_model(accept_path_models, embedded_services, client, astronaut):
     """The step checks again: a template changed to another model after its request was accepted is not compared."""
     from functions.messages import StepMessage
+    from functions.records import VerificationRecord
     from functions.runtime.step_runner import StepContext
     from functions.steps.face_match import TemplateOutdated, face_match_step
 
@@ -244,7 +245,8 @@ def test_the_face_match_step_refuses_a_template_of_another_model(accept_path_mod
     subject.pop("_etag", None)
     subject["face"]["model"] = "face_embedding/1.0.0"
     embedded_services.records.upsert("subjects", subject)
-    ctx = StepContext(embedded_services, StepMessage(verification_id="v-outdated", subject_id="astronaut", images={}), {"subject_id": "astronaut"})
+    ctx = StepContext(embedded_services, StepMessage(verification_id="v-outdated", subject_id="astronaut", images={}),
+                      VerificationRecord(id="v-outdated", subject_id="astronaut"))
     with pytest.raises(TemplateOutdated) as refused:
         face_match_step(ctx)
     assert refused.value.code == "template_outdated" and "face_embedding/1.0.0" in refused.value.message

@@ -12,6 +12,7 @@ import hmac
 import time
 from urllib.parse import quote
 
+from ..records import VerificationRecord
 from .services import Services
 
 
@@ -46,12 +47,16 @@ def api_base(services: Services) -> str:
     return (services.settings.public_base_url or "").rstrip("/")
 
 
-def case_images(record: dict) -> dict[str, str]:
-    """Every image of a case by name: the device's (face, signature) and the face crops (face_chip, face_context)."""
-    crops = (((record.get("steps") or {}).get("face-crop") or {}).get("result") or {}).get("crops") or {}
-    return {**record.get("images", {}), **{f"face_{name}": ref for name, ref in crops.items()}}
+def case_images(record: VerificationRecord | dict) -> dict[str, str]:
+    """Every image of a case by name: the device's (face, signature) and the face crops (face_chip, face_context).
+
+    Takes the stored document too (the review routes read records as stored).
+    """
+    if isinstance(record, dict):
+        record = VerificationRecord.from_dict(record)
+    return {**record.images, **{f"face_{name}": ref for name, ref in record.face_crops().items()}}
 
 
-def case_image_links(services: Services, record: dict) -> dict[str, str]:
+def case_image_links(services: Services, record: VerificationRecord | dict) -> dict[str, str]:
     base = api_base(services)
     return {name: image_link(services, ref, base) for name, ref in case_images(record).items()}

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ..errors import Conflict, IdempotencyKeyReused, InvalidRequest, MissingField, ServiceUnavailable, SubjectNotEnrolled
 from ..images import DecodedImage, decode_image_field
 from ..messages import StepMessage
+from ..records import VerificationRecord
 from ..settings import Settings
 from ..storage import BlobToPut, QueuedMessage, QueueStore, put_all
 from ..telemetry import current_trace_context
@@ -118,22 +119,10 @@ def accept_verification(request: VerificationRequest, services: Services, mode: 
         BlobToPut("images", f"{folder}signature.{signature.extension}", signature.data, signature.content_type),
     ])
     images = {"face": stored[0], "signature": stored[1]}
-    record = {
-        "id": vid,
-        "subject_id": request.subject_id,
-        "device_id": request.device_id,
-        "callback_url": request.callback_url,
-        "mode": mode,
-        "status": "queued",
-        "images": images,
-        "steps": {},
-        "decision": None,
-        "failure": None,
-        "created_at": now_iso(),
-        "updated_at": now_iso(),
-    }
-    if fingerprint:
-        record["request_fingerprint"] = fingerprint
+    record = VerificationRecord(
+        id=vid, subject_id=request.subject_id, device_id=request.device_id, callback_url=request.callback_url, mode=mode,
+        status="queued", images=images, created_at=now_iso(), updated_at=now_iso(), request_fingerprint=fingerprint or None,
+    ).to_dict()
     try:
         services.records.create(VERIFICATIONS, record)
     except Conflict:
@@ -255,8 +244,9 @@ def redrive_if_stale(services, record: dict, queue: str, text: str) -> bool:
     A duplicate message is harmless (each step runs once per record); a lost one is not.
     """
     stale_after = services.settings.sync_lease_seconds + services.settings.enqueue_wait_seconds
-    if record.get("status") != "queued" or record.get("steps") or seconds_since(record.get("updated_at")) < stale_after:
+    typed = VerificationRecord.from_dict(record)
+    if typed.status != "queued" or typed.steps or seconds_since(typed.updated_at) < stale_after:
         return False
-    log.warning("verification %s: queued for %.0f s without progress; sent again", record["id"], seconds_since(record.get("updated_at")))
+    log.warning("verification %s: queued for %.0f s without progress; sent again", typed.id, seconds_since(typed.updated_at))
     send_with_retry(services.queues, queue, text, wait_seconds=services.settings.enqueue_wait_seconds)
     return True

@@ -19,11 +19,12 @@ import datetime as dt
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from ..errors import STEP_ERROR, BioauthError, StepFailed
 from ..messages import StepMessage
+from ..records import TERMINAL, DecisionRecord, FailureRecord, StepRecord, VerificationRecord
 from ..storage import delete_verification_blobs, update_record
 from ..storage.audit import AuditEvent, step_models
 from ..telemetry import StepTrace, record_decision, step_span
@@ -32,7 +33,6 @@ from .waiting import announce_decided
 
 log = logging.getLogger("bioauth.pipeline")
 
-TERMINAL = ("accepted", "rejected", "review", "failed")
 VERIFICATIONS = "verifications"
 
 
@@ -46,21 +46,20 @@ class StepOutcome:
 
     result: dict
     branch: str
-    record_updates: dict = field(default_factory=dict)  # top-level fields to set on the record (e.g. decision)
+    decision: DecisionRecord | None = None  # a decision made: the record's status and decision become it
 
 
 @dataclass
 class StepContext:
     services: Services
     message: StepMessage
-    record: dict
+    record: VerificationRecord
 
     def image(self, name: str) -> bytes:
-        return self.services.blobs.get(self.record["images"][name])
+        return self.services.blobs.get(self.record.images[name])
 
     def result_of(self, step: str) -> dict | None:
-        entry = self.record.get("steps", {}).get(step)
-        return entry["result"] if entry else None
+        return self.record.result_of(step)
 
 
 StepFunction = Callable[[StepContext], StepOutcome]
@@ -117,27 +116,32 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
     """
 
     def mutate(doc: dict) -> dict:
-        failure = {"step": step, "code": code, "message": message, "at": now_iso()}
-        if doc.get("status") in TERMINAL:
-            doc.setdefault("step_failures", []).append(failure)
+        record = VerificationRecord.from_dict(doc)
+        failure = FailureRecord(step, code, message, now_iso())
+        if record.is_terminal:
+            record.step_failures.append(failure)
         else:
-            doc["status"] = "failed"
-            doc["failure"] = failure
-        doc["updated_at"] = now_iso()
-        return doc
+            record.status = "failed"
+            record.failure = failure
+        record.updated_at = now_iso()
+        return record.to_dict()
 
     saved = update_record(services.records, VERIFICATIONS, verification_id, mutate)
-    if saved and saved.get("status") == "failed" and saved.get("failure", {}).get("step") == step:
+    if saved is None:
+        return
+    record = VerificationRecord.from_dict(saved)
+    failed_here = record.status == "failed" and record.failure is not None and record.failure.step == step
+    if failed_here:
         announce_decided(verification_id)
         record_decision("failed", [code])
         services.audit.append(AuditEvent(
-            "verification.failed", "bioauth", "service", subject_id=saved.get("subject_id"),
-            device_id=saved.get("device_id"), verification_id=verification_id,
+            "verification.failed", "bioauth", "service", subject_id=record.subject_id,
+            device_id=record.device_id, verification_id=verification_id,
             details={"outcome": "failed", "reasons": [code], **step_models(saved)},
         ))
     notice = table.failure_notice
-    if saved and saved.get("status") == "failed" and saved.get("callback_url") and notice and not table[step].runs_after_failure:
-        message_text = StepMessage(verification_id, saved["subject_id"], saved.get("images", {})).to_json()
+    if record.status == "failed" and record.callback_url and notice and not table[step].runs_after_failure:
+        message_text = StepMessage(verification_id, record.subject_id, record.images).to_json()
         services.queues.send(notice.queue, message_text)
 
 
@@ -181,17 +185,18 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
               trace: StepTrace) -> str | None:
     row = table[step]
     vid = message.verification_id
-    record = services.records.get(VERIFICATIONS, vid)
-    if record is None:
+    stored = services.records.get(VERIFICATIONS, vid)
+    if stored is None:
         log.warning("step %s: verification %s not found; message dropped", step, vid)
         trace.outcome = "not_found"
         return None
-    done = record.get("steps", {}).get(step)
+    record = VerificationRecord.from_dict(stored)
+    done = record.steps.get(step)
     if done is not None:
-        log.info("step %s: %s already recorded; re-sending to %s", step, vid, done.get("next"))
+        log.info("step %s: %s already recorded; re-sending to %s", step, vid, done.next)
         trace.outcome = "redelivered"
-        return done.get("next")
-    if record.get("status") == "failed" and not row.runs_after_failure:
+        return done.next
+    if record.status == "failed" and not row.runs_after_failure:
         log.info("step %s: %s already failed; nothing to do", step, vid)
         trace.outcome = "skipped_failed"
         return None
@@ -216,41 +221,38 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
         return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
     duration_ms = (time.perf_counter() - t0) * 1000.0
 
-    entry = {
-        "result": outcome.result,
-        "next": next_step,
-        "started_at": started,
-        "finished_at": now_iso(),
-        "duration_ms": round(duration_ms, 2),
-        "attempt": dequeue_count,
-    }
+    entry = StepRecord(result=outcome.result, next=next_step, started_at=started, finished_at=now_iso(),
+                       duration_ms=round(duration_ms, 2), attempt=dequeue_count)
+    wrote = False
 
     def mutate(doc: dict) -> dict | None:
-        steps = doc.setdefault("steps", {})
-        if step in steps:  # a concurrent redelivery won: keep the first result
+        nonlocal wrote
+        current = VerificationRecord.from_dict(doc)
+        wrote = step not in current.steps  # else a concurrent redelivery won: keep the first result
+        if not wrote:
             return None
-        steps[step] = entry
-        for key, value in outcome.record_updates.items():
-            doc[key] = value
-        if doc.get("status") == "queued":
-            doc["status"] = "processing"
-        doc["updated_at"] = now_iso()
-        return doc
+        current.steps[step] = entry
+        if outcome.decision is not None:
+            current.status = outcome.decision.outcome
+            current.decision = outcome.decision
+        if current.status == "queued":
+            current.status = "processing"
+        current.updated_at = now_iso()
+        return current.to_dict()
 
-    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=record)
+    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=stored)
     if saved is None:  # erased while the step ran: what the step wrote (crops) goes too
         delete_verification_blobs(services.blobs, vid)
         trace.outcome = "gone"
         return None
-    winner = saved.get("steps", {}).get(step, entry)
-    trace.outcome = "done" if winner is entry else "redelivered"
-    trace.set(next=winner.get("next"), **_traced_fields(outcome.result))
-    status = outcome.record_updates.get("status")
-    if winner is entry and status in TERMINAL:
+    winner = VerificationRecord.from_dict(saved).steps.get(step, entry)
+    trace.outcome = "done" if wrote else "redelivered"
+    trace.set(next=winner.next, **_traced_fields(outcome.result))
+    if wrote and outcome.decision is not None and outcome.decision.outcome in TERMINAL:
         announce_decided(vid)
-        record_decision(status, list((outcome.record_updates.get("decision") or {}).get("reasons", [])))
-    log.info("step %s: %s done in %.1f ms -> %s", step, vid, duration_ms, winner.get("next"))
-    return winner.get("next")
+        record_decision(outcome.decision.outcome, list(outcome.decision.reasons))
+    log.info("step %s: %s done in %.1f ms -> %s", step, vid, duration_ms, winner.next)
+    return winner.next
 
 
 def _traced_fields(result: dict) -> dict:

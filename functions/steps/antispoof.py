@@ -15,7 +15,7 @@ from ..runtime.step_runner import StepContext, StepOutcome
 def antispoof_step(ctx: StepContext) -> StepOutcome:
     """Check the stored member crops; a spoof ends the chain early unless spoofs go to review."""
     model = load_model(MODEL_NAME, ctx.services.settings.models_dir)
-    stored = ctx.result_of("face-crop")["crops"]
+    stored = ctx.record.face_crops()
     crops = {
         m.crop_name: load_rgb(ctx.services.blobs.get(stored[m.crop_name]))
         for m in members_of(model.manifest)

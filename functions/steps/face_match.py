@@ -26,14 +26,14 @@ def face_match_step(ctx: StepContext) -> StepOutcome:
     """Embed the probe chip, protect it with the subject's token, compare it in the protected space."""
     services = ctx.services
     model = load_model(MODEL_NAME, services.settings.models_dir)
-    subject = enrolled_subject(services, ctx.record["subject_id"])
+    subject = enrolled_subject(services, ctx.record.subject_id)
     template = load_face_template(subject, services)
     if template.model != template_model(model):
         raise TemplateOutdated(
             f"the face template was made with {template.model}, the service runs {template_model(model)}: "
             "renew the subject's template (POST /api/v1/subjects/{subject_id}/renewal) or enrol again"
         )
-    chip = load_rgb(services.blobs.get(ctx.result_of("face-crop")["crops"]["chip"]))
+    chip = load_rgb(services.blobs.get(ctx.record.face_crops()["chip"]))
     probe = protect_probe(embed_face(chip, model), template, services)
     result = match_face(probe, template.references, **match_settings(model))
     return StepOutcome(result=result.to_record(), branch="ok")

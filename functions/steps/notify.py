@@ -12,28 +12,29 @@ the decision; a redirect or a 4xx is final.
 
 from __future__ import annotations
 
+from ..records import VerificationRecord
 from ..runtime.step_runner import StepContext, StepOutcome, now_iso
 from ..runtime.webhooks import delivery_id, send_signed
 
 
-def callback_payload(record: dict) -> dict:
+def callback_payload(record: VerificationRecord) -> dict:
     return {
         "type": "bioauth.verification_completed",
-        "verification_id": record["id"],
-        "subject_id": record["subject_id"],
-        "device_id": record.get("device_id"),
-        "status": record["status"],
-        "decision": record.get("decision"),
-        "failure": record.get("failure"),
-        "status_url": f"/api/v1/verifications/{record['id']}",
+        "verification_id": record.id,
+        "subject_id": record.subject_id,
+        "device_id": record.device_id,
+        "status": record.status,
+        "decision": record.decision.to_dict() if record.decision else None,
+        "failure": record.failure.to_dict() if record.failure else None,
+        "status_url": f"/api/v1/verifications/{record.id}",
         "sent_at": now_iso(),
     }
 
 
 def notify_step(ctx: StepContext) -> StepOutcome:
-    url = ctx.record.get("callback_url")
+    url = ctx.record.callback_url
     if not url:
         return StepOutcome(result={"status": "no_callback"}, branch="done")
-    secret = ctx.services.secrets.device_callback_secret(ctx.record.get("device_id") or "")
-    result = send_signed(url, callback_payload(ctx.record), secret, delivery_id("callback", ctx.record["id"]), ctx.services.settings)
+    secret = ctx.services.secrets.device_callback_secret(ctx.record.device_id or "")
+    result = send_signed(url, callback_payload(ctx.record), secret, delivery_id("callback", ctx.record.id), ctx.services.settings)
     return StepOutcome(result=result, branch="done")

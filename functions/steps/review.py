@@ -18,27 +18,27 @@ def review_payload(ctx: StepContext) -> dict:
     base = api_base(ctx.services)
     scores = {}
     for step, keys in (("antispoof", ("label", "score")), ("face-match", ("score", "band", "accept_at", "review_at")), ("signature", ("label", "score"))):
-        result = ctx.result_of(step) or {}
+        result = record.result_of(step) or {}
         scores[step] = {k: result[k] for k in keys if k in result}
     return {
         "type": "bioauth.review_requested",
-        "verification_id": record["id"],
-        "subject_id": record["subject_id"],
-        "device_id": record.get("device_id"),
-        "reasons": (record.get("decision") or {}).get("reasons", []),
+        "verification_id": record.id,
+        "subject_id": record.subject_id,
+        "device_id": record.device_id,
+        "reasons": record.decision.reasons if record.decision else [],
         "scores": scores,
         "images": case_image_links(ctx.services, record),
         "links_expire_in_seconds": ctx.services.settings.review_link_ttl_seconds,
-        "verdict_url": f"{base}/api/v1/reviews/{record['id']}",
+        "verdict_url": f"{base}/api/v1/reviews/{record.id}",
         "sent_at": now_iso(),
     }
 
 
 def review_step(ctx: StepContext) -> StepOutcome:
     url = ctx.services.settings.review_webhook_url
-    then = "callback" if ctx.record.get("callback_url") else "no_callback"
+    then = "callback" if ctx.record.callback_url else "no_callback"
     if not url:
         return StepOutcome(result={"status": "not_configured", "at": now_iso()}, branch=then)
     result = send_signed(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret,
-                         delivery_id("review", ctx.record["id"]), ctx.services.settings)
+                         delivery_id("review", ctx.record.id), ctx.services.settings)
     return StepOutcome(result=result, branch=then)

@@ -18,7 +18,7 @@ def signature_step(ctx: StepContext) -> StepOutcome:
     """Compare the questioned signature with the subject's references; an unusable image is a reason, not a crash."""
     services = ctx.services
     model = load_model(MODEL_NAME, services.settings.models_dir)
-    subject = enrolled_subject(services, ctx.record["subject_id"])
+    subject = enrolled_subject(services, ctx.record.subject_id)
     references = load_signature_references(subject, services)
     stored = load_signature_writer_model(subject, services)
     writer = WriterModel.decode(stored) if stored else None
