@@ -420,13 +420,13 @@ def common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--cache", type=Path, default=None)
     p.add_argument("--splits", type=Path, default=SPLITS_FILE)
-    p.add_argument("--run", type=Path, default=RUNS_DIR / "signature" / "all")
+    p.add_argument("--run", type=Path, default=RUNS_DIR / "signature")
 
 
 def export_main(argv: list[str] | None = None) -> int:
     """`python -m model_export signature export --run RUN`: the run's best.pt to model.onnx, checked against PyTorch."""
     p = argparse.ArgumentParser(prog="python -m model_export signature export", description=export_main.__doc__)
-    p.add_argument("--run", type=Path, default=RUNS_DIR / "signature" / "all")
+    p.add_argument("--run", type=Path, default=RUNS_DIR / "signature")
     args = p.parse_args(argv)
     path, diff = export(not_shipped(args.run))
     (args.run / "parity.json").write_text(json.dumps({"max_abs_diff": diff}))

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from functions.biometrics.signature_preparation import to_network_input
 
 from ..common.paths import RUNS_DIR
+from ..common.provenance import not_shipped
 from .data import DEFAULT_DATA, SPLITS_FILE, load_signatures, load_splits, writers_of
 from .nets import INPUT_HEIGHT, INPUT_WIDTH, MarginClassifier, SignatureFeatureNet, count_parameters
 from .trials import make_trials, rule_scores, score_trials, summarise
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding sign_data/, bhsig_bengali/, bhsig_hindi/, cedar/")
     p.add_argument("--cache", type=Path, default=None, help="canvas cache (default: model_export/cache/signature/)")
     p.add_argument("--splits", type=Path, default=SPLITS_FILE)
-    p.add_argument("--out", type=Path, default=RUNS_DIR / "signature" / "all")
+    p.add_argument("--run", type=Path, default=RUNS_DIR / "signature", help="run folder for the checkpoints and history")
     p.add_argument("--exclude-set", default=None, help="leave this set out of training and validation")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch", type=int, default=64)
@@ -78,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    log = open(args.out / "train.log", "a")
+    not_shipped(args.run)
+    args.run.mkdir(parents=True, exist_ok=True)
+    log = open(args.run / "train.log", "a")
 
     def say(msg: str) -> None:
         print(msg, flush=True)
@@ -131,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
                "epoch_seconds": round(time.time() - te, 1), "elapsed": round(time.time() - t0, 1)}
         history.append(row)
         say(json.dumps(row))
-        torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.out / f"epoch{epoch:02d}.pt")
+        torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.run / f"epoch{epoch:02d}.pt")
         key = row["val_skilled"] + row["val_random"]
         if best is None or key < best[0]:
             best = (key, epoch)
-            torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.out / "best.pt")
-    (args.out / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
+            torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.run / "best.pt")
+    (args.run / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
                                                        "train_seconds": round(time.time() - t0, 1),
                                                        "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
     say(f"done: best epoch {best[1]} in {time.time() - t0:.0f} s")
