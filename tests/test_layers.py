@@ -6,8 +6,8 @@ Layers, top to bottom (a module may import its own layer or any layer below):
   3. the steps: functions/steps/ (each step on its own; only the step table imports them)
   4. running a step: functions/runtime/ (step runner, services, intake, waiting, outbound calls, subjects)
   5. the biometric core: functions/biometrics/ (face, liveness, signature, the decision; no storage, no queues)
-  6. the base: functions/storage/, functions/imaging/ and the modules directly in functions/
-     (errors, settings, messages, secrets, manifests, ONNX models)
+  6. the base: functions/storage/, functions/crypto/ and the modules directly in functions/
+     (errors, settings, messages, records, images, manifests, ONNX models)
 
 `python -m tests.test_layers` prints the graph's figures: modules per layer, cycles, upward imports, floors.
 """
