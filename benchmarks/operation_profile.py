@@ -203,6 +203,28 @@ class CountingAudit:
         return getattr(self.inner, name)
 
 
+class CountingLogHandler(logging.Handler):
+    """Log records at Information and above, as host.json sends them to Application Insights: count and bytes,
+    by the logger's first name (bioauth, azure, ...)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            size = len(self.format(record).encode())
+        except Exception:  # noqa: BLE001 - a record that does not format is still a record
+            size = 0
+        TALLY.add(f"log.{record.name.split('.')[0]}", size)
+
+
+def count_logs() -> None:
+    """Records at INFO (host.json's default level) are counted; only warnings reach the console."""
+    root = logging.getLogger()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for handler in root.handlers:
+        handler.setLevel(logging.WARNING)
+    root.setLevel(logging.INFO)
+    root.addHandler(CountingLogHandler())
+
+
 def instrument(services) -> None:
     """Wrap the objects the service built (functions/runtime/services.py) in place, before any host uses them."""
     services.blobs.inner = CountingBlobs(services.blobs.inner)
@@ -229,12 +251,19 @@ def instrument_outbound_and_executions() -> None:
     invoke, invoke_queue = local_host.LocalHost.invoke, local_host.LocalHost._invoke_queue
 
     def counted_invoke(self, resolved, method, raw_path, headers, body):
-        TALLY.add(f"execution.http.{resolved.function.name}")
-        return invoke(self, resolved, method, raw_path, headers, body)
+        t0 = time.perf_counter()
+        try:
+            return invoke(self, resolved, method, raw_path, headers, body)
+        finally:
+            ms = round((time.perf_counter() - t0) * 1000)
+            TALLY.add(f"execution.http.{resolved.function.name}", ms)  # the "bytes" of an execution: its wall ms
 
     def counted_invoke_queue(self, qf, m):
-        TALLY.add(f"execution.queue.{qf.queue}")
-        return invoke_queue(self, qf, m)
+        t0 = time.perf_counter()
+        try:
+            return invoke_queue(self, qf, m)
+        finally:
+            TALLY.add(f"execution.queue.{qf.queue}", round((time.perf_counter() - t0) * 1000))
 
     local_host.LocalHost.invoke = counted_invoke
     local_host.LocalHost._invoke_queue = counted_invoke_queue
@@ -309,7 +338,7 @@ def start_azurite() -> tuple[subprocess.Popen, str]:
 def reader_main() -> int:
     """A second host on the same storage, HTTP only (no queue pollers): it serves the held read and reports its
     counts. Commands on stdin: `reset`, `counts`, `quit`; answers on stdout, one JSON line each."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    count_logs()
     from function_app import app
     from functions.runtime.services import get_services
     from local_host import LocalHost
@@ -577,7 +606,8 @@ def markdown(report: dict) -> str:
              "verifications of each kind per backend, one at a time; counts are per verification (mean).",
              "A hand-on counts as its sends plus one delete; `queue.receive_call` counts the local host's poller "
              "calls (on Azure the Functions host's own polling sets that figure). Sizes are as stored (images, crops "
-             "and review copies encrypted).", ""]
+             "and review copies encrypted); an execution's figure is its wall time; `log.*` are records at "
+             "Information and above (what host.json sends to Application Insights).", ""]
     for b in report["backends"]:
         lines += [f"## {b['backend']}: blobs {b['blobs']}, queues {b['queues']}, records {b['records']}", "",
                   f"Instance start: {b['instance_start']}", ""]
@@ -590,7 +620,10 @@ def markdown(report: dict) -> str:
             for name in names:
                 c = table[name]["counts"].get(k, 0)
                 size = table[name]["bytes"].get(k)
-                cells.append("" if not c else (f"{c:g}" + (f" ({size / 1024:.1f} KiB)" if size else "")))
+                if k.startswith("execution."):  # an execution's total is its wall time
+                    cells.append("" if not c else f"{c:g} ({size or 0:.0f} ms)")
+                else:
+                    cells.append("" if not c else (f"{c:g}" + (f" ({size / 1024:.1f} KiB)" if size else "")))
             lines.append(f"| {k} | " + " | ".join(cells) + " |")
         lines += ["", "Outcome and time to the answer (s): " + "; ".join(
             f"{name} {', '.join(r['status'] for r in runs)} "
@@ -616,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.reader:
         return reader_main()
-    logging.basicConfig(level=logging.WARNING)
+    count_logs()
     instrument_outbound_and_executions()
     count_secret_reads()
     backends = ("embedded", "azurite") if args.backend == "both" else (args.backend,)
