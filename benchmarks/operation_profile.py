@@ -271,7 +271,7 @@ def instrument_outbound_and_executions() -> None:
 
 def count_secret_reads() -> None:
     """Key Vault: every secret the process reads when its services open (once per instance, not per request)."""
-    from functions import keys
+    from functions.crypto import service_secrets as keys
     from functions.runtime import services as services_module
 
     load_local = services_module.load_local_secrets
