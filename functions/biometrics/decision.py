@@ -76,16 +76,9 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float, spoof_
     if policy not in POLICIES:
         raise ValueError(f"decision policy must be one of {POLICIES}, not {policy!r}")
     llrs = check_llrs(results)
-    if policy == FUSED and thresholds is None:
-        policy, note = ALL, "no decision policy manifest: the 'all' rule decided"
-    elif policy == FUSED and any(v is None for v in llrs.values()):
-        missing = ", ".join(k for k, v in llrs.items() if v is None)
-        policy, note = ALL, f"no calibrated LLR for {missing}: the 'all' rule decided"
-    else:
-        note = None
 
-    def veto(reason: str) -> Decision:
-        return Decision("rejected", [reason], explain(policy, llrs, thresholds, veto=reason, note=note))
+    def veto(reason: str) -> Decision:  # a veto decides under either policy, before any sum
+        return Decision("rejected", [reason], explain(policy, llrs, thresholds, veto=reason))
 
     crop = results.get("face-crop") or {}
     if crop.get("reason"):
@@ -118,6 +111,12 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float, spoof_
     elif sig.get("label") == "uncertain":
         doubts.append("signature_uncertain")
     flags = list(crop.get("flags") or [])  # e.g. other_faces_ignored: recorded, not a reason to refuse
+    note = None
+    if policy == FUSED and thresholds is None:
+        policy, note = ALL, "no decision policy manifest: the 'all' rule decided"
+    elif policy == FUSED and any(v is None for v in llrs.values()):
+        missing = ", ".join(k for k, v in llrs.items() if v is None)
+        policy, note = ALL, f"no calibrated LLR for {missing}: the 'all' rule decided"
     why = explain(policy, llrs, thresholds, note=note)
 
     if policy == ALL:
