@@ -155,3 +155,79 @@ def write_manifest(model_dir: Path, manifest: ModelManifest) -> Path:
     path = Path(model_dir) / MANIFEST_FILE
     path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n")
     return path
+
+
+# --- calibrated evidence and the decision policy ----------------------------------------------
+
+# The widest a check's log-likelihood ratio may be (natural log; e**12 is about 160,000 to 1). A model's
+# own calibration usually sets a narrower range, from the size of the data it was fitted on.
+LLR_LIMIT = 12.0
+
+
+@dataclass(frozen=True)
+class LlrCalibration:
+    """A check's score as evidence: the natural-log likelihood ratio of its hypothesis ("same person", "live",
+    "same writer") against the alternative, llr = a * x + b, where x is the score (`of` = "score") or the logit of a
+    probability score (`of` = "logit"); fitted by logistic regression with equal class weights on the model's own
+    calibration data, so it assumes no prior and checks can be added.
+
+    Clamped to [low, high] because a fitted line keeps rising where the calibration data ends: with n
+    different-person trials, none of which reached a score, the data cannot support odds beyond about n to 1, so
+    the fit stores low = -ln(n_same) and high = ln(n_different). The clamp also keeps one check, however sure its
+    model is on its own data, from outvoting the others by an absurd margin; nothing is ever beyond LLR_LIMIT.
+    """
+
+    a: float
+    b: float
+    of: str = "score"  # "score" | "logit"
+    low: float = -LLR_LIMIT
+    high: float = LLR_LIMIT
+
+    def llr(self, score: float) -> float:
+        x = float(score)
+        if self.of == "logit":
+            p = min(max(x, 1e-9), 1.0 - 1e-9)
+            x = float(np.log(p / (1.0 - p)))
+        value = self.a * x + self.b
+        return float(min(max(value, self.low, -LLR_LIMIT), self.high, LLR_LIMIT))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "LlrCalibration":
+        return cls(a=float(d["a"]), b=float(d["b"]), of=str(d.get("of", "score")),
+                   low=float(d.get("low", -LLR_LIMIT)), high=float(d.get("high", LLR_LIMIT)))
+
+    def to_dict(self) -> dict:
+        return {"a": self.a, "b": self.b, "of": self.of, "low": self.low, "high": self.high}
+
+
+def llr_calibration(manifest: ModelManifest) -> LlrCalibration | None:
+    """The model's `calibration.llr`, or None for a model calibrated before scores became evidence."""
+    d = manifest.calibration.get("llr") if isinstance(manifest.calibration, dict) else None
+    return LlrCalibration.from_dict(d) if d else None
+
+
+DECISION_POLICY_DIR = "decision"  # under the models folder, beside the models the decision combines
+POLICY_FILE = "policy.json"
+
+
+@dataclass(frozen=True)
+class FusedThresholds:
+    """Where the summed LLR of face, liveness and signature is cut: >= accept -> accepted, >= review -> review,
+    below -> rejected. Chosen by the system evaluation (model_export/system), never by hand."""
+
+    accept: float
+    review: float
+    version: str
+
+    def to_dict(self) -> dict:
+        return {"accept": self.accept, "review": self.review, "version": self.version}
+
+
+def read_policy(models_dir: Path) -> FusedThresholds:
+    """The decision policy manifest (`<models>/decision/policy.json`) written by `model_export system evaluate`."""
+    path = Path(models_dir) / DECISION_POLICY_DIR / POLICY_FILE
+    if not path.is_file():
+        raise ModelNotInstalled(f"the decision policy is not installed (no {DECISION_POLICY_DIR}/{POLICY_FILE} in the models folder)")
+    d = json.loads(path.read_text())
+    t = d["thresholds"]
+    return FusedThresholds(accept=float(t["accept"]), review=float(t["review"]), version=str(d["version"]))

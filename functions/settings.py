@@ -155,6 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
             "context_scale", number(0, above=True)),
     Setting("BIOAUTH_SPOOF_ACTION", "reject", "On a spoof verdict: 'reject' at once (the chain ends early), or 'review' (a person decides; the chain runs on) while the detector is not validated on your cameras.",
             "spoof_action", one_of("reject", "review")),
+    Setting("BIOAUTH_DECISION_POLICY", "fused", "How the checks make one decision: 'fused' (vetoes, then the sum of the checks' calibrated log-likelihood ratios against the thresholds in models/decision/policy.json) or 'all' (every check must be in its own accept zone; any doubt goes to review).",
+            "decision_policy", one_of("all", "fused")),
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (cosine score between the model's review and accept thresholds) on both sides.",
             "face_review_margin", number(0)),
     Setting("BIOAUTH_TELEMETRY", "none", "Where traces and metrics go: 'azure' (Application Insights, needs APPLICATIONINSIGHTS_CONNECTION_STRING), 'console' (stdout, local development) or 'none'.",
@@ -226,6 +228,7 @@ class Settings:
     context_scale: float
     spoof_action: str
     face_review_margin: float
+    decision_policy: str
     telemetry: str
     appinsights_connection_string: str | None
     rate_limit_per_minute: float

@@ -319,6 +319,11 @@ var appSettings = [
     value: '0.0'
   }
   {
+    // 'fused' (vetoes, then the summed calibrated evidence against models/decision/policy.json) or 'all'.
+    name: 'BIOAUTH_DECISION_POLICY'
+    value: 'fused'
+  }
+  {
     name: 'BIOAUTH_SYNC_LEASE_SECONDS'
     value: '60'
   }

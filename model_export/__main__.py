@@ -6,6 +6,7 @@ Every pipeline works in a run folder (model_export/runs/<model>/ by default):
     antispoof  convert -> calibrate -> evaluate -> ship
     signature  train -> export -> calibrate -> evaluate -> ship
     reviews    export                  (reviewed cases as a data set for retraining)
+    system     calibrate -> evaluate   (each check's LLR; the fused decision policy and its report)
 
 fetch/convert/train/export make the network, calibrate writes the run's
 thresholds, evaluate writes a report (never a manifest), and ship is the only
@@ -40,6 +41,9 @@ PIPELINES: dict[str, dict[str, str]] = {
         "ship": "model_export.common.shipping:main",
     },
     "reviews": {"export": "model_export.common.reviewed_cases:main"},
+    # the decision as a whole: each check's LLR into its manifest (calibrate; --only signature after a new
+    # signature model), then the fused thresholds (models/decision/policy.json) and the report (evaluate)
+    "system": {"calibrate": "model_export.system.evaluate:calibrate_main", "evaluate": "model_export.system.evaluate:evaluate_main"},
 }
 # What `ship` copies from a run beside the manifest and the report.
 SHIPPED_FILES = {

@@ -121,6 +121,7 @@ def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_pat
 def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedded_services, astronaut):
     """All real models: whatever each step says, the decision is the policy applied to what was recorded."""
     from functions.biometrics.decision import decide
+    from functions.steps.decide import policy_thresholds
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature
 
@@ -129,8 +130,12 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
     final = client.wait_terminal(r.headers["Location"])
     results = {step: entry["result"] for step, entry in final["steps"].items()}
     s = embedded_services.settings
-    expected = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action)
+    expected = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action,
+                      policy=s.decision_policy, thresholds=policy_thresholds(s.models_dir))
     assert (final["status"], final["decision"]["reasons"]) == (expected.outcome, expected.reasons)
+    # the answer explains itself: the policy that decided, each check's LLR, their sum, the thresholds
+    assert final["decision"]["explanation"] == expected.explanation
+    assert final["decision"]["explanation"]["policy"] == s.decision_policy == "fused"
     health = client.get("/api/v1/health").json()
     shipped = {m["name"]: m["version"] for m in health["models"]}
     assert results["antispoof"]["model_version"] == shipped["antispoof"]

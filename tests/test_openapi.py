@@ -144,10 +144,10 @@ def _reason_codes_in_code() -> set[str]:
     reasons |= {cls.code for cls in SignatureImageError.__subclasses__()}
     reasons |= {f"reviewer_{verdict}" for verdict in VERDICTS}
     tree = ast.parse((ROOT / "functions" / "biometrics" / "decision.py").read_text())
-    for node in ast.walk(tree):  # the literal reasons decide() gives: Decision(outcome, [..]) and review.append(..)
+    for node in ast.walk(tree):  # the literal reasons decide() gives: Decision(outcome, [..]), veto(..) and doubts.append(..)
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Decision" and len(node.args) > 1:
             values = node.args[1].elts if isinstance(node.args[1], ast.List) else []
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "append":
+        elif isinstance(node, ast.Call) and (getattr(node.func, "attr", None) == "append" or getattr(node.func, "id", None) == "veto"):
             values = node.args
         else:
             continue

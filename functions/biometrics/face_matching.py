@@ -14,6 +14,9 @@ scores against each sample are recorded alongside for audit.
 
 Bands (calibrated, in the manifest's `thresholds`): accept at or above
 `accept`, send to a person from `review` up to `accept`, reject below `review`.
+Beside the band, the score as evidence: the log-likelihood ratio of "same
+person" (manifest `calibration.llr`), which the decision sums with the other
+checks' evidence.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import BioauthError
-from ..manifests import FACE_MODEL
+from ..manifests import FACE_MODEL, LlrCalibration, llr_calibration
 from ..onnx_models import OnnxModel, load_model
 
 MODEL_NAME = FACE_MODEL
@@ -63,6 +66,7 @@ class FaceMatchResult:
     model_version: str
     rule: str = RULE
     reference_scores: tuple[float, ...] = field(default_factory=tuple)
+    llr: float | None = None  # natural-log likelihood ratio of "same person"; None without a calibration
 
     @property
     def is_match(self) -> bool:
@@ -79,6 +83,7 @@ class FaceMatchResult:
             "model_version": self.model_version,
             "rule": self.rule,
             "reference_scores": [round(v, 5) for v in self.reference_scores],
+            "llr": None if self.llr is None else round(self.llr, 4),
         }
 
 
@@ -111,6 +116,7 @@ def match_face(
     bands: FaceBands,
     model: str = MODEL_NAME,
     model_version: str,
+    llr: LlrCalibration | None = None,
 ) -> FaceMatchResult:
     """Compare a probe embedding with the enrolled references (rule: cosine to their mean)."""
     if len(references) == 0:
@@ -123,7 +129,8 @@ def match_face(
     score = float(p @ unit(refs.mean(axis=0)))
     each = tuple(float(p @ unit(r)) for r in refs)
     return FaceMatchResult(
-        score=score, band=bands.band(score), bands=bands, model=model, model_version=model_version, reference_scores=each
+        score=score, band=bands.band(score), bands=bands, model=model, model_version=model_version, reference_scores=each,
+        llr=None if llr is None else llr.llr(score),
     )
 
 
@@ -135,7 +142,7 @@ def bands_from_manifest(model: OnnxModel | None = None) -> FaceBands:
 def match_settings(model: OnnxModel | None = None) -> dict:
     """Keyword arguments for match_face from the installed model's manifest."""
     m = face_model(model).manifest
-    return {"bands": bands_from_manifest(model), "model": m.name, "model_version": m.version}
+    return {"bands": bands_from_manifest(model), "model": m.name, "model_version": m.version, "llr": llr_calibration(m)}
 
 
 def template_model(model: OnnxModel) -> str:

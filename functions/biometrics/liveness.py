@@ -14,7 +14,9 @@ three zones:
     otherwise                     -> "uncertain"
 
 Fusion weights and thresholds were chosen on training data, with how they
-were chosen in the manifest; every result records the model version.
+were chosen in the manifest; every result records the model version and the
+score as evidence: the log-likelihood ratio of "live" against "attack"
+(manifest `calibration.llr`), which the decision sums with the other checks'.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import BioauthError
-from ..manifests import InputSpec, ModelManifest
+from ..manifests import InputSpec, ModelManifest, llr_calibration
 from ..onnx_models import OnnxModel, load_model
 from .face_detection import scaled_box_crop
 
@@ -116,6 +118,7 @@ class AntispoofResult:
     thresholds: dict[str, float] = field(default_factory=dict)  # {"live": ..., "spoof": ...}
     model_version: str = ""
     member_scores: dict[str, float] = field(default_factory=dict)
+    llr: float | None = None  # natural-log likelihood ratio of "live"; None without a calibration
 
     @property
     def is_live(self) -> bool:
@@ -125,6 +128,7 @@ class AntispoofResult:
         d = asdict(self)
         d["score"] = round(self.score, 6)
         d["member_scores"] = {k: round(v, 6) for k, v in self.member_scores.items()}
+        d["llr"] = None if self.llr is None else round(self.llr, 4)
         d["score_meaning"] = "probability of live"
         return d
 
@@ -178,12 +182,14 @@ def check_liveness(crops: dict[str, np.ndarray], model: OnnxModel | None = None)
     per_member = member_live_scores([crops], model)[0]
     score = float(fuse(per_member[None], [m.weight for m in members])[0])
     thresholds = {"live": model.manifest.thresholds["live"], "spoof": model.manifest.thresholds["spoof"]}
+    calibration = llr_calibration(model.manifest)
     return AntispoofResult(
         label=label_for(score, thresholds),
         score=score,
         thresholds=thresholds,
         model_version=model.version,
         member_scores={m.name: float(v) for m, v in zip(members, per_member)},
+        llr=None if calibration is None else calibration.llr(score),
     )
 
 

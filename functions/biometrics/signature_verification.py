@@ -18,7 +18,9 @@ Two layers, as in writer-independent feature learning for offline signatures:
 The raw score becomes a probability of "genuine" by Platt scaling fitted on
 validation writers, and a zone from thresholds calibrated on validation
 writers: score >= `genuine` -> genuine, score < `forged` -> forged, in between
--> uncertain (sent to human review).
+-> uncertain (sent to human review). Beside the zone, the score as evidence:
+the log-likelihood ratio of "same writer" against a skilled forgery (manifest
+`calibration.llr`), which the decision sums with the other checks' evidence.
 
 The stored reference canvases do not depend on any network: after a model
 upgrade the writer model is rebuilt from them (and cached in the process), so
@@ -37,6 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import BioauthError, ModelNotInstalled
+from ..manifests import llr_calibration
 from ..onnx_models import OnnxModel, load_model
 from .signature_preparation import CANVAS_HEIGHT, CANVAS_WIDTH, prepare_signature, to_network_input
 
@@ -68,6 +71,7 @@ class SignatureResult:
     model_version: str
     model_sha256: str = ""
     details: dict = field(default_factory=dict)
+    llr: float | None = None  # natural-log likelihood ratio of "same writer"; None without a calibration
 
     def to_record(self) -> dict:
         return {
@@ -79,6 +83,7 @@ class SignatureResult:
             "svm": round(self.svm, 4),
             "rule": self.rule,
             "model": {"name": MODEL_NAME, "version": self.model_version, "sha256": self.model_sha256},
+            "llr": None if self.llr is None else round(self.llr, 4),
             **({"details": self.details} if self.details else {}),
         }
 
@@ -294,6 +299,7 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
     distances, over_spread, svm = writer_scores(signature_features(model, [questioned])[0], writer)
     score = calibrated_score(raw_score(over_spread, svm, comparison), manifest.calibration)
     thresholds = {"genuine": manifest.thresholds["genuine"], "forged": manifest.thresholds["forged"]}
+    calibration = llr_calibration(manifest)
     return SignatureResult(
         label=zone(score, thresholds),
         score=score,
@@ -304,4 +310,5 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
         rule=f"{comparison['rule']} against {len(refs)} references",
         model_version=model.version,
         model_sha256=manifest.sha256,
+        llr=None if calibration is None else calibration.llr(score),
     )

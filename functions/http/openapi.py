@@ -19,6 +19,7 @@ REASON_CODES = (
     "face_mismatch", "face_uncertain", "signature_forged", "signature_uncertain",
     "blank_image", "no_ink", "image_too_small",
     "live_face", "face_match", "signature_genuine", "other_faces_ignored",
+    "evidence_sufficient", "evidence_uncertain", "evidence_insufficient", "evidence_conflict",
     "reviewer_accept", "reviewer_reject",
 )
 
@@ -123,6 +124,26 @@ def _schemas() -> dict:
                 "by": {"type": "string", "enum": ["service", "reviewer"]},
                 "decided_at": {"type": "string"},
                 "service_outcome": {"type": ["string", "null"]},
+                "explanation": _ref("DecisionExplanation"),
+            },
+        },
+        "DecisionExplanation": {
+            "type": "object",
+            "description": "Why the service decided so: each check's calibrated log-likelihood ratio (natural log; > 0 supports "
+                           "the hypothesis in llr_of), their sum, and the thresholds of the policy that cut it",
+            "required": ["policy", "llr", "fused", "thresholds", "veto"],
+            "properties": {
+                "policy": {"type": "string", "enum": ["all", "fused"], "description": "the rule that decided (BIOAUTH_DECISION_POLICY, "
+                           "or 'all' when the fused policy lacked a manifest or an LLR; see note)"},
+                "policy_version": {"type": ["string", "null"], "description": "version of models/decision/policy.json (fused only)"},
+                "llr": {"type": "object", "properties": {k: {"type": ["number", "null"]} for k in ("face", "liveness", "signature")}},
+                "llr_of": {"type": "object", "additionalProperties": {"type": "string"}},
+                "fused": {"type": ["number", "null"], "description": "sum of the three LLRs (null when a check did not run)"},
+                "thresholds": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["accept", "review"], "properties": {
+                    "accept": {"type": "number"}, "review": {"type": "number"}}}]},
+                "veto": {"type": ["string", "null"], "description": "the reason that decided before any sum (unusable image, spoof, "
+                         "face far below its review band, unreadable signature)"},
+                "note": {"type": "string"},
             },
         },
         "Failure": {

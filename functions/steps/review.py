@@ -17,7 +17,8 @@ def review_payload(ctx: StepContext) -> dict:
     record = ctx.record
     base = api_base(ctx.services)
     scores = {}
-    for step, keys in (("antispoof", ("label", "score")), ("face-match", ("score", "band", "accept_at", "review_at")), ("signature", ("label", "score"))):
+    for step, keys in (("antispoof", ("label", "score", "llr")), ("face-match", ("score", "band", "accept_at", "review_at", "llr")),
+                       ("signature", ("label", "score", "llr"))):
         result = record.result_of(step) or {}
         scores[step] = {k: result[k] for k in keys if k in result}
     return {
@@ -26,6 +27,7 @@ def review_payload(ctx: StepContext) -> dict:
         "subject_id": record.subject_id,
         "device_id": record.device_id,
         "reasons": record.decision.reasons if record.decision else [],
+        "explanation": record.decision.extra.get("explanation") if record.decision else None,
         "scores": scores,
         "images": case_image_links(ctx.services, record),
         "links_expire_in_seconds": ctx.services.settings.review_link_ttl_seconds,

@@ -1,0 +1,389 @@
+"""`python -m model_export system evaluate`: the decision measured as a whole, and the fused policy it ships.
+
+1. Each check's LLR is fitted on that model's own calibration data and
+   stored in its manifest (`calibration.llr`; see llr.py), unless
+   `--keep-llr` reuses the manifests' own.
+2. Attempts are composed (attempts.py) on the calibration part, decided with
+   the fused policy and open thresholds, and the thresholds are chosen there:
+   `accept` at ln(1 / ACCEPT_ODDS_TARGET), never below the highest summed LLR
+   of any calibration impostor attempt, `review` from even odds (0); see
+   choose_thresholds.
+3. Attempts are composed on the evaluation part (people and writers that
+   chose nothing) and decided under `all` and `fused` side by side.
+
+Writes models/decision/policy.json (thresholds, how chosen, figures),
+models/decision/REPORT.md and models/decision/report/*.png.
+`python -m model_export system calibrate --only signature` refits one LLR
+(for example after a new signature model ships) without the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from functions.manifests import (
+    DECISION_POLICY_DIR,
+    FACE_MODEL,
+    POLICY_FILE,
+    FusedThresholds,
+    LlrCalibration,
+    llr_calibration,
+    read_manifest,
+)
+from functions.biometrics.decision import ALL, FUSED
+
+from ..common.paths import MODELS_DIR, SHARED_DATA
+from ..face.pairs import CALIBRATION_SUBJECTS
+from . import attempts as A
+from . import llr as L
+from .scores import DEFAULT_CACHE, score_faces, score_signatures
+
+STEP = 0.25  # thresholds are rounded to this (natural-log units)
+ACCEPT_ODDS_TARGET = 1e-4  # accept from odds of 10,000 to 1 (the informed-impostor target)
+REVIEW_FROM = 0.0  # review from even odds
+TARGETS = {"genuine": ("accepted", ">=", 0.95), "zero_effort": ("accepted", "<=", 1e-5), "informed": ("accepted", "<=", 1e-4),
+           "look_alike": ("accepted", "<=", 1e-3), "presentation_attack": ("accepted", "<=", 0.0)}
+TITLES = {"genuine": "genuine", "zero_effort": "zero-effort impostor (own signature)", "informed": "informed impostor (skilled forgery)",
+          "look_alike": f"look-alike (closest {A.LOOK_ALIKE_SHARE:.0%} of impostor faces) + skilled forgery",
+          "presentation_attack": "presentation attack of the enrolled person + genuine signature"}
+MODELS = {"face": FACE_MODEL, "liveness": "antispoof", "signature": "signature"}
+
+
+def load_inputs(data: Path, cache: Path, models_dir: Path):
+    faces = score_faces(data / "nuaa", cache, models_dir)
+    sigs = score_signatures(data / "signatures", cache, models_dir)
+    manifests = {k: read_manifest(models_dir / name) for k, name in MODELS.items()}
+    with np.load(models_dir / "signature" / manifests["signature"].extra["comparison"]["background"]["file"]) as z:
+        background = z["features"].astype(np.float64)
+    trials = A.signature_parts(sigs, manifests["signature"], background)
+    return faces, manifests, trials
+
+
+def calibrate_llrs(faces, trials, models_dir: Path, only: str | None = None) -> dict[str, dict]:
+    """Fit and store each check's LLR (or one of them) in its model's manifest."""
+    fits = {"face": lambda: L.fit_face_llr(faces, CALIBRATION_SUBJECTS), "liveness": lambda: L.fit_liveness_llr(faces),
+            "signature": lambda: L.fit_signature_llr(trials["val"])}
+    out = {}
+    for check, fit in fits.items():
+        if only and check != only:
+            continue
+        _, described = fit()
+        out[check] = L.store(models_dir, MODELS[check], described)
+    return out
+
+
+def choose_thresholds(cal: dict[str, A.Attempts]) -> dict:
+    """Accept at the odds the informed-impostor target asks for, checked on calibration attempts; review from even odds.
+
+    With calibrated LLRs and no prior, a fused value T says the attempt is e**T times likelier genuine than not;
+    accepting from ln(1 / ACCEPT_ODDS_TARGET) asks the evidence for the informed-impostor target's odds
+    (10,000 to 1). The calibration attempts set a floor (the cut is never below the highest calibration
+    impostor's sum) and say what it keeps of genuine people there. Review from 0, where the evidence starts
+    to favour the claim: below it the evidence is against the claim and the attempt is rejected.
+    Why not fit the cut to the calibration attempts alone: on the calibration people the face separates
+    everyone, so their impostors' sums say nothing about a look-alike the face model cannot tell apart,
+    which is where the signature's evidence has to count.
+    """
+    impostor = np.concatenate([cal[k].fused for k in ("zero_effort", "informed", "look_alike")])
+    impostor = impostor[~np.isnan(impostor)]
+    genuine = np.where(np.isnan(cal["genuine"].fused), -np.inf, cal["genuine"].fused)
+    highest = float(impostor.max())
+    above_impostors = math.floor(highest / STEP) * STEP + STEP
+    by_odds = math.ceil(math.log(1 / ACCEPT_ODDS_TARGET) / STEP) * STEP
+    accept = max(above_impostors, by_odds)
+    review = min(REVIEW_FROM, accept)
+    return {"accept": accept, "review": review, "highest_calibration_impostor": round(highest, 4),
+            "above_calibration_impostors": above_impostors, "by_odds": by_odds,
+            "calibration_genuine_at_or_above_accept": round(float(np.mean(genuine >= accept)), 5),
+            "calibration_genuine_below_review": round(float(np.mean(genuine < review)), 5),
+            "calibration_impostors_at_or_above_review": round(float(np.mean(impostor >= review)), 5),
+            "calibration_impostor_sums": int(len(impostor)), "calibration_genuine_attempts": int(len(genuine))}
+
+
+def rates(att: A.Attempts, policy: str) -> dict:
+    o = att.outcomes[policy]
+    n = len(o)
+    return {"n": n, **{k: int(np.sum(o == k)) for k in ("accepted", "review", "rejected")}}
+
+
+def by_attack_type(att: A.Attempts, policy: str) -> dict:
+    out = {}
+    for t in sorted(set(att.attack_type.tolist())):
+        m = att.attack_type == t
+        out[t] = {"n": int(m.sum()), **{k: int(np.sum(att.outcomes[policy][m] == k)) for k in ("accepted", "review", "rejected")}}
+    return out
+
+
+def top_reasons(att: A.Attempts, policy: str, k: int = 4) -> list[tuple[str, int]]:
+    from collections import Counter
+
+    c = Counter(r[0] if r else "" for r in att.reasons[policy])
+    return c.most_common(k)
+
+
+def upper_bound(accepted: int, n: int) -> float:
+    """One-sided 95% upper bound on a rate from `accepted` of `n` (the 'rule of three' at 0; Clopper-Pearson otherwise)."""
+    if accepted == 0:
+        return 3.0 / n
+    from scipy.stats import beta
+
+    return float(beta.ppf(0.95, accepted + 1, n - accepted))
+
+
+def plot_det(ev: dict[str, A.Attempts], out: Path, thresholds: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.stats import norm
+
+    genuine = ev["genuine"].fused
+    g = np.sort(np.where(np.isnan(genuine), -np.inf, genuine))
+    fig, ax = plt.subplots(figsize=(6.2, 5))
+    ticks = np.array([1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5])
+    for kind in ("zero_effort", "informed", "look_alike", "presentation_attack"):
+        imp = ev[kind].fused
+        i = np.sort(np.where(np.isnan(imp), -np.inf, imp))  # a veto is the lowest possible sum
+        t = np.unique(np.r_[g[np.isfinite(g)], i[np.isfinite(i)]])
+        far = 1 - np.searchsorted(i, t, side="left") / len(i)
+        frr = np.searchsorted(g, t, side="left") / len(g)
+        ok = (far > 0) & (frr > 0)
+        ax.plot(norm.ppf(far[ok]), norm.ppf(frr[ok]), label=TITLES[kind])
+    ax.set_xticks(norm.ppf(ticks), [f"{v:g}" for v in ticks])
+    ax.set_yticks(norm.ppf(ticks), [f"{v:g}" for v in ticks])
+    ax.set_xlim(norm.ppf(5e-6), norm.ppf(0.6))
+    ax.set_ylim(norm.ppf(5e-5), norm.ppf(0.6))
+    ax.set_xlabel("attempts of the kind at or above the cut (vetoes never)")
+    ax.set_ylabel("genuine attempts below the cut (or vetoed)")
+    ax.set_title(f"Fused LLR, evaluation attempts (accept at {thresholds['accept']:g})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def plot_fused(ev: dict[str, A.Attempts], out: Path, thresholds: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    bins = np.linspace(-25, 35, 121)
+    for kind in A.KINDS:
+        v = ev[kind].fused
+        v = v[~np.isnan(v)]
+        if len(v):
+            ax.hist(v, bins=bins, density=True, histtype="step", label=f"{TITLES[kind]} ({len(v)} summed)")
+    for name, x in (("review", thresholds["review"]), ("accept", thresholds["accept"])):
+        ax.axvline(x, color="k", ls="--" if name == "accept" else ":", lw=1)
+        ax.text(x, ax.get_ylim()[1] * 0.9, f" {name}", fontsize=7)
+    ax.set_xlabel("fused LLR (natural log): face + liveness + signature")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def sweep(runs: dict[str, A.Attempts], cuts=tuple(np.arange(5.0, 14.01, 1.0))) -> list[dict]:
+    """Accepted share per kind if `accept` were each cut (everything else as shipped): the operator's trade-off."""
+    held = ("evidence_conflict", "liveness_uncertain", "spoof_suspected")  # rules above the sum
+    out = []
+    for cut in cuts:
+        row = {"accept": float(cut)}
+        for kind, att in runs.items():
+            free = np.array([not any(r in held for r in rs) for rs in att.reasons[FUSED]])
+            row[kind] = float(np.mean(free & (np.nan_to_num(att.fused, nan=-np.inf) >= cut)))
+        out.append(row)
+    return out
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.3f}%" if x < 0.01 else f"{100 * x:.1f}%"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m model_export system", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("verb", choices=("evaluate", "calibrate-llr"))
+    p.add_argument("--data", type=Path, default=SHARED_DATA)
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="score cache (each image scored once per model version)")
+    p.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    p.add_argument("--only", choices=tuple(MODELS), help="calibrate-llr: refit one check's LLR")
+    p.add_argument("--keep-llr", action="store_true", help="evaluate: use the manifests' LLRs instead of refitting them")
+    p.add_argument("--scale", type=float, default=1.0, help="share of the default number of attempts per kind (quick runs)")
+    args = p.parse_args(argv)
+    started = time.time()
+    faces, manifests, trials = load_inputs(args.data, args.cache, args.models_dir)
+    if args.verb == "calibrate-llr" or not args.keep_llr:
+        fitted = calibrate_llrs(faces, trials, args.models_dir, args.only)
+        print(json.dumps({k: {x: v[x] for x in ("a", "b", "of", "low", "high", "median_llr")} for k, v in fitted.items()}))
+        if args.verb == "calibrate-llr":
+            return 0
+    manifests = {k: read_manifest(args.models_dir / name) for k, name in MODELS.items()}
+    llrs: dict[str, LlrCalibration | None] = {k: llr_calibration(m) for k, m in manifests.items()}
+    if any(v is None for v in llrs.values()):
+        raise SystemExit("every model needs calibration.llr first: python -m model_export system calibrate")
+    counts = {k: max(1000, int(v * args.scale)) for k, v in A.ATTEMPTS.items()}
+
+    cal_part = A.calibration_part(faces, CALIBRATION_SUBJECTS, trials["val"])
+    open_policy = {FUSED: {"face_review_margin": 0.0, "policy": FUSED, "thresholds": FusedThresholds(math.inf, -math.inf, "open")}}
+    cal = {k: A.run(cal_part, k, faces, manifests, llrs, open_policy, counts[k]) for k in A.KINDS}
+    chosen = choose_thresholds(cal)
+    version = datetime.now(timezone.utc).strftime("%Y.%m.%d") + "-" + hashlib.sha256(
+        json.dumps([chosen["accept"], chosen["review"], {k: v.to_dict() for k, v in llrs.items()}], sort_keys=True).encode()).hexdigest()[:8]
+    thresholds = FusedThresholds(chosen["accept"], chosen["review"], version)
+    print("chosen", json.dumps(chosen))
+
+    policies = {ALL: {"face_review_margin": 0.0, "policy": ALL}, FUSED: {"face_review_margin": 0.0, "policy": FUSED, "thresholds": thresholds}}
+    cal = {k: A.run(cal_part, k, faces, manifests, llrs, policies, counts[k]) for k in A.KINDS}
+    ev_part = A.evaluation_part(faces, CALIBRATION_SUBJECTS, trials["test"])
+    ev = {k: A.run(ev_part, k, faces, manifests, llrs, policies, counts[k]) for k in A.KINDS}
+
+    figures = {part: {kind: {pol: rates(att, pol) for pol in policies} | {"pool": att.pool} for kind, att in runs.items()}
+               for part, runs in (("calibration", cal), ("evaluation", ev))}
+    for part, runs in (("calibration", cal), ("evaluation", ev)):
+        for pol in policies:
+            figures[part]["presentation_attack"][pol]["by_type"] = by_attack_type(runs["presentation_attack"], pol)
+    reasons = {kind: {pol: top_reasons(att, pol) for pol in policies} for kind, att in ev.items()}
+    figures["evaluation_sweep"] = sweep(ev)
+
+    out = args.models_dir / DECISION_POLICY_DIR
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    policy = {
+        "name": "decision",
+        "version": version,
+        "thresholds": {"accept": chosen["accept"], "review": chosen["review"]},
+        "meaning": "fused = face LLR (same person) + liveness LLR (live) + signature LLR (same writer), natural log; "
+                   ">= accept: accepted; >= review: review; below: rejected; vetoes and the conflict rule first (functions/biometrics/decision.py)",
+        "chosen": {
+            "on": "calibration attempts: NUAA train of the face model's calibration subjects "
+                  f"({', '.join(CALIBRATION_SUBJECTS)}) with their liveness, signature validation writers",
+            "accept": f"ln(1 / {ACCEPT_ODDS_TARGET:g}) rounded up to {STEP} (the evidence at the informed-impostor target's odds), "
+                      "never below the highest fused LLR of any calibration impostor attempt (zero-effort, informed, look-alike)",
+            "review": "0: from even odds (the evidence favours the claim) up to accept; below, the evidence is against the claim",
+            **chosen,
+        },
+        "llr": {check: {"model": manifests[check].name, "version": manifests[check].version, **llrs[check].to_dict()} for check in MODELS},
+        "figures": figures,
+        "report": "REPORT.md",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": "python -m model_export system evaluate",
+    }
+    (out / POLICY_FILE).write_text(json.dumps(policy, indent=2) + "\n")
+    plot_det(ev, out / "report" / "det.png", policy["thresholds"])
+    plot_fused(ev, out / "report" / "fused.png", policy["thresholds"])
+    write_report(out / "REPORT.md", policy, reasons, manifests, time.time() - started)
+    for kind in A.KINDS:
+        print(kind, {pol: figures["evaluation"][kind][pol] for pol in policies})
+    return 0
+
+
+def calibrate_main(argv: list[str] | None = None) -> int:
+    """`system calibrate [--only face|liveness|signature]`: fit each check's LLR into its model's manifest."""
+    return main(["calibrate-llr", *(argv or [])])
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """`system evaluate [--keep-llr]`: the fused thresholds (policy.json) and the report, from composed attempts."""
+    return main(["evaluate", *(argv or [])])
+
+
+def write_report(path: Path, policy: dict, reasons: dict, manifests: dict, seconds: float) -> None:
+    ev, cal = policy["figures"]["evaluation"], policy["figures"]["calibration"]
+    t = policy["thresholds"]
+    lines = [
+        "# The decision as a whole: evaluation report",
+        "",
+        f"Generated by `python -m model_export system evaluate` on {datetime.now(timezone.utc):%Y-%m-%d} "
+        f"(policy `{policy['version']}`, {seconds / 60:.0f} min). Models: "
+        + ", ".join(f"{m.name} {m.version}" for m in manifests.values()) + ".",
+        "",
+        "## Protocol",
+        "",
+        "- An attempt is a face photo against an enrolled face template (the mean of 5 frames of one session, as the service",
+        "  enrols), with the liveness result of that same photo, and a questioned signature against a writer's 5 references.",
+        "  Face and signature come from different data sets and are drawn independently (with replacement) from their pools.",
+        "- Every step record is made by the step's own result class with the shipped manifests (bands, zones, LLRs), and the",
+        "  service's own `decide()` decides each attempt under both policies.",
+        "- **Calibration attempts** (every choice): NUAA train frames of the face model's calibration subjects "
+        f"({', '.join(CALIBRATION_SUBJECTS)}), sessions 1-2; signature validation writers.",
+        "- **Evaluation attempts** (every figure below): NUAA dev frames (session 3, never used by any model's choices) of the",
+        "  other nine people, against templates of all fifteen; signature test writers. Presentation attacks: NUAA dev printed",
+        "  photos of the enrolled person, and simulated prints and screen replays made from every second NUAA dev live frame",
+        "  (`tests/fixtures/spoof.py`).",
+        "- Kinds: " + "; ".join(f"**{k}**: {TITLES[k]}" for k in A.KINDS) + ".",
+        "",
+        "## Thresholds (models/decision/policy.json)",
+        "",
+        f"Fused LLR = face + liveness + signature. Accept at >= **{t['accept']:g}**, review at >= **{t['review']:g}**, reject below.",
+        f"- accept: {policy['chosen']['accept']} (highest calibration impostor: {policy['chosen']['highest_calibration_impostor']:.2f}; "
+        f"calibration genuine attempts at or above it: {pct(policy['chosen']['calibration_genuine_at_or_above_accept'])});",
+        f"- review: {policy['chosen']['review']}.",
+        "",
+        "Per-check LLRs (natural log, each fitted on its model's own calibration data, clamped to what that data can show):",
+        "",
+        "| check | hypothesis | llr | clamp | median LLR: same / different |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for check, m in manifests.items():
+        d = m.calibration["llr"]
+        x = "logit(score)" if d["of"] == "logit" else "score"
+        lines.append(f"| {check} | {d['hypothesis']} | {d['a']:.3f} x {x} {d['b']:+.3f} | [{d['low']:.2f}, {d['high']:.2f}] | "
+                     f"{d['median_llr']['same']:+.2f} / {d['median_llr']['different']:+.2f} |")
+    lines += ["", "## Evaluation attempts: `all` (today's rule) and `fused` side by side", "",
+              "| attempt kind | attempts | all: accepted | review | rejected | fused: accepted | review | rejected | target (fused) | met? |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for kind in A.KINDS:
+        a, f = ev[kind]["all"], ev[kind]["fused"]
+        n = a["n"]
+        what, op, target = TARGETS[kind]
+        rate = f["accepted"] / n
+        met = rate >= target if op == ">=" else rate <= target
+        bound = "" if kind == "genuine" else f" (95% bound {pct(upper_bound(f['accepted'], n))})"
+        lines.append(f"| {TITLES[kind]} | {n} | {a['accepted']} ({pct(a['accepted'] / n)}) | {pct(a['review'] / n)} | {pct(a['rejected'] / n)} | "
+                     f"{f['accepted']} ({pct(rate)}){bound} | {pct(f['review'] / n)} | {pct(f['rejected'] / n)} | {op} {pct(target) if target else '0'} | "
+                     f"{'yes' if met else '**no**'} |")
+    lines += ["", "Pools the attempts were drawn from (face pairs x signature trials; attempts re-use them, so a rate can never be",
+              "bounded below about 1 / the smaller pool):", "",
+              "| attempt kind | face pairs | probe photos | signature trials | writers |", "| --- | ---: | ---: | ---: | ---: |"]
+    for kind in A.KINDS:
+        pl = ev[kind]["pool"]
+        lines.append(f"| {kind} | {pl['face_pairs']} | {pl['probe_photos']} | {pl['signature_trials']} | {pl['signature_writers']} |")
+    lines += ["", "Presentation attacks by type (evaluation):", "", "| type | attempts | all: accepted / review / rejected | fused: accepted / review / rejected |",
+              "| --- | ---: | --- | --- |"]
+    for typ, a in ev["presentation_attack"]["all"]["by_type"].items():
+        f = ev["presentation_attack"]["fused"]["by_type"][typ]
+        lines.append(f"| {typ} | {a['n']} | {a['accepted']} / {a['review']} / {a['rejected']} | {f['accepted']} / {f['review']} / {f['rejected']} |")
+    lines += ["", "Most common first reason per kind (evaluation):", "", "| attempt kind | all | fused |", "| --- | --- | --- |"]
+    for kind in A.KINDS:
+        fmt = lambda rs: ", ".join(f"{r} {c}" for r, c in rs)
+        lines.append(f"| {kind} | {fmt(reasons[kind]['all'])} | {fmt(reasons[kind]['fused'])} |")
+    lines += ["", "Calibration attempts (where the thresholds were chosen), for comparison:", "",
+              "| attempt kind | attempts | all: accepted / review / rejected | fused: accepted / review / rejected |", "| --- | ---: | --- | --- |"]
+    for kind in A.KINDS:
+        a, f = cal[kind]["all"], cal[kind]["fused"]
+        lines.append(f"| {kind} | {a['n']} | {a['accepted']} / {a['review']} / {a['rejected']} | {f['accepted']} / {f['review']} / {f['rejected']} |")
+    lines += ["", "## Trading review load against risk", "",
+              "The accepted share of each kind if `accept` were moved (evaluation attempts, everything else as shipped; attempts",
+              "under the cut go to review down to `review`). Shown for operators: nothing was chosen on these rows.", "",
+              "| accept at | " + " | ".join(A.KINDS) + " |", "| ---: | " + " | ".join("---:" for _ in A.KINDS) + " |"]
+    for row in policy["figures"]["evaluation_sweep"]:
+        lines.append(f"| {row['accept']:g} | " + " | ".join(pct(row[k]) for k in A.KINDS) + " |")
+    lines += ["", "## Figures", "", "- `report/det.png`: DET of the fused LLR, genuine against each attack kind (evaluation attempts; a veto counts as",
+              "  the lowest sum).", "- `report/fused.png`: the fused LLR per kind, with the thresholds.", "",
+              "![DET](report/det.png)", "![fused](report/fused.png)", ""]
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
