@@ -235,6 +235,7 @@ function clearCase() {
   currentCase = null;
   pendingVerdict = null;
   $("case-images").replaceChildren(); // drop the image links from the page
+  $("case-references").replaceChildren();
   $("case-body").hidden = true;
 }
 
@@ -293,6 +294,7 @@ function renderCase(data) {
   );
 
   renderImages(data.images || {}, now);
+  renderReferences(data.references || {});
   renderSteps(data.steps || {});
   renderVerdict(data);
   $("case-body").hidden = false;
@@ -312,6 +314,22 @@ function renderImages(images, now) {
       ? slots.map((slot) => imageFigure(slot))
       : [el("p", { className: "empty" }, "This case has no images.")]),
   );
+}
+
+// The subject's enrolled references, beside the probe: each link is signed for this reviewer and audited.
+function renderReferences(references) {
+  const faces = (references.face || []).map((url, i) => ({ key: "reference-face", title: `Enrolled face ${i + 1}`, url }));
+  const signatures = (references.signature || []).map((url, i) => ({
+    key: "signature reference-signature", title: `Reference signature ${i + 1}`, url,
+  }));
+  const notes = [];
+  if (!faces.length) {
+    notes.push(el("p", { className: "empty" }, references.face_photos_retained === false
+      ? "No enrolment photos: this service does not retain them. Judge the face from the step figures."
+      : "No enrolment photos for this subject."));
+  }
+  if (!signatures.length) notes.push(el("p", { className: "empty" }, "No reference signatures for this subject."));
+  $("case-references").replaceChildren(...faces.map(imageFigure), ...signatures.map(imageFigure), ...notes);
 }
 
 function imageFigure({ key, title, url }) {
@@ -491,6 +509,17 @@ async function onVerdictSubmit(event) {
   }
 }
 
+// A accepts, R rejects (each still asks for confirmation), outside text fields and only on an open case.
+function onVerdictKey(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+  const key = event.key.toLowerCase();
+  const verdict = key === "a" ? "accept" : key === "r" ? "reject" : null;
+  if (!verdict || $("view-case").hidden || $("case-body").hidden || $("verdict-form").hidden) return;
+  if (event.target.closest("input, textarea, select, [contenteditable]") || $("verdict-choose").hidden) return;
+  event.preventDefault();
+  openConfirm(verdict);
+}
+
 // --- start ------------------------------------------------------------------------------------
 
 function start() {
@@ -508,6 +537,7 @@ function start() {
     if (event.key === "Escape") closeConfirm();
   });
   $("verdict-note").addEventListener("input", updateNoteCount);
+  document.addEventListener("keydown", onVerdictKey);
   $("verdict-error").tabIndex = -1;
   window.addEventListener("hashchange", route);
   route();

@@ -42,11 +42,13 @@ def _browser_or_skip() -> str:
 @pytest.fixture
 def host_with_a_case_in_review(settings_env, tmp_path):
     """A verification of the enrolled person that is certain to go to review: the face review band is widened
-    (BIOAUTH_FACE_REVIEW_MARGIN) so her close match lands in it, whatever the other models say."""
+    (BIOAUTH_FACE_REVIEW_MARGIN) so her close match lands in it, and every check must be in its own accept zone
+    (BIOAUTH_DECISION_POLICY=all), whatever the other models say."""
     from functions.runtime.services import get_services
     from scripts.sample_images import write_samples
 
     settings_env.setenv("BIOAUTH_FACE_REVIEW_MARGIN", "1.0")
+    settings_env.setenv("BIOAUTH_DECISION_POLICY", "all")  # under the fused policy a strong signature outweighs it
     services = get_services()
     keys = {role: services.credentials.issue(role, principal, name=name, created_by="test").token
             for role, principal, name in (("operator", "olivia", "Olivia"), ("device", "browser-test-kiosk", None),
@@ -81,6 +83,11 @@ def test_a_reviewer_lists_opens_sees_and_closes_a_case_in_a_real_browser(host_wi
     assert len(seen["reasons"]) >= 1
     loaded = {image["alt"]: image for image in seen["images"]}
     assert len(loaded) >= 3 and all(image["width"] > 0 for image in loaded.values())  # face, signature, crops
+    references = [image for image in seen["references"] if image["width"] > 0]
+    assert sum("Enrolled face" in i["alt"] for i in references) == 3  # the three enrolment photos
+    assert sum("Reference signature" in i["alt"] for i in references) == 4  # the four reference canvases
+    assert seen["verdictInViewAtTop"] and seen["verdictInViewAtEnd"]  # no scrolling to reach the verdict
+    assert seen["shortcutConfirm"] == "Confirm accept"  # the A key
     assert "accepted" in seen["flash"]
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and SCREENSHOT.stat().st_size > 20_000
 

@@ -128,6 +128,7 @@ def test_routes_methods_and_auth_levels(functions_index):
         ("v1/keys/{key_id}/rotation", ("POST",)): "FUNCTION",
         ("v1/keys/{key_id}", ("DELETE",)): "FUNCTION",
         ("v1/blobs/{*ref}", ("GET",)): "ANONYMOUS",  # checked by its own HMAC signature instead
+        ("v1/references/{subject_id}/{kind}/{index}", ("GET",)): "ANONYMOUS",  # likewise
         ("health", ("GET",)): "ANONYMOUS",
         ("openapi.json", ("GET",)): "ANONYMOUS",
     }

@@ -135,3 +135,39 @@ def test_stale_or_altered_deliveries_are_refused():
     fresh = signed_headers(b"k", "d-1", int(time.time()), b"{}")
     assert verify(b"k", fresh, b"{}") == "d-1"
     assert verify(b"k", {**fresh, DELIVERY_HEADER: "d-2"}, b"{}") is None  # the id is signed too
+
+
+def test_a_case_shows_the_subjects_enrolled_references_through_signed_audited_links(local_host, embedded_services, principals, tmp_path):
+    """A reviewer judging a face or signature doubt sees the person's enrolment photos and reference signatures."""
+    import io
+
+    from PIL import Image
+
+    from functions.http.enrolment import enrol_subject
+    from functions.images import check_image
+    from scripts.sample_images import write_samples
+    from tests.conftest import Client
+
+    services = embedded_services
+    samples = write_samples(tmp_path / "samples")
+    faces = [p for p in samples if p.name.startswith("enrol-face-")]
+    signatures = [p for p in samples if p.name.startswith("enrol-signature-")]
+    enrol_subject("alice", [check_image(p.read_bytes(), field="face", max_pixels=10**8) for p in faces],
+                  [check_image(p.read_bytes(), field="signature", max_pixels=10**8) for p in signatures], services)
+    _case_in_review(services)
+    reviewer = Client(local_host.url, principals["reviewer"])
+
+    case = reviewer.get("/api/v1/reviews/v1").json()
+    references = case["references"]
+    assert references["face_photos_retained"] is True
+    assert len(references["face"]) == len(faces) and len(references["signature"]) == len(signatures)
+    # The face photos come back exactly as enrolled; the signature canvases as images.
+    assert requests.get(references["face"][0], timeout=10).content == faces[0].read_bytes()
+    canvas = requests.get(references["signature"][1], timeout=10)
+    assert canvas.headers["Content-Type"] == "image/png" and Image.open(io.BytesIO(canvas.content)).size[0] > 100
+    assert requests.get(references["face"][0].replace("sig=", "sig=0"), timeout=10).status_code == 401
+    assert requests.get(references["face"][0].replace("by=dana", "by=olivia"), timeout=10).status_code == 401
+
+    viewed = [e for e in services.audit.query(subject_id="alice") if e.action == "reference.viewed"]
+    assert [(e.actor_id, e.verification_id, e.details) for e in viewed] == [
+        ("dana", "v1", {"kind": "face", "index": 0}), ("dana", "v1", {"kind": "signature", "index": 1})]

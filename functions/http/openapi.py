@@ -181,10 +181,17 @@ def _schemas() -> dict:
         "ReviewCase": {
             "allOf": [_ref("Verification"), {
                 "type": "object",
-                "required": ["images"],
+                "required": ["images", "references"],
                 "properties": {"images": {
                     "type": "object", "additionalProperties": {"type": "string"},
-                    "description": "short-lived links by image name: face, signature, face_chip, face_context"}},
+                    "description": "short-lived links by image name: face, signature, face_chip, face_context"},
+                    "references": {
+                        "type": "object", "required": ["face", "signature", "face_photos_retained"],
+                        "description": "the subject's enrolled references, as short-lived links signed for this reviewer "
+                                       "(each access is audited): face photos as enrolled, signature reference canvases",
+                        "properties": {"face": {"type": "array", "items": {"type": "string"}},
+                                       "signature": {"type": "array", "items": {"type": "string"}},
+                                       "face_photos_retained": {"type": "boolean"}}}},
             }],
         },
         "ReviewInbox": {
@@ -429,6 +436,16 @@ def _paths() -> dict:
                          "description": "the image's reference, as given in the link"},
                         {"name": "expires", "in": "query", "required": True, "schema": {"type": "string"}},
                         {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}}],
+        )},
+        "/v1/references/{subject_id}/{kind}/{index}": {"get": _op(
+            "An enrolled reference behind a reviewer's short-lived link, decrypted; each access is audited",
+            {"200": {"description": "the image", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}},
+            errors=(401, 404), operation_id="getEnrolledReference",
+            parameters=[{"name": "subject_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": ["face", "signature"]}},
+                        {"name": "index", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}},
+                        *({"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
+                          for n in ("case", "by", "expires", "sig"))],
         )},
         "/health": {"get": _op(
             "Liveness, for anyone: ok, or degraded when the records cannot be read",

@@ -27,6 +27,7 @@ from ..runtime.waiting import wait_until_decided
 from ..runtime.subjects import REVIEWS, erase_subject
 from ..runtime.intake import accept_verification, check_subject_id, parse_verification_request
 from ..runtime.image_links import case_image_links, case_images, check_link
+from ..runtime.references import check_reference_link, read_reference, reference_links
 from ..steps.table import STEPS
 from ..storage import update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
@@ -245,10 +246,12 @@ def record_erasure(services, principal: Principal, subject_id: str) -> None:
     audit(services, principal, "subject.erased", subject_id=pseudonym(subject_id, key), details={"records": changed})
 
 
-def _case_view(record: dict, services) -> dict:
-    """What a reviewer sees: the record, with short-lived links to every image."""
+def _case_view(record: dict, services, reviewer: Principal) -> dict:
+    """What a reviewer sees: the record, with short-lived links to every image and to the subject's enrolled
+    references (face photos as enrolled, signature canvases), the latter signed for this reviewer."""
     view = verification_view(record)
     view["images"] = case_image_links(services, record)
+    view["references"] = reference_links(services, record["subject_id"], record["id"], reviewer.id)
     return view
 
 
@@ -277,7 +280,7 @@ def open_case(services, vid: str) -> dict:
 
 @route(bp, "v1/reviews/{id}", "GET", roles=("reviewer",))
 def get_review_case(call: Call) -> func.HttpResponse:
-    return json_response(_case_view(open_case(call.services, call.path("id")), call.services))
+    return json_response(_case_view(open_case(call.services, call.path("id")), call.services, call.principal))
 
 
 @route(bp, "v1/reviews/{id}", "POST", roles=("reviewer",))
@@ -355,6 +358,19 @@ def get_linked_blob(call: Call) -> func.HttpResponse:
         raise VerificationNotFound("no such image", code="not_found") from None
     return func.HttpResponse(data, status_code=200, mimetype=mimetypes.guess_type(ref)[0] or "application/octet-stream",
                              headers={"Cache-Control": "private, no-store"})
+
+
+@route(bp, "v1/references/{subject_id}/{kind}/{index}", "GET")
+def get_reference(call: Call) -> func.HttpResponse:
+    """An enrolled reference behind a reviewer's short-lived link, decrypted; each access is audited under the
+    reviewer the link was signed for."""
+    services = call.services
+    link = check_reference_link(services, call.path("subject_id"), call.path("kind"), call.path("index"), call.req.params)
+    data, media_type = read_reference(services, link)
+    services.audit.append(AuditEvent(action="reference.viewed", actor_id=link.reviewer_id, actor_role="reviewer",
+                                     subject_id=link.subject_id, verification_id=link.case_id,
+                                     details={"kind": link.kind, "index": link.index}))
+    return func.HttpResponse(data, status_code=200, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
 
 
 @route(bp, "health", "GET")

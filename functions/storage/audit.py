@@ -32,7 +32,7 @@ PSEUDONYM_PREFIX = "erased:"
 DETAIL_KEYS = frozenset({
     "mode", "outcome", "reasons", "models", "thresholds", "verdict", "presentation", "service_outcome", "faces",
     "signatures", "face_model_version", "key_id", "role", "principal_id", "replaces", "images_retained",
-    "records", "blobs", "status",
+    "records", "blobs", "status", "kind", "index",
     "explanation",  # a decision's policy, per-check LLRs, their sum and thresholds: numbers and names only
 })
 

@@ -46,13 +46,33 @@ try {
   seen.reasons = await page.locator("#case-reasons li").allTextContents();
   seen.images = await page.$$eval("#case-images img", (images) =>
     images.map((img) => ({ alt: img.alt, width: img.naturalWidth, height: img.naturalHeight })));
-  await page.screenshot({ path: screenshot, fullPage: true });
+  // The subject's enrolled references beside the probe: face photos as enrolled and the reference signatures.
+  await page.waitForFunction(() => {
+    const images = [...document.querySelectorAll("#case-references img")];
+    return images.length >= 2 && images.every((img) => img.complete && img.naturalWidth > 0);
+  });
+  seen.references = await page.$$eval("#case-references img", (images) =>
+    images.map((img) => ({ alt: img.alt, width: img.naturalWidth, height: img.naturalHeight })));
+  await page.screenshot({ path: screenshot, fullPage: false });
+
+  // The verdict is where the reviewer sees it without scrolling, at the top of the page and at its end.
+  const acceptInView = () => page.$eval('#verdict-choose button[data-verdict="accept"]', (button) => {
+    const box = button.getBoundingClientRect();
+    return box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight;
+  });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  seen.verdictInViewAtTop = await acceptInView();
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  seen.verdictInViewAtEnd = await acceptInView();
 
   // The verdict: a live person, accepted, with a note; confirmed.
   await page.check('#verdict-presentation input[value="bona_fide"]');
   await page.fill("#verdict-note", "Same person; live.");
-  await page.click('#verdict-choose button[data-verdict="accept"]');
+  // A accepts (R rejects) from the keyboard, outside the note field; the confirmation still asks.
+  await page.locator("#case-title").focus();
+  await page.keyboard.press("a");
   await page.locator("#verdict-confirm").waitFor({ state: "visible" });
+  seen.shortcutConfirm = (await page.textContent("#verdict-confirm-button")).trim();
   await page.click("#verdict-confirm-button");
 
   // Back in the inbox, with the thanks and without the case.
