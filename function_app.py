@@ -13,6 +13,7 @@ from typing import Callable
 import azure.functions as func
 
 from functions.http.routes import bp as http_routes
+from functions.log_context import configure_logging
 from functions.runtime.services import get_services
 from functions.runtime.step_runner import Step, run_step
 from functions.settings import STORAGE_CONNECTION, get_settings
@@ -56,6 +57,7 @@ def queue_statistics() -> dict[str, dict[str, float]]:
 
 
 settings = get_settings()
+configure_logging(settings.log_format)
 if configure_telemetry(settings.telemetry, connection_string=settings.appinsights_connection_string) != "none":
     observe_queues(queue_statistics)
 

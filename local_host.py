@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from functions.log_context import configure_logging
 from functions.runtime.health import PollerStatus, register_pollers
 
 ROOT = Path(__file__).resolve().parent
@@ -644,7 +645,7 @@ def local_function_key(data_dir: Path) -> str:
     return key(data_dir)
 
 
-def console_and_file_logging(level: str, log_file: Path):
+def console_and_file_logging(level: str, log_file: Path, log_format: str = "text"):
     """bioauth's own lines on the console; everything, third-party warnings included, in the log file.
 
     Native libraries (mediapipe's absl/glog lines) write to file descriptor 2 directly, so the descriptor itself is
@@ -661,6 +662,7 @@ def console_and_file_logging(level: str, log_file: Path):
     to_file = logging.StreamHandler(sink)
     to_file.setFormatter(fmt)
     logging.basicConfig(level=level, handlers=[to_console, to_file], force=True)
+    configure_logging(log_format, [to_console, to_file])  # the ids on every line; BIOAUTH_LOG_FORMAT=json for JSON
     logging.captureWarnings(True)
     return console
 
@@ -790,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = get_services().settings
     log_file = args.log_file or settings.data_dir / "local-host.log"
-    console = console_and_file_logging(args.log_level, log_file)
+    console = console_and_file_logging(args.log_level, log_file, settings.log_format)
 
     from function_app import app
 

@@ -159,6 +159,8 @@ SETTINGS: tuple[Setting, ...] = (
             "decision_policy", one_of("all", "fused")),
     Setting("BIOAUTH_FACE_REVIEW_MARGIN", "0.0", "Widens the face review band (cosine score between the model's review and accept thresholds) on both sides.",
             "face_review_margin", number(0)),
+    Setting("BIOAUTH_LOG_FORMAT", "text", "Log lines as 'text' or 'json' (one object a line); both carry the request, verification and trace ids.",
+            "log_format", one_of("text", "json")),
     Setting("BIOAUTH_TELEMETRY", "none", "Where traces and metrics go: 'azure' (Application Insights, needs APPLICATIONINSIGHTS_CONNECTION_STRING), 'console' (stdout, local development) or 'none'.",
             "telemetry", one_of("azure", "console", "none")),
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", None, "Application Insights to export traces and metrics to (an address; the app signs in with its identity).",
@@ -230,6 +232,7 @@ class Settings:
     face_review_margin: float
     decision_policy: str
     telemetry: str
+    log_format: str
     appinsights_connection_string: str | None
     rate_limit_per_minute: float
     rate_limit_burst: int

@@ -8,18 +8,26 @@ route raises into its HTTP status, headers and JSON error body, so no route maps
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
 import azure.functions as func
 
+from opentelemetry import context as otel_context
+from opentelemetry.propagate import extract
+
 from ..errors import BioauthError, BodyTooLarge, InvalidRequest
+from ..log_context import REQUEST_ID_HEADER, bound, request_id_from
 from ..runtime.services import Services, get_services
 from ..settings import Settings
 from ..storage.api_keys import Principal
 from ..telemetry import traced_http
 from .access import authorize
+
+log = logging.getLogger("bioauth.http")
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
@@ -77,6 +85,19 @@ class Call:
 Route = Callable[[Call], func.HttpResponse]
 
 
+def trace_carrier(headers) -> dict[str, str]:
+    """The device's W3C trace context when it sent a valid one; else a new trace (so every log line has a trace id
+    even where no tracer is installed)."""
+    sent = (headers.get("traceparent") or "").strip()
+    parts = sent.split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16 and set(parts[1]) != {"0"} and set(parts[2]) != {"0"}:
+        carrier = {"traceparent": sent}
+        if headers.get("tracestate"):
+            carrier["tracestate"] = headers.get("tracestate")
+        return carrier
+    return {"traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"}
+
+
 def route(bp: func.Blueprint, path: str, method: str, *, roles: tuple[str, ...] = (),
           traced: bool = False) -> Callable[[Route], Callable[[func.HttpRequest], func.HttpResponse]]:
     """Register `handler(call)` on `bp` for `method path`.
@@ -86,21 +107,36 @@ def route(bp: func.Blueprint, path: str, method: str, *, roles: tuple[str, ...] 
     """
 
     def register(handler: Route) -> Callable[[func.HttpRequest], func.HttpResponse]:
-        def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+        def answer(req: func.HttpRequest) -> func.HttpResponse:
             try:
                 if roles:
                     services = get_services()
                     return handler(Call(req, authorize(req, services, *roles), services))
                 return handler(Call(req))
             except BioauthError as exc:
-                return error_response(exc)
+                response = error_response(exc)
+                log.info("%s %s -> %d %s", method, path, response.status_code, exc.code)  # an operator may ask why
+                return response
+
+        served = traced_http(path, method)(answer) if traced else answer
+
+        def endpoint(req: func.HttpRequest) -> func.HttpResponse:
+            request_id = request_id_from(req.headers)
+            # The device's trace (or a new one) is the parent of the request's span and of every queue hop.
+            trace_context = otel_context.attach(extract(trace_carrier(req.headers)))
+            try:
+                with bound(request_id=request_id, verification_id=""):
+                    response = served(req)
+            finally:
+                otel_context.detach(trace_context)
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
 
         # The Functions worker binds by the parameter name `req` and names the function after it: no __wrapped__.
         endpoint.__name__ = endpoint.__qualname__ = handler.__name__
         endpoint.__doc__ = handler.__doc__
         endpoint.__module__ = handler.__module__
-        served = traced_http(path, method)(endpoint) if traced else endpoint
         level = func.AuthLevel.FUNCTION if roles else func.AuthLevel.ANONYMOUS
-        return bp.route(route=path, methods=[method], auth_level=level)(served)
+        return bp.route(route=path, methods=[method], auth_level=level)(endpoint)
 
     return register

@@ -17,7 +17,9 @@ import azure.functions as func
 
 from ..errors import Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from ..images import decode_image_field
+from ..log_context import bind_verification, current_request_id
 from ..messages import StepMessage
+from ..telemetry import current_trace_context
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
                               redrive_if_stale, request_fingerprint, send_with_retry)
@@ -111,6 +113,7 @@ def create_verification(call: Call) -> func.HttpResponse:
                                                   verification_id=vid, fingerprint=fingerprint)
         except Conflict:  # the same key, concurrently: the first one stands
             return replay(check_replay(services.records.get(VERIFICATIONS, vid), fingerprint), mode, services)
+    bind_verification(record["id"])
     lease = settings.sync_lease_seconds if mode == "sync" else 0.0
     first = admit(services, record, first_queue, message.to_json(), visibility_delay=lease)
     subject_id, device_id = request.subject_id, request.device_id
@@ -141,7 +144,8 @@ def replay(record: dict, mode: str, services) -> func.HttpResponse:
     """The answer to a retry: the first verification, as it stands (sync waits a while for it to finish)."""
     location = f"/api/v1/verifications/{record['id']}"
     headers = {"Location": location, "Idempotent-Replayed": "true"}
-    message = StepMessage(record["id"], record["subject_id"], record.get("images", {})).to_json()
+    message = StepMessage(record["id"], record["subject_id"], record.get("images", {}), trace=current_trace_context(),
+                          request_id=current_request_id()).to_json()
     try:
         redrive_if_stale(services, record, STEPS.first.queue, message)
     except Exception as exc:  # noqa: BLE001

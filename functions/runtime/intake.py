@@ -34,6 +34,7 @@ from ..messages import StepMessage
 from ..records import VerificationRecord
 from ..settings import Settings
 from ..storage import BlobToPut, QueuedMessage, QueueStore, put_all
+from ..log_context import current_request_id
 from ..telemetry import current_trace_context
 from .outbound import check_destination, policy_from_settings
 from .services import Services
@@ -129,7 +130,7 @@ def accept_verification(request: VerificationRequest, services: Services, mode: 
         services.blobs.delete_prefix("images", folder)
         raise
     return record, StepMessage(verification_id=vid, subject_id=request.subject_id, images=images,
-                               trace=current_trace_context())
+                               trace=current_trace_context(), request_id=current_request_id())
 
 
 def idempotency_key(headers) -> str | None:

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from ..errors import STEP_ERROR, BioauthError, StepFailed
+from ..log_context import bound, current_request_id
 from ..messages import StepMessage
 from ..records import TERMINAL, DecisionRecord, FailureRecord, StepRecord, VerificationRecord
 from ..storage import delete_verification_blobs, update_record
 from ..storage.audit import AuditEvent, step_models
-from ..telemetry import StepTrace, record_decision, step_span
+from ..telemetry import StepTrace, current_trace_context, record_decision, step_span
 from .services import Services
 from .waiting import announce_decided
 
@@ -141,7 +142,8 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
         ))
     notice = table.failure_notice
     if record.status == "failed" and record.callback_url and notice and not table[step].runs_after_failure:
-        message_text = StepMessage(verification_id, record.subject_id, record.images).to_json()
+        message_text = StepMessage(verification_id, record.subject_id, record.images, trace=current_trace_context(),
+                                   request_id=current_request_id()).to_json()
         services.queues.send(notice.queue, message_text)
 
 
@@ -177,7 +179,8 @@ def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int,
     the record is marked failed first.
     """
     message = StepMessage.from_json(message_text)
-    with step_span(step, message.verification_id, message.trace) as trace:
+    with bound(request_id=message.request_id, verification_id=message.verification_id), \
+            step_span(step, message.verification_id, message.trace) as trace:
         return _run_step(table, step, message, dequeue_count, services, trace)
 
 
