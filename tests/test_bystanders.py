@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.imaging.face_detection import (
+from functions.biometrics.face_detection import (
     DOMINANT_MARGIN,
     MULTIPLE_FACES,
     OTHER_FACES_IGNORED,

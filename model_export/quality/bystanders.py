@@ -60,7 +60,7 @@ class Composite:
 
 def portraits(paths: list[Path]) -> list[Portrait]:
     """The photos in which BlazeFace finds exactly one face, with that face."""
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
 
     found = []
     for path in paths:
@@ -176,7 +176,7 @@ def read_composites(path: Path) -> list[dict]:
 
 def judge_row(row: dict, margin: float, centre_weight: float, min_score: float = 0.6) -> str:
     """What the service's dominant-face rule does with a stored composite, judged as in `judged`."""
-    from functions.imaging.face_detection import FaceDetection, dominant_face
+    from functions.biometrics.face_detection import FaceDetection, dominant_face
 
     w, h = row["frame"]
     faces = [FaceDetection(tuple(f["box"]), f["score"]) for f in row["faces"] if f["score"] >= min_score]
@@ -232,7 +232,7 @@ def evaluate(choose_rows: list[dict], test_rows: list[dict]) -> dict:
 
 def previous_rule(rows: list[dict]) -> dict:
     """The rule shipped before: the largest face when its box is 1.5 times the next one's and no face is nearer the centre."""
-    from functions.imaging.face_detection import FaceDetection, _centre_distance
+    from functions.biometrics.face_detection import FaceDetection, _centre_distance
 
     counts: dict[str, dict[str, int]] = {"bystanders": {}, "two_people": {}}
     for r in rows:
@@ -273,7 +273,7 @@ def report(result: dict) -> str:
         "times as prominent as every other face; otherwise the photo is refused (`multiple_faces`). Other faces are "
         "recorded as the flag `other_faces_ignored`.",
         "",
-        f"Chosen: w = {chosen['centre_weight']}, m = {chosen['margin']} (functions/imaging/face_detection.py: "
+        f"Chosen: w = {chosen['centre_weight']}, m = {chosen['margin']} (functions/biometrics/face_detection.py: "
         "PROMINENCE_CENTRE_WEIGHT, DOMINANT_MARGIN). Fit rules refuse at least "
         f"{MIN_TWO_PEOPLE_REFUSED:.0%} of two-people photos and never take a wrong face; among them the centre weight "
         "refusing the fewest subjects, and the middle margin of those at that rate.",
@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    from functions.imaging.face_detection import detect_faces
+    from functions.biometrics.face_detection import detect_faces
 
     people = portraits(portrait_paths(args.data, args.half, args.nuaa_every))
     print(f"{len(people)} portraits", file=sys.stderr)
