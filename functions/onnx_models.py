@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -97,6 +98,12 @@ def installed_models(models_dir: Path) -> list[dict]:
     """Manifests found in the models folder, for /api/health (sessions are not created here)."""
     found = []
     for d in sorted(Path(models_dir).iterdir()) if Path(models_dir).is_dir() else []:
-        if (d / MANIFEST_FILE).is_file():
+        path = d / MANIFEST_FILE
+        if not path.is_file():
+            continue
+        raw = json.loads(path.read_text())
+        if "input" in raw:
             found.append(read_manifest(d).summary())
+        else:  # limits without a network (capture quality): the manifest itself is what is served
+            found.append({"name": raw.get("name", d.name), "version": str(raw.get("version", "")), "sha256": sha256_file(path)})
     return found

@@ -40,6 +40,21 @@ from tests.fixtures.spoof import make_print_attack, make_screen_replay
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def sharper_camera(image: np.ndarray) -> np.ndarray:
+    """The scene at twice the resolution: the simulated recaptures' defocus is then mild enough for the capture-quality
+    check to pass them on to the anti-spoofing ensemble (at 512 px they are sent back for a retake as blurred)."""
+    import cv2
+
+    return cv2.resize(image, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LANCZOS4)
+
+
+def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
+    """The photo out of focus or shaken: a Gaussian blur of `sigma` pixels."""
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), sigma)
+
+
 def b64(image: np.ndarray, fmt: str = "JPEG") -> str:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format=fmt, quality=92)
@@ -125,10 +140,14 @@ def show(title: str, result: dict, elapsed_ms: float) -> None:
     outcome = decision.get("outcome") or result["status"]
     reasons = ", ".join(decision.get("reasons", [])) or (result.get("failure") or {}).get("code", "")
     print(f"\n{title}\n  decision: {outcome.upper()}  ({reasons})   {elapsed_ms:.0f} ms end to end")
+    retake = decision.get("retake")
+    if retake:
+        print(f"  retake: {retake['measure']} {retake['value']} against the limit {retake['limit']}: take another photo")
     for step, entry in result.get("steps", {}).items():
         r = entry.get("result") or {}
         detail = {
-            "face-crop": lambda: f"faces={r.get('faces_found')} reason={r.get('reason')}",
+            "face-crop": lambda: f"faces={r.get('faces_found')} reason={r.get('reason')} "
+                                 f"sharpness={(r.get('quality') or {}).get('measures', {}).get('sharpness')}",
             "antispoof": lambda: f"{r.get('label')} score={r.get('score')}",
             "face-match": lambda: f"{r.get('band')} score={r.get('score')} (accept >= {r.get('accept_at')}, review >= {r.get('review_at')})",
             "signature": lambda: f"{r.get('label')} score={r.get('score')}" if not r.get("reason") else f"reason={r['reason']}",
@@ -180,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             ("2. impostor: another person, a forged signature (async)",
              other, make_forgery(7, 1), False),
             ("3. print attack: a printed photo of the enrolled person held to the camera (sync: one round trip)",
-             make_print_attack(capture(person, 12), seed=3), make_signature(7, 12), True),
+             make_print_attack(sharper_camera(capture(person, 12)), seed=2), make_signature(7, 12), True),
             ("4. screen replay: a photo of the enrolled person shown on a phone held to the camera (sync)",
-             make_screen_replay(capture(person, 12), seed=0), make_signature(7, 12), True),
+             make_screen_replay(sharper_camera(capture(person, 12)), seed=2), make_signature(7, 12), True),
+            ("5. blurred capture: the enrolled person moved as the camera fired (sync): asked to retake, not accused",
+             blurred(capture(person, 11), sigma=3.0), make_signature(7, 11), True),
         ]
         for title, face, signature, sync in attempts:
             body = {"subject_id": "astronaut", "face_image": b64(face), "signature_image": b64(signature, "PNG")}

@@ -37,6 +37,9 @@ def results(**kw):
         (results(signature={"reason": "no_ink"}), "rejected", ["no_ink"]),
         (results(antispoof={"label": "uncertain"}, signature={"label": "forged"}), "review", ["liveness_uncertain", "signature_forged"]),
         (results(face_match={"score": 0.05, **BANDS}, signature={"label": "forged"}), "rejected", ["face_mismatch"]),
+        (results(face_crop={"reason": "retake_blurred", "retake": {"reason": "retake_blurred", "measure": "sharpness", "value": 12.0,
+                                                                  "limit": 30.0}}, antispoof=None, face_match=None, signature=None),
+         "rejected", ["retake_blurred"]),
         (results(face_crop={"reason": None, "flags": ["other_faces_ignored"]}), "accepted",
          ["face_match", "signature_genuine", "live_face", "other_faces_ignored"]),
     ],
@@ -165,3 +168,14 @@ def test_llr_is_clamped_to_the_calibrations_range():
     assert cal.llr(1.0) == 11.0 and cal.llr(-1.0) == -9.0
     logit = LlrCalibration(a=1.0, b=0.0, of="logit")
     assert abs(logit.llr(0.5)) < 1e-12 and logit.llr(1.0) == 12.0  # never beyond LLR_LIMIT
+
+
+def test_a_retake_carries_the_measured_value_and_the_limit_into_the_decision():
+    retake = {"reason": "retake_dark", "measure": "brightness", "value": 11.5, "limit": 19.0}
+    d = decide(results(face_crop={"reason": "retake_dark", "retake": retake}, antispoof=None, face_match=None, signature=None),
+               face_review_margin=0.03)
+    assert (d.outcome, d.reasons, d.retake) == ("rejected", ["retake_dark"], retake)
+    assert decide(results(), face_review_margin=0.03).retake is None
+    under_fused = fused(fused_results(face_crop={"reason": "retake_dark", "retake": retake}))
+    assert (under_fused.outcome, under_fused.reasons, under_fused.retake) == ("rejected", ["retake_dark"], retake)
+    assert under_fused.explanation["veto"] == "retake_dark"

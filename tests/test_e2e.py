@@ -143,8 +143,19 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
         assert results["face-match"]["band"] == "accept"
 
 
+@pytest.fixture
+def sharpness_and_pose_limits_set_aside(settings_env, tmp_path):
+    """Every shipped model, with the capture-quality check's sharpness and pose limits set aside
+    (tests/fixtures/models.py): the simulated recaptures are soft and turned enough to be sent back for a retake
+    (tests/test_capture_quality.py), and these tests are about the anti-spoofing ensemble behind that check."""
+    from tests.fixtures.models import models_with_quality_limits
+
+    folder = models_with_quality_limits(tmp_path / "models", min_sharpness=0.0, max_yaw_deg=90.0, max_pitch_deg=90.0, max_roll_deg=90.0)
+    settings_env.setenv("BIOAUTH_MODELS_DIR", str(folder))
+
+
 @pytest.mark.parametrize("attack", ["print", "screen"])
-def test_simulated_attacks_are_rejected_by_the_shipped_antispoof_model(client, embedded_services, astronaut, attack):
+def test_simulated_attacks_are_rejected_by_the_shipped_antispoof_model(sharpness_and_pose_limits_set_aside, client, embedded_services, astronaut, attack):
     """A printed photo and a phone-screen replay of the enrolled person: the ensemble calls both a clear spoof."""
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature

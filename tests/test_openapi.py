@@ -135,6 +135,7 @@ def test_error_code_enum_is_exactly_the_codes_the_code_raises():
 
 
 def _reason_codes_in_code() -> set[str]:
+    from functions.biometrics.quality import RETAKE_REASONS
     from functions.http.routes import VERDICTS
     from functions.biometrics import face_detection
     from functions.biometrics.signature_preparation import SignatureImageError
@@ -142,6 +143,7 @@ def _reason_codes_in_code() -> set[str]:
     reasons = {getattr(face_detection, name) for name in ("NO_FACE", "MULTIPLE_FACES", "FACE_TOO_SMALL", "FACE_CUT_OFF", "LOW_FACE_SCORE",
                                                                 "OTHER_FACES_IGNORED")}
     reasons |= {cls.code for cls in SignatureImageError.__subclasses__()}
+    reasons |= set(RETAKE_REASONS)
     reasons |= {f"reviewer_{verdict}" for verdict in VERDICTS}
     tree = ast.parse((ROOT / "functions" / "biometrics" / "decision.py").read_text())
     for node in ast.walk(tree):  # the literal reasons decide() gives: Decision(outcome, [..]), veto(..) and doubts.append(..)

@@ -1,7 +1,10 @@
 """The decision: accepted, rejected or review, with reason codes and an explanation, from the checks' results.
 
 Vetoes first, under either policy (each ends the decision at once):
-- the face could not be used (no face, several faces, too small, cut off) -> rejected;
+- the face could not be used (no face, several faces, cut off) -> rejected;
+- the capture is too poor to judge (too small, dark, bright, blurred, turned) -> rejected with a `retake_*`
+  reason and the measured value and limit (`retake`): the device should take another photo, nobody is
+  accused of anything;
 - a spoof -> rejected (with BIOAUTH_SPOOF_ACTION=review: review, after the other vetoes);
 - a face score far below its review band (under the manifest's `review`, widened by the review margin
   setting) -> rejected (`face_mismatch`): no signature can make up for another person's face;
@@ -41,6 +44,7 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
     # Why: {"policy", "policy_version", "llr": {check: value}, "fused", "thresholds", "veto"} (see explain()).
     explanation: dict = field(default_factory=dict)
+    retake: dict | None = None  # for a retake_* reason: {"reason", "measure", "value", "limit"}
 
 
 def check_llrs(results: dict[str, dict | None]) -> dict[str, float | None]:
@@ -77,12 +81,12 @@ def decide(results: dict[str, dict | None], *, face_review_margin: float, spoof_
         raise ValueError(f"decision policy must be one of {POLICIES}, not {policy!r}")
     llrs = check_llrs(results)
 
-    def veto(reason: str) -> Decision:  # a veto decides under either policy, before any sum
-        return Decision("rejected", [reason], explain(policy, llrs, thresholds, veto=reason))
+    def veto(reason: str, retake: dict | None = None) -> Decision:  # a veto decides under either policy, before any sum
+        return Decision("rejected", [reason], explain(policy, llrs, thresholds, veto=reason), retake=retake)
 
     crop = results.get("face-crop") or {}
     if crop.get("reason"):
-        return veto(crop["reason"])
+        return veto(crop["reason"], retake=crop.get("retake"))
     spoof = results.get("antispoof") or {}
     if spoof.get("label") == "spoof" and spoof_action == "reject":
         return veto("spoof_detected")

@@ -33,10 +33,14 @@ OTHER_FACES_IGNORED = "other_faces_ignored"
 
 # What to do with several confident faces (BIOAUTH_MULTIPLE_FACES).
 MULTIPLE_FACE_POLICIES = ("dominant", "reject", "largest")
-# 'dominant': the largest face is taken when its box is at least this many times the area of the
-# next one and no other face is nearer the frame centre; otherwise the faces compete and the photo
-# is refused. Bystanders at a kiosk are further from the camera and off-centre.
-DOMINANT_AREA_RATIO = 1.5
+# 'dominant': a face's prominence is its size (square root of its box area) times
+# (1 - PROMINENCE_CENTRE_WEIGHT x the distance of its centre from the frame's centre, in frame widths and
+# heights); the most prominent face is the subject when its prominence is at least DOMINANT_MARGIN times
+# every other face's, otherwise the faces compete and the photo is refused. Bystanders are further from the
+# camera and off-centre. Both numbers chosen on composite photos (model_export/quality/bystanders.py,
+# models/quality/REPORT.md).
+PROMINENCE_CENTRE_WEIGHT = 1.5
+DOMINANT_MARGIN = 1.6
 # Detection runs on a copy whose longer side is at most this many pixels (area-averaged), the
 # keypoints are scaled back and the chip is cut from the full image: BlazeFace looks at a
 # 128-192 px input, and shrinking a large photo in one bilinear step aliases.
@@ -255,19 +259,30 @@ def _centre_distance(face: FaceDetection, width: int, height: int) -> float:
     return float(np.hypot((x + w / 2) / width - 0.5, (y + h / 2) / height - 0.5))
 
 
-def dominant_face(faces: list[FaceDetection], width: int, height: int) -> FaceDetection | None:
-    """The one face to verify among several confident ones (largest first), or None when two compete.
+def prominence(face: FaceDetection, width: int, height: int, centre_weight: float = PROMINENCE_CENTRE_WEIGHT) -> float:
+    """How much a face looks like the photo's subject: its size, discounted by its distance from the centre (never below 0)."""
+    size = float(np.sqrt(max(face.area, 0.0)))
+    return size * max(0.0, 1.0 - centre_weight * _centre_distance(face, width, height))
 
-    Dominant: its box has at least DOMINANT_AREA_RATIO times the area of the
-    next largest, and no other face is nearer the centre of the frame.
+
+def dominant_face(
+    faces: list[FaceDetection],
+    width: int,
+    height: int,
+    *,
+    margin: float = DOMINANT_MARGIN,
+    centre_weight: float = PROMINENCE_CENTRE_WEIGHT,
+) -> FaceDetection | None:
+    """The one face to verify among several confident ones, or None when two compete.
+
+    The most prominent face (see prominence) is taken when it is at least
+    `margin` times as prominent as every other face.
     """
     if len(faces) == 1:
         return faces[0]
-    first, second = faces[0], faces[1]
-    if first.area < DOMINANT_AREA_RATIO * second.area:
-        return None
-    nearest = min(faces, key=lambda f: _centre_distance(f, width, height))
-    return first if nearest is first else None
+    ranked = sorted(faces, key=lambda f: prominence(f, width, height, centre_weight), reverse=True)
+    first, second = (prominence(f, width, height, centre_weight) for f in ranked[:2])
+    return ranked[0] if first > 0 and first >= margin * second else None
 
 
 def crop_face(
@@ -300,7 +315,7 @@ def crop_face(
     if not confident:
         return FaceCropResult(LOW_FACE_SCORE, faces[0], len(faces))
     h, w = image_rgb.shape[:2]
-    face = confident[0]  # largest
+    face = confident[0]  # largest (the 'largest' policy's pick)
     flags: tuple[str, ...] = ()
     if len(confident) > 1:
         if multiple_faces == "reject":

@@ -8,6 +8,7 @@ the document is made, so they are never typed here again."""
 
 from __future__ import annotations
 
+from ..biometrics.quality import RETAKE_REASONS
 from ..errors import error_codes
 
 API_VERSION = "1.0.0"
@@ -15,6 +16,7 @@ API_VERSION = "1.0.0"
 # Every reason a decision may carry (the decision's rules, the face-crop and signature checks, a reviewer's verdict).
 REASON_CODES = (
     "no_face", "multiple_faces", "low_face_score", "face_cut_off", "face_too_small",
+    *RETAKE_REASONS,
     "spoof_detected", "spoof_suspected", "liveness_uncertain",
     "face_mismatch", "face_uncertain", "signature_forged", "signature_uncertain",
     "blank_image", "no_ink", "image_too_small",
@@ -125,6 +127,7 @@ def _schemas() -> dict:
                 "decided_at": {"type": "string"},
                 "service_outcome": {"type": ["string", "null"]},
                 "explanation": _ref("DecisionExplanation"),
+                "retake": _ref("Retake"),
             },
         },
         "DecisionExplanation": {
@@ -144,6 +147,19 @@ def _schemas() -> dict:
                 "veto": {"type": ["string", "null"], "description": "the reason that decided before any sum (unusable image, spoof, "
                          "face far below its review band, unreadable signature)"},
                 "note": {"type": "string"},
+            },
+        },
+        "Retake": {
+            "type": "object",
+            "description": "Why a capture must be taken again (a retake_* reason): what was measured of the face, "
+                           "its value and the limit it broke (limits in models/quality/manifest.json)",
+            "required": ["reason", "measure", "value", "limit"],
+            "properties": {
+                "reason": {"type": "string", "enum": list(RETAKE_REASONS)},
+                "measure": {"type": "string", "enum": ["eye_distance_px", "brightness", "dark_fraction", "bright_fraction", "sharpness",
+                                                       "yaw_deg", "pitch_deg", "roll_deg"]},
+                "value": {"type": "number"},
+                "limit": {"type": "number"},
             },
         },
         "Failure": {

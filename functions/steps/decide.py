@@ -49,5 +49,6 @@ def decide_step(ctx: StepContext) -> StepOutcome:
         result=asdict(decision),
         branch=branch,
         decision=DecisionRecord(decision.outcome, list(decision.reasons), by="service", decided_at=now_iso(),
-                                extra={"explanation": decision.explanation}),
+                                extra={"explanation": decision.explanation,
+                                       **({"retake": decision.retake} if decision.retake else {})}),
     )

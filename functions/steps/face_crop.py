@@ -4,7 +4,9 @@ The aligned chip is cut to the face embedding model's geometry and the
 anti-spoofing members' crops to theirs, both read from their manifests, so
 each network sees what it was trained on, and they are stored losslessly (PNG); the context crop is for
 reviewers only and is stored as JPEG, which costs a tenth of PNG's encoding time on every request.
-Detection and cropping are the core's (biometrics/face_detection.py, biometrics/liveness.py).
+Detection and cropping are the core's (biometrics/face_detection.py, biometrics/liveness.py). Before any
+crop is stored the capture's quality is measured (biometrics/quality.py, limits from models/quality/manifest.json):
+a face too small, dark, bright, blurred or turned ends the request with a retake reason, never a judgement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from ..biometrics.face_alignment import ChipGeometry
 from ..biometrics.face_detection import crop_face
 from ..biometrics.liveness import MODEL_NAME as ANTISPOOF_MODEL, member_crops
+from ..biometrics.quality import QualityLimits, QualityVerdict, judge_capture, load_limits
 from ..errors import ModelNotInstalled
 from ..images import encode_jpeg, encode_png, load_rgb
 from ..manifests import FACE_MODEL
@@ -56,6 +59,11 @@ def antispoof_crops(image_rgb, box, models_dir: Path | None = None) -> dict:
     return member_crops(image_rgb, box, manifest)
 
 
+def capture_limits(models_dir: Path, min_eye_distance_px: float) -> QualityLimits:
+    """The shipped capture-quality limits, with the operator's size floor when it is stricter."""
+    return load_limits(models_dir).with_min_eye_distance(min_eye_distance_px)
+
+
 def crop_blob(verification_id: str, name: str, pixels) -> BlobToPut:
     """The crop as stored: a model's input as PNG, the reviewers' context crop as JPEG."""
     if name == "context":
@@ -69,7 +77,7 @@ def face_crop_step(ctx: StepContext) -> StepOutcome:
     found = crop_face(
         image,
         min_score=s.min_face_score,
-        min_eye_distance_px=s.min_eye_distance_px,
+        min_eye_distance_px=0.0,  # the size is a capture-quality measure, judged below
         multiple_faces=s.multiple_faces,
         context_scale=context_scale_for(models_dir=s.models_dir),
         chip_spec=chip_geometry(s.models_dir),
@@ -77,6 +85,14 @@ def face_crop_step(ctx: StepContext) -> StepOutcome:
     result = found.to_record()
     if found.reason:
         return StepOutcome(result=result, branch="unusable_face")
+    verdict: QualityVerdict = judge_capture(
+        image, found.detection.box, found.detection.keypoints, capture_limits(s.models_dir, s.min_eye_distance_px)
+    )
+    result["quality"] = verdict.to_record()
+    if not verdict.ok:
+        result["reason"] = verdict.reason
+        result["retake"] = verdict.retakes[0].to_dict()
+        return StepOutcome(result=result, branch="retake")
     vid = ctx.message.verification_id
     pieces = [("chip", found.chip), ("context", found.context)]
     pieces += antispoof_crops(image, found.detection.box, s.models_dir).items()

@@ -21,7 +21,7 @@ from .review import review_step
 from .signature import signature_step
 
 STEPS = StepTable((
-    Step("face-crop", "face-crop", {"ok": "antispoof", "unusable_face": "decide"}, face_crop_step, decodes_images=True),
+    Step("face-crop", "face-crop", {"ok": "antispoof", "unusable_face": "decide", "retake": "decide"}, face_crop_step, decodes_images=True),
     Step("antispoof", "antispoof", {"ok": "face-match", "spoof": "decide"}, antispoof_step),
     Step("face-match", "face-match", {"ok": "signature"}, face_match_step),
     Step("signature", "signature", {"ok": "decide"}, signature_step, decodes_images=True),
