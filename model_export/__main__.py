@@ -10,7 +10,9 @@ Every pipeline works in a run folder (model_export/runs/<model>/ by default):
 
 fetch/convert/train/export make the network, calibrate writes the run's
 thresholds, evaluate writes a report (never a manifest), and ship is the only
-step that writes into models/.
+step of a model's pipeline that writes into models/. The system steps do not
+follow that shape yet: they write each shipped manifest's `calibration.llr`
+and models/decision/ in place (re-run `system calibrate` after a ship).
 """
 
 from __future__ import annotations
