@@ -441,6 +441,19 @@ class LocalHost:
         return secrets.compare_digest((params.get("code") or headers.get("x-functions-key", "")).encode(),
                                       self.function_key.encode())
 
+    def refusal(self, params: dict[str, str], headers: dict[str, str]) -> "Answer":
+        """The 401 the API itself would give, with its precise cause and challenge."""
+        from functions.errors import Unauthorized
+        from functions.http.access import authenticate
+
+        try:
+            authenticate(headers, params, self.services)
+            error = Unauthorized("a credential is required (Authorization: Bearer <key>)")
+        except Unauthorized as exc:
+            error = exc
+        status, answer_headers, body = _json_error(401, error.code, error.message)
+        return status, {**answer_headers, **error.headers}, body
+
     def resolve(self, method: str, raw_path: str, headers: dict[str, str]) -> "Resolved | Answer":
         """Route and key check, from the request line and headers alone: nothing here reads the body."""
         try:
@@ -465,7 +478,7 @@ class LocalHost:
             return _json_error(405, "method_not_allowed", f"{method} is not allowed here")
         f, match = chosen
         if f.auth_level != "anonymous" and not self.caller_known(params, headers):
-            return _json_error(401, "unauthorized", "a credential is required (Authorization: Bearer <key>)")
+            return self.refusal(params, headers)
         return Resolved(f, match.groupdict(), params)
 
     def invoke(self, resolved: "Resolved", method: str, raw_path: str, headers: dict[str, str], body: bytes) -> "Answer":

@@ -7,6 +7,7 @@ import {
   caseHash,
   createApiClient,
   createSession,
+  CREDENTIAL_ERRORS,
   describeError,
   earliestExpiry,
   formatAge,
@@ -65,7 +66,7 @@ function hideNotice(node) {
 function showError(node, err) {
   const { title, detail } = describeError(err);
   showNotice(node, title, detail);
-  if (err && err.code === "unauthorized") {
+  if (err && CREDENTIAL_ERRORS.includes(err.code)) {
     node.append(el("p", {}, el("button", { type: "button", className: "button subtle", onclick: signOut }, "Sign out")));
   }
 }
@@ -138,7 +139,7 @@ async function onSignIn(event) {
   } catch (err) {
     session.signOut();
     showError($("sign-in-error"), err);
-    if (err.code === "unauthorized") {
+    if (CREDENTIAL_ERRORS.includes(err.code)) {
       $("sign-in-error").replaceChildren(el("p", {}, "That reviewer key was not accepted. Check it and try again."));
     }
     $("sign-in-key").focus();

@@ -335,8 +335,14 @@ export class ApiError extends Error {
   }
 }
 
+/** The 401 causes the API names: the key is missing, mistyped, unknown here or revoked. */
+export const CREDENTIAL_ERRORS = Object.freeze(["missing_credential", "malformed_credential", "unknown_credential", "revoked_credential"]);
+
 const ERROR_TEXT = {
-  unauthorized: "Your reviewer key was not accepted (unknown, revoked or mistyped). Sign out and sign in with a valid key.",
+  missing_credential: "You are not signed in. Sign in with your reviewer key.",
+  malformed_credential: "That is not a reviewer key (it may be cut short or mistyped). Sign out and sign in with a valid key.",
+  unknown_credential: "Your reviewer key is not known here (mistyped, or made for another deployment). Sign out and sign in with a valid key.",
+  revoked_credential: "Your reviewer key has been revoked. Ask your administrator for a new one.",
   forbidden_role: "This key may not review cases. Ask your administrator for a reviewer key.",
   rate_limited: "Too many requests in a short time. Wait a moment, then try again.",
   not_in_review: "This case is no longer waiting for review: someone else has closed it.",

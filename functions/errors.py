@@ -94,9 +94,21 @@ class Conflict(BioauthError):
 
 
 class Unauthorized(BioauthError):
-    code = "unauthorized"
+    """No usable credential, and which way it failed: `missing_credential`, `malformed_credential` (not a bioauth
+    key), `unknown_credential` (no such key, or the wrong secret), `revoked_credential`; `invalid_link` for an
+    image link. The answer names the scheme (`WWW-Authenticate: Bearer`, with RFC 6750's `invalid_token` when a
+    credential was given)."""
+
+    code = "missing_credential"
     http_status = 401
-    other_codes = ("invalid_link",)
+    other_codes = ("malformed_credential", "unknown_credential", "revoked_credential", "invalid_link")
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message, code=code, details=details)
+        challenge = 'Bearer realm="bioauth"'
+        if self.code != "missing_credential":
+            challenge += f', error="invalid_token", error_description="{self.code}"'
+        self.headers = {"WWW-Authenticate": challenge}
 
 
 class Forbidden(BioauthError):

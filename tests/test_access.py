@@ -3,6 +3,7 @@ a reviewer's name taken from the body; anonymous health listing models; a closed
 
 from __future__ import annotations
 
+import requests
 import numpy as np
 import pytest
 
@@ -132,15 +133,24 @@ def test_unknown_revoked_and_rotated_keys(as_, principals, local_host, embedded_
     assert as_("kiosk-1").get("/api/v1/me").json() == {
         "id": "kiosk-1", "role": "device", "name": "kiosk-1", "key_id": principals["kiosk-1"].split("_")[1]}
     forged = principals["kiosk-1"][:-4] + "AAAA"
-    for token in (forged, "bioauth_0000000000000000_" + "x" * 43, "not-a-key", FUNCTION_KEY):
+    # Each 401 names its cause and the scheme; a revoked key is named so only to who holds its secret.
+    for token, cause in ((forged, "unknown_credential"), ("bioauth_0000000000000000_" + "x" * 43, "unknown_credential"),
+                         ("not-a-key", "malformed_credential"), (FUNCTION_KEY, "malformed_credential")):
         r = Client(local_host.url, token).get("/api/v1/me")
-        assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized"), token
+        assert (r.status_code, r.json()["error"]["code"]) == (401, cause), token
+        assert r.headers["WWW-Authenticate"] == f'Bearer realm="bioauth", error="invalid_token", error_description="{cause}"'
+    missing = requests.get(local_host.url + "/api/v1/me", timeout=10)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (401, "missing_credential")
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="bioauth"'
+    basic = requests.get(local_host.url + "/api/v1/me", headers={"Authorization": "Basic b2xpdmlhOnB3"}, timeout=10)
+    assert basic.json()["error"]["code"] == "malformed_credential"
     key_id = principals["kiosk-1"].split("_")[1]
     new = store.rotate(key_id, created_by="test")
-    assert Client(local_host.url, principals["kiosk-1"]).get("/api/v1/me").status_code == 401  # the old key is revoked
+    old = Client(local_host.url, principals["kiosk-1"]).get("/api/v1/me")
+    assert (old.status_code, old.json()["error"]["code"]) == (401, "revoked_credential")  # rotation revoked it
     assert Client(local_host.url, new.token).get("/api/v1/me").json()["id"] == "kiosk-1"
     store.revoke(new.info.key_id)
-    assert Client(local_host.url, new.token).get("/api/v1/me").status_code == 401
+    assert Client(local_host.url, new.token).get("/api/v1/me").json()["error"]["code"] == "revoked_credential"
     secrets_seen = [t.split("_", 2)[2] for t in (principals["kiosk-1"], new.token)] + [forged.split("_", 2)[2]]
     assert caplog.records and not [r for r in caplog.records for s in secrets_seen if s in r.getMessage()]  # never logged
 
@@ -152,7 +162,7 @@ def test_the_local_bootstrap_key_can_be_switched_off(settings_env):
     host = start_host(get_services(), lease_seconds=10)
     try:
         r = Client(host.url).get("/api/v1/me")  # the function key alone
-        assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
+        assert (r.status_code, r.json()["error"]["code"]) == (401, "unknown_credential")
     finally:
         host.stop()
 

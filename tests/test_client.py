@@ -50,7 +50,7 @@ def test_operations_are_those_of_the_openapi_description():
     for operation, (method, path) in OPERATIONS.items():
         assert described.get(operation) == (method, path), operation
     # Image links are followed as given; keys are managed by operators (python -m functions.admin, or the API).
-    assert set(described) - set(OPERATIONS) == {"getLinkedImage", "listKeys", "createKey", "rotateKey", "revokeKey"}
+    assert set(described) - set(OPERATIONS) == {"getLinkedImage", "getEnrolledReference", "listKeys", "createKey", "rotateKey", "revokeKey"}
 
 
 def test_a_principals_key_is_a_bearer_credential_any_other_the_function_key():
@@ -175,7 +175,7 @@ def test_errors_come_back_with_the_services_code(api, samples):
     assert (caught.value.status, caught.value.code) == (403, "forbidden_role")
     with pytest.raises(ApiError) as caught:
         BioauthClient(device.base_url, "bioauth_0000_wrong").status("x")
-    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+    assert (caught.value.status, caught.value.code) == (401, "malformed_credential")
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -212,7 +212,7 @@ def test_the_command_verifies_the_demo_subject(local_host, principals, samples):
     assert impostor.returncode == 3 and json.loads(impostor.stdout)["decision"]["reasons"] == ["face_mismatch"]
 
     denied = _cli("--url", url, "--key", "wrong", "status", answer["id"])
-    assert denied.returncode == 1 and "401 unauthorized" in denied.stderr
+    assert denied.returncode == 1 and "401 unknown_credential" in denied.stderr
 
 
 def _readme_block(title: str) -> str:

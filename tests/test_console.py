@@ -123,7 +123,7 @@ def test_console_client_against_the_local_host(local_host, embedded_services, pr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["signed_in"] == {"ok": True, "name": "Dana"}
     assert out["device"] is False and out["device_inbox"] == [403, "forbidden_role"]
-    assert out["bootstrap"] == [401, "unauthorized"]  # the console signs in with a reviewer's key only
+    assert out["bootstrap"] == [401, "malformed_credential"]  # the console signs in with a reviewer's key only
     assert out["inbox"]["count"] == 1 and out["inbox"]["cases"][0]["reasons"] == ["liveness_uncertain"]
     assert out["status"] == "review"
     assert out["slots"] == ["face", "face_context", "signature"]
@@ -132,7 +132,7 @@ def test_console_client_against_the_local_host(local_host, embedded_services, pr
     assert steps["antispoof"]["Each network"] == "net_a 0.300 · net_b 0.900" and steps["antispoof"]["Model"] == "m1"
     assert steps["decide"]["Reasons"] == "Liveness uncertain"
     assert out["face_status"] == 200 and out["face_bytes"] > 0
-    assert out["bad_key"] == [401, "unauthorized"]
+    assert out["bad_key"] == [401, "malformed_credential"]
     assert out["closed"] == "rejected"
     assert out["again"] == [409, "not_in_review"]
     assert out["after"] == 0

@@ -53,12 +53,12 @@ def test_bad_device_ids_are_refused(host, device_id):
 @pytest.mark.parametrize("code", ["%C3%A9", "%FF", "%00", "%"])
 def test_a_key_that_is_not_ascii_gets_a_401(host, code):
     r = _send(host, "GET", f"/api/v1/reviews?code={code}", headers=[])
-    assert (r.status, r.error_code) == (401, "unauthorized")
+    assert (r.status, r.error_code) == (401, "unknown_credential")
 
 
 def test_a_key_header_outside_ascii_gets_a_401(host):
     r = _send(host, "GET", "/api/v1/reviews", headers=[(b"x-functions-key", b"\xe9\xff")])
-    assert (r.status, r.error_code) == (401, "unauthorized")
+    assert (r.status, r.error_code) == (401, "unknown_credential")
 
 
 def test_an_unknown_mode_is_refused(host):
@@ -125,7 +125,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_sent(host, embedded_servi
 
 def test_a_request_without_the_key_is_refused_before_its_body_is_read(host):
     status, body = _answer_without_sending_the_body(host, [b"Content-Length: 1000000"])
-    assert (status, body["error"]["code"]) == (401, "unauthorized")
+    assert (status, body["error"]["code"]) == (401, "missing_credential")
 
 
 def test_a_negative_length_is_refused_before_the_body_is_read(host):

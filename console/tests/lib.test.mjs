@@ -275,7 +275,7 @@ test("the client posts the verdict as JSON", async () => {
 test("API errors keep their status and code; a 409 says someone else closed the case", async () => {
   const fetch = fakeFetch([
     { status: 409, body: { error: { code: "not_in_review", message: "the case was closed meanwhile" } } },
-    { status: 401, body: { error: { code: "unauthorized", message: "a credential is required" } } },
+    { status: 401, body: { error: { code: "revoked_credential", message: "the credential was revoked" } } },
     { status: 403, body: { error: { code: "forbidden_role", message: "a device may not do this" } } },
     { status: 429, body: { error: { code: "rate_limited", message: "too many requests for this key: slow down" } } },
     { status: 502, body: "<html>Bad gateway</html>" },
@@ -291,8 +291,8 @@ test("API errors keep their status and code; a 409 says someone else closed the 
   assert.match(describeError(conflict).detail, /closed meanwhile/);
 
   const unauthorized = await api.listCases().catch((e) => e);
-  assert.equal(unauthorized.code, "unauthorized");
-  assert.match(describeError(unauthorized).title, /key was not accepted/);
+  assert.equal(unauthorized.code, "revoked_credential");
+  assert.match(describeError(unauthorized).title, /has been revoked/);
 
   const forbidden = await api.listCases().catch((e) => e);
   assert.equal(forbidden.status, 403);

@@ -33,17 +33,20 @@ def local_admin_enabled(settings) -> bool:
 
 def authenticate(headers, params, services) -> Principal:
     """The caller's principal; Unauthorized when no valid credential is presented."""
+    authorization = (headers.get("authorization") or headers.get("Authorization") or "").strip()
     token = bearer_token(headers)
     if token:
-        principal = services.credentials.authenticate(token)
-        if principal is not None:
-            return principal
-        raise Unauthorized("the credential is unknown, revoked or malformed")
+        return services.credentials.identify(token)
+    if authorization:
+        raise Unauthorized("the Authorization header must be 'Bearer <key>'", code="malformed_credential")
     function_key = params.get("code") or headers.get("x-functions-key") or ""
-    if function_key and local_admin_enabled(services.settings):
-        if hmac.compare_digest(function_key.encode(), local_function_key(services.settings.data_dir).encode()):
+    if function_key:
+        if local_admin_enabled(services.settings) and \
+                hmac.compare_digest(function_key.encode(), local_function_key(services.settings.data_dir).encode()):
             return LOCAL_ADMIN
-    raise Unauthorized("a credential is required: Authorization: Bearer <key>")
+        raise Unauthorized("the function key is not accepted here: send Authorization: Bearer <key>",
+                           code="unknown_credential")
+    raise Unauthorized("a credential is required: Authorization: Bearer <key>", code="missing_credential")
 
 
 class TokenBucket:

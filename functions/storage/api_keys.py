@@ -17,7 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from ..errors import Conflict, InvalidRequest, VerificationNotFound
+from ..errors import Conflict, InvalidRequest, Unauthorized, VerificationNotFound
 
 CREDENTIALS = "credentials"
 ROLES = ("device", "operator", "reviewer")
@@ -129,15 +129,25 @@ class CredentialStore:
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal of an active credential, or None (unknown, revoked or wrong secret alike)."""
+        try:
+            return self.identify(token)
+        except Unauthorized:
+            return None
+
+    def identify(self, token: str) -> Principal:
+        """The principal of an active credential; Unauthorized saying why not. A revoked key is named as such
+        only to a caller who holds its secret: a guessed key id with a wrong secret is `unknown_credential`."""
         parsed = parse_token(token)
         if parsed is None:
-            return None
+            raise Unauthorized("the credential is not a bioauth key (bioauth_<16 hex>_<secret>)", code="malformed_credential")
         key_id, secret = parsed
         doc = self.records.get(CREDENTIALS, key_id)
-        if doc is None or doc.get("revoked_at"):
-            return None
-        if not hmac.compare_digest(_hash(bytes.fromhex(doc["salt"]), secret), doc["hash"]):
-            return None
+        if doc is None or not hmac.compare_digest(_hash(bytes.fromhex(doc["salt"]), secret), doc["hash"]):
+            raise Unauthorized("the credential is not known here (mistyped, or issued by another deployment)",
+                               code="unknown_credential")
+        if doc.get("revoked_at"):
+            raise Unauthorized(f"the credential was revoked at {doc['revoked_at']}: ask an operator for a new one",
+                               code="revoked_credential")
         return Principal(id=doc["principal_id"], role=doc["role"], name=doc["name"], key_id=key_id)
 
     def get(self, key_id: str) -> CredentialInfo:
