@@ -18,6 +18,15 @@ def _gif():
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _truncated(fmt: str) -> str:
+    """A real photo-like image cut to 60% of its bytes: the header reads, the pixels do not."""
+    rng = np.random.default_rng(3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(buf, format=fmt)
+    data = buf.getvalue()
+    return base64.b64encode(data[: len(data) * 6 // 10]).decode()
+
+
 def _body(**kw):
     body = {"subject_id": "alice", "device_id": "kiosk", "face_image": GOOD, "signature_image": GOOD}
     body.update(kw)
@@ -32,6 +41,8 @@ CASES = [
     ("bad base64", _body(face_image="@@@not-base64@@@"), 400, "invalid_base64"),
     ("not an image", _body(signature_image=base64.b64encode(b"plain text").decode()), 422, "not_an_image"),
     ("unsupported format", _body(face_image=_gif()), 415, "unsupported_format"),
+    ("truncated jpeg", _body(face_image=_truncated("JPEG")), 422, "corrupt_image"),
+    ("truncated png", _body(signature_image=_truncated("PNG")), 422, "corrupt_image"),
     ("bad callback", _body(callback_url="ftp://x"), 400, "invalid_callback_url"),
     ("unknown subject", _body(subject_id="nobody"), 404, "unknown_subject"),
 ]
