@@ -52,6 +52,7 @@ class InvalidImage(BioauthError):
 
     code = "not_an_image"
     http_status = 422
+    other_codes = ("corrupt_image",)
 
 
 class UnsupportedImageFormat(BioauthError):
@@ -143,6 +144,34 @@ class StepFailed(BioauthError):
     """A permanent failure of one step for one request: no retry will change it."""
 
     code = "step_failed"
+    http_status = 500
+
+
+class BlobMissing(BioauthError, KeyError):
+    """A stored image or reference is not where its record says (still a KeyError for the callers that ask).
+
+    No retry brings it back: it was erased, or this service reads another storage home than the one that stored it.
+    """
+
+    code = "blob_missing"
+    http_status = 500
+
+    def __init__(self, ref: str):
+        super().__init__(f"the stored object {ref!r} is missing: it was erased, or this service reads another storage "
+                         "home than the one that wrote it (check BIOAUTH_STORAGE, BIOAUTH_DATA_DIR and AzureWebJobsStorage)",
+                         details={"ref": ref})
+
+    def __str__(self) -> str:  # KeyError would print the repr of its argument
+        return self.message
+
+
+class TemplateUnreadable(BioauthError):
+    """An encrypted template, reference or enrolment image that this service's template key cannot open.
+
+    No retry opens it: the subject was enrolled under another key (another Key Vault or local key file).
+    """
+
+    code = "template_unreadable"
     http_status = 500
 
 

@@ -61,3 +61,51 @@ def test_a_transient_error_is_tried_again_until_the_last_allowed_try(embedded_se
     assert record["status"] == "failed"
     assert record["failure"]["code"] == STEP_ERROR
 
+
+
+def test_a_template_this_key_cannot_open_fails_at_once_with_a_named_code(client, embedded_services, astronaut):
+    """Enrolled under one template key, verified under another: no try will open it, so the first one says so."""
+    import dataclasses
+    import os
+
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
+    from tests.test_e2e import _attempt, _enrol
+
+    assert _enrol(client, astronaut).status_code == 201
+    embedded_services.secrets = dataclasses.replace(embedded_services.secrets, template_key=os.urandom(32))
+    r = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 4), make_signature(7, 9)))
+    failure = r.json()["failure"]
+    assert (r.json()["status"], failure["code"]) == ("failed", "template_unreadable")
+    assert "another key" in failure["message"] and "tries" not in failure["message"]
+
+
+def test_a_missing_image_fails_at_once_with_a_named_code(embedded_services):
+    from functions.steps.table import STEPS
+
+    services = embedded_services
+    images = {"face": "images/verifications/gone/face.jpg", "signature": "images/verifications/gone/signature.png"}
+    services.records.create(VERIFICATIONS, {"id": "gone", "subject_id": "alice", "status": "queued", "steps": {},
+                                            "images": images})
+    # The first try, with four more allowed: it does not raise (no retry), it fails the request.
+    assert run_step(STEPS, "face-crop", StepMessage("gone", "alice", images).to_json(), 1, services) is None
+    failure = services.records.get(VERIFICATIONS, "gone")["failure"]
+    assert failure["code"] == "blob_missing" and "images/verifications/gone/face.jpg" in failure["message"]
+    assert "BIOAUTH_STORAGE" in failure["message"]
+
+
+def test_an_image_stored_under_another_key_fails_at_once_with_a_named_code(embedded_services):
+    import os
+
+    from functions.steps.table import STEPS
+    from functions.storage.encrypted import EncryptedBlobStore
+
+    services = embedded_services
+    other = EncryptedBlobStore(services.blobs.inner, os.urandom(32))
+    images = {name: other.put("images", f"verifications/other/{name}.png", b"\x89PNG...", "image/png")
+              for name in ("face", "signature")}
+    services.records.create(VERIFICATIONS, {"id": "other", "subject_id": "alice", "status": "queued", "steps": {},
+                                            "images": images})
+    assert run_step(STEPS, "face-crop", StepMessage("other", "alice", images).to_json(), 1, services) is None
+    failure = services.records.get(VERIFICATIONS, "other")["failure"]
+    assert failure["code"] == "template_unreadable" and "another key" in failure["message"]

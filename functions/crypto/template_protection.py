@@ -20,6 +20,9 @@ import secrets
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.exceptions import InvalidTag
+
+from ..errors import TemplateUnreadable
 
 QUANT_SCALE = 4096.0  # step 1/4096: distance error far below the model's precision
 
@@ -58,7 +61,15 @@ def encrypt(data: bytes, key: bytes, associated: str) -> bytes:
 
 
 def decrypt(blob: bytes, key: bytes, associated: str) -> bytes:
-    return AESGCM(key).decrypt(blob[:12], blob[12:], associated.encode())
+    """The plaintext; TemplateUnreadable when this key (or this subject and kind) does not open it."""
+    try:
+        return AESGCM(key).decrypt(blob[:12], blob[12:], associated.encode())
+    except InvalidTag:
+        kind = associated.split(":")[1] if associated.count(":") >= 2 else "item"
+        raise TemplateUnreadable(
+            f"the subject's stored {kind} cannot be decrypted with this service's template key: it was enrolled "
+            "under another key (BIOAUTH_KEY_VAULT_URL, or the local key file in BIOAUTH_DATA_DIR); restore that key "
+            "or enrol the subject again", details={"kind": kind}) from None
 
 
 def pack_arrays(arrays: list[np.ndarray]) -> bytes:

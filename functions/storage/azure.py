@@ -11,7 +11,7 @@ import time
 
 from typing import Any
 
-from ..errors import Conflict
+from ..errors import BlobMissing, Conflict
 from . import CONTAINERS, COSMOS_CONTAINERS, PreconditionFailed, QueuedMessage
 
 _SYSTEM_FIELDS = ("_rid", "_self", "_attachments", "_ts")
@@ -64,7 +64,7 @@ class AzureBlobStore:
         try:
             return self._blob(ref).download_blob().readall()
         except ResourceNotFoundError:
-            raise KeyError(ref) from None
+            raise BlobMissing(ref) from None
 
     def delete_prefix(self, container: str, prefix: str) -> int:
         client = self.service.get_container_client(container)

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ..errors import Conflict
+from ..errors import BlobMissing, Conflict
 from . import CONTAINERS, COSMOS_CONTAINERS, PreconditionFailed, QueuedMessage, new_etag
 
 
@@ -134,7 +134,7 @@ class FileBlobStore:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            raise KeyError(ref) from None
+            raise BlobMissing(ref) from None
 
     def delete_prefix(self, container: str, prefix: str) -> int:
         base = self.root / container

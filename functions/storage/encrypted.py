@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ..errors import TemplateUnreadable
 
 MARKER = b"BAE1"  # bioauth AES-GCM, version 1
 ENCRYPTED_CONTAINERS = ("images", "crops", "reviews")
@@ -40,7 +43,13 @@ class EncryptedBlobStore:
     def get(self, ref: str) -> bytes:
         data = self.inner.get(ref)
         if ref.partition("/")[0] in ENCRYPTED_CONTAINERS and data.startswith(MARKER):
-            return self._aead.decrypt(data[4:16], data[16:], _aad(ref))
+            try:
+                return self._aead.decrypt(data[4:16], data[16:], _aad(ref))
+            except InvalidTag:
+                raise TemplateUnreadable(
+                    f"the stored object {ref!r} cannot be decrypted with this service's template key: it was written "
+                    "under another key (BIOAUTH_KEY_VAULT_URL, or the local key file in BIOAUTH_DATA_DIR)",
+                    details={"ref": ref}) from None
         return data
 
     def delete_prefix(self, container: str, prefix: str) -> int:
