@@ -50,7 +50,7 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
-from functions.log_context import configure_logging
+from functions.log_context import configure_logging, request_id_from
 from functions.runtime.health import PollerStatus, register_pollers
 
 ROOT = Path(__file__).resolve().parent
@@ -475,7 +475,9 @@ class LocalHost:
             return _json_error(404, "not_found", "no such route")
         chosen = next(((f, m) for f, m in matched if method in f.methods), None)
         if chosen is None:
-            return _json_error(405, "method_not_allowed", f"{method} is not allowed here")
+            allowed = sorted({m for f, _ in matched for m in f.methods})
+            status, headers, body = _json_error(405, "method_not_allowed", f"{method} is not allowed here; allowed: {', '.join(allowed)}")
+            return status, {**headers, "Allow": ", ".join(allowed)}, body
         f, match = chosen
         if f.auth_level != "anonymous" and not self.caller_known(params, headers):
             return self.refusal(params, headers)
@@ -545,6 +547,9 @@ class LocalHost:
 
             def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
+                if not any(k.lower() == "x-request-id" for k in headers):  # answered before any route ran
+                    sent = getattr(self, "headers", None)  # absent when the request line itself was refused
+                    headers = {**headers, "X-Request-Id": request_id_from({k.lower(): v for k, v in (sent or {}).items()})}
                 for k, v in headers.items():
                     if k.lower() != "content-length":
                         self.send_header(k, v)

@@ -358,7 +358,7 @@ def _paths() -> dict:
     subject = _path_param("subject_id", "the subject's identifier", SUBJECT_ID_PATTERN)
     key_id = _path_param("key_id", "the key's id")
     body_errors = (400, 413, 415, 422)
-    limit = {"name": "limit", "in": "query", "required": False, "description": "at most this many (clamped to the range)"}
+    limit = {"name": "limit", "in": "query", "required": False, "description": "at most this many (outside the range: 400 invalid_field)"}
     return {
         "/v1/verifications": {"post": _op(
             "Verify a claimed identity from a face photo and a handwritten signature",

@@ -173,11 +173,16 @@ def request_wait(req: func.HttpRequest, settings) -> float:
 
 
 def request_limit(req: func.HttpRequest, *, default: int, most: int) -> int:
-    """?limit=N, clamped to 1..most."""
+    """?limit=N, a whole number from 1 to `most` (the bounds the API description declares); anything else is 400."""
+    raw = req.params.get("limit") or str(default)
+    bounds = {"field": "limit", "minimum": 1, "maximum": most}
     try:
-        return max(1, min(most, int(req.params.get("limit", str(default)))))
+        limit = int(raw)
     except ValueError:
-        raise InvalidRequest("'limit' must be a number", code="invalid_field", details={"field": "limit"}) from None
+        raise InvalidRequest(f"'limit' must be a whole number from 1 to {most}", code="invalid_field", details=bounds) from None
+    if not 1 <= limit <= most:
+        raise InvalidRequest(f"'limit' must be from 1 to {most}, not {limit}", code="invalid_field", details=bounds)
+    return limit
 
 
 @route(bp, "v1/verifications/{id}", "GET", roles=("device", "operator"))
