@@ -239,3 +239,20 @@ def test_the_readmes_curl_calls_run_as_written(local_host, tmp_path):
     assert answers[1]["subject_id"] == "astronaut"  # enrolment
     assert answers[-2]["status"] in ("accepted", "review")  # the async read, held until the decision
     assert answers[-1]["status"] in ("accepted", "review") and answers[-1]["decision"]["outcome"] == answers[-1]["status"]
+
+
+def test_a_host_that_is_not_running_fails_at_once_with_a_message_naming_the_url():
+    import socket
+
+    from bioauth_client import ServiceUnreachable
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    pauses = []
+    with pytest.raises(ServiceUnreachable) as caught:
+        BioauthClient(url, "k", sleep=pauses.append).health()
+    assert pauses == [] and url in str(caught.value)  # no silent back-off against a closed port
+    run = _cli("--url", url, "health")
+    assert run.returncode == 1 and f"no service answers at {url}" in run.stderr and "is the host running" in run.stderr

@@ -21,6 +21,7 @@ from .client import (
     default_key,
     default_url,
     retry_delay,
+    ServiceUnreachable,
 )
 
-__all__ = ["OPERATIONS", "ApiError", "BioauthClient", "auth_headers", "Verification", "default_key", "default_url", "retry_delay"]
+__all__ = ["OPERATIONS", "ApiError", "BioauthClient", "auth_headers", "Verification", "default_key", "default_url", "retry_delay", "ServiceUnreachable"]

@@ -6,6 +6,7 @@ import base64
 import email.utils
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -58,6 +59,21 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: dict | None = None):
         super().__init__(f"HTTP {status} {code}: {message}")
         self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+
+class ServiceUnreachable(ConnectionError):
+    """Nothing answers at the URL (connection refused, or the host name does not resolve): not retried, since a
+    host that is not running does not start in the next seconds."""
+
+    def __init__(self, url: str, reason: object):
+        super().__init__(f"no service answers at {url} ({reason}): is the host running? "
+                         "Start it (python local_host.py) or point BIOAUTH_URL / --url at a running one")
+        self.url = url
+
+
+def _nothing_listens(exc: urllib.error.URLError) -> bool:
+    reason = exc.reason
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror))
 
 
 @dataclass(frozen=True)
@@ -143,6 +159,8 @@ class BioauthClient:
                 status, answer_headers, payload = exc.code, dict(exc.headers.items()), _json(exc.read())
                 failure: Exception = _api_error(status, payload)
             except urllib.error.URLError as exc:  # no answer at all (refused, reset, timed out)
+                if _nothing_listens(exc):
+                    raise ServiceUnreachable(self.base_url, exc.reason) from None
                 status, answer_headers, failure = None, {}, exc
             delay = retry_delay(status, answer_headers, attempt)
             if delay is None or attempt >= self.retries or delay > self.max_wait:
