@@ -287,3 +287,23 @@ def reset_settings() -> None:
     """Forget the cached settings (tests and the local host change the environment)."""
     global _cached
     _cached = None
+
+
+# The local `func start` path (Azurite for blobs and queues): what differs from the defaults in local.settings.sample.json.
+LOCAL_FUNCTIONS_VALUES = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "BIOAUTH_STORAGE": "azure"}
+# Identity-based storage and Application Insights exist only in Azure: an empty value there would be read as set.
+AZURE_ONLY = ("AzureWebJobsStorage__", "AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING")
+
+
+def sample_local_settings() -> dict:
+    """local.settings.sample.json, made from SETTINGS: every setting the service reads locally with its default
+    (empty when it has none), set for `func start` against Azurite. `python -m functions.settings` prints it."""
+    values = {"FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsFeatureFlags": "EnableWorkerIndexing"}
+    for setting in SETTINGS:
+        if not setting.name.startswith(AZURE_ONLY):
+            values[setting.name] = LOCAL_FUNCTIONS_VALUES.get(setting.name, setting.default or "")
+    return {"IsEncrypted": False, "Values": values}
+
+
+if __name__ == "__main__":
+    print(json.dumps(sample_local_settings(), indent=2))

@@ -345,6 +345,10 @@ var appSettings = [
     value: 'azure'
   }
   {
+    name: 'BIOAUTH_LOG_FORMAT'
+    value: 'text'
+  }
+  {
     name: 'BIOAUTH_RATE_LIMIT_PER_MINUTE'
     value: string(keyRateLimitPerMinute)
   }

@@ -118,3 +118,21 @@ def test_the_local_settings_sample_gives_the_defaults_except_its_own_choices():
                 assert value == expected, name
             else:
                 assert _effective(by_name[name], value) == _effective(by_name[name], None), name
+
+
+def test_the_sample_local_settings_are_made_from_the_settings_table():
+    """Regenerate with: python -m functions.settings > local.settings.sample.json"""
+    import json
+
+    from functions.settings import REPO_ROOT, SETTINGS, sample_local_settings
+
+    sample = json.loads((REPO_ROOT / "local.settings.sample.json").read_text())
+    assert sample == sample_local_settings()
+    assert {s.name for s in SETTINGS if s.name.startswith("BIOAUTH_")} <= set(sample["Values"])
+
+
+def test_azurite_files_and_the_demo_samples_are_ignored_by_git():
+    from functions.settings import REPO_ROOT
+
+    ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert {"__azurite_db_*", "__blobstorage__/", "__queuestorage__/", "/samples/"} <= set(ignored)
