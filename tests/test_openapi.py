@@ -183,3 +183,28 @@ def test_the_app_serves_the_document_without_a_key(local_host):
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("application/json")
     assert answer.json() == openapi_document()
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_"))
+
+
+def test_generated_class_names_are_unique_and_every_operation_has_a_tag():
+    """A client generator names an inline enum or object after its schema and property (Review.verdict ->
+    ReviewVerdict): such names must not collide with a component's (two `ReviewVerdict`s made
+    openapi-python-client drop Review, ReviewCase and Verification)."""
+    document = openapi_document()
+    components = set(document["components"]["schemas"])
+    derived = []
+    for name, schema in document["components"]["schemas"].items():
+        parts = [schema, *schema.get("allOf", [])]
+        for part in parts:
+            for prop, sub in (part.get("properties") or {}).items():
+                if "$ref" not in sub and ("enum" in sub or sub.get("type") == "object"):
+                    derived.append(name + _pascal(prop))
+    assert not set(derived) & components, set(derived) & components
+    assert len(derived) == len(set(derived))
+    declared = {tag["name"] for tag in document["tags"]}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            assert operation["tags"] and set(operation["tags"]) <= declared, (method, path)

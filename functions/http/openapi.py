@@ -224,7 +224,7 @@ def _schemas() -> dict:
                 "count": {"type": "integer", "minimum": 0, "description": "all cases waiting, not only those listed"},
             },
         },
-        "ReviewVerdict": {
+        "ReviewVerdictRequest": {
             "type": "object",
             "required": ["verdict"],
             "properties": {
@@ -329,6 +329,20 @@ def _schemas() -> dict:
     }
 
 
+# Operations grouped as integrators look for them (operationId -> tag); the rest are "service".
+TAGS = {"verifications": "what a device sends and reads", "subjects": "enrolment, renewal and erasure",
+        "reviews": "the review inbox, cases, verdicts and their image links", "keys": "credentials and the caller",
+        "audit": "the audit trail", "service": "health and this description"}
+TAG_OF = {
+    "createVerification": "verifications", "getVerification": "verifications",
+    "enrolSubject": "subjects", "renewSubject": "subjects", "eraseSubject": "subjects",
+    "listReviewCases": "reviews", "getReviewCase": "reviews", "postReviewVerdict": "reviews",
+    "getLinkedImage": "reviews", "getEnrolledReference": "reviews",
+    "listKeys": "keys", "createKey": "keys", "rotateKey": "keys", "revokeKey": "keys", "whoami": "keys",
+    "readAudit": "audit",
+}
+
+
 def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), roles: tuple[str, ...] = (), body: str | None = None,
         parameters: list | None = None, operation_id: str) -> dict:
     """One operation. `roles` are who may call it (none: anyone, without a credential); a caller with a credential
@@ -341,8 +355,8 @@ def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), roles: tup
     responses = {**answers}
     for status in errors:
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
-    op: dict = {"operationId": operation_id, "summary": summary, "security": KEY if roles else ANONYMOUS,
-                "responses": responses}
+    op: dict = {"operationId": operation_id, "summary": summary, "tags": [TAG_OF.get(operation_id, "service")],
+                "security": KEY if roles else ANONYMOUS, "responses": responses}
     if roles:
         op["description"] = "Who may call it: " + ", ".join(roles) + "."
         op["x-bioauth-roles"] = list(roles)
@@ -410,7 +424,7 @@ def _paths() -> dict:
                        parameters=[vid], operation_id="getReviewCase"),
             "post": _op("A reviewer's verdict: closes the case and keeps it as a labelled pair",
                         {"200": _json(_ref("Verification"), "the closed verification")},
-                        errors=(400, 404, 409, 413), roles=("reviewer",), body="ReviewVerdict", parameters=[vid],
+                        errors=(400, 404, 409, 413), roles=("reviewer",), body="ReviewVerdictRequest", parameters=[vid],
                         operation_id="postReviewVerdict"),
         },
         "/v1/audit": {"get": _op(
@@ -483,6 +497,7 @@ def openapi_document(server_url: str = "/api") -> dict:
             "summary": "Biometric verification: a face photo and a handwritten signature against an enrolled identity.",
         },
         "servers": [{"url": server_url}],
+        "tags": [{"name": name, "description": why} for name, why in TAGS.items()],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
