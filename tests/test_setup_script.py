@@ -73,3 +73,11 @@ def test_node_modules_from_the_same_lock_file_are_reused_and_a_new_lock_file_run
     (checkout / "package-lock.json").write_text("{}")
     run = _bash(checkout, "node_modules")  # a new lock file; npm absent here: said, not silently skipped
     assert "npm not found" in run.stdout
+
+
+def test_ci_lists_outdated_pins_without_failing():
+    from pathlib import Path
+
+    run = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    line = next(line for line in run.splitlines() if "pip list --outdated" in line)
+    assert line.rstrip().endswith('|| echo "(could not list outdated packages)"') and "timeout" in line
