@@ -1,12 +1,17 @@
-"""Time the face path per request (crop + align + embed + compare), with its two stages apart.
+"""Time the face path per request (crop + align + quality + embed + compare), with its stages apart.
 
 The service's path: MediaPipe BlazeFace (crop_face, detection on a scaled
-copy) -> SFace chip -> ONNX Runtime -> match_face against the bands, from the
+copy) -> SFace chip -> capture quality (judge_capture) -> ONNX Runtime ->
+match_face against the bands, from the
 decoded RGB photo to a comparison with one stored reference. Two photo sets:
 kiosk frames (NUAA live, 640x480) and the photos of faces/master.csv
 (0.16-4.3 MP), whose labelled pairs also give the path's decisions.
 
-    python benchmarks/face_path.py [--data ../shared/data] [--requests 100]
+    python benchmarks/face_path.py [--data ../shared/data] [--requests 100] [--second-embedding RUN]
+
+With --second-embedding (a run folder of `python -m model_export face edgeface`), a
+second pipeline also embeds the same chip with that network (the cost of a fused
+two-network face score).
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     ap.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models")
     ap.add_argument("--requests", type=int, default=100, help="requests per photo set")
+    ap.add_argument("--second-embedding", type=Path, help="run folder of a second embedding network (EdgeFace)")
     args = ap.parse_args()
 
     from functions.biometrics.face_detection import crop_face
     from functions.biometrics.face_alignment import ChipGeometry
-    from functions.onnx_models import load_model
+    from functions.biometrics.quality import judge_capture, load_limits
+    from functions.onnx_models import OnnxModel, load_model
     from functions.settings import Settings
     from functions.biometrics.face_matching import embed_face, match_face, match_settings
 
@@ -52,12 +59,14 @@ def main() -> int:
     sface_geometry = ChipGeometry.from_manifest(sface.manifest)
     sface_kwargs = match_settings(sface)
     reference = np.ones(128, np.float32) / np.sqrt(128)
+    limits = load_limits(args.models_dir)
+    second = OnnxModel(args.second_embedding) if args.second_embedding else None
 
     def crop(image, geometry):
         return crop_face(image, min_score=settings.min_face_score, min_eye_distance_px=settings.min_eye_distance_px,
                          multiple_faces=settings.multiple_faces, chip_spec=geometry)
 
-    stages: dict[str, list[float]] = {"crop + align": [], "embed + compare": []}
+    stages: dict[str, list[float]] = {"crop + align": [], "quality": [], "embed + compare": []}
 
     def run_sface(image):
         t0 = time.perf_counter()
@@ -66,13 +75,29 @@ def main() -> int:
         stages["crop + align"].append((t1 - t0) * 1000)
         if not found.ok:
             return None
+        judge_capture(image, found.detection.box, found.detection.keypoints, limits)
+        t2 = time.perf_counter()
+        stages["quality"].append((t2 - t1) * 1000)
         emb = embed_face(found.chip, sface)
         match_face(emb, [reference], **sface_kwargs)
-        stages["embed + compare"].append((time.perf_counter() - t1) * 1000)
+        stages["embed + compare"].append((time.perf_counter() - t2) * 1000)
+        return emb
+
+    def run_both(image):
+        found = crop(image, sface_geometry)
+        if not found.ok:
+            return None
+        judge_capture(image, found.detection.box, found.detection.keypoints, limits)
+        emb = embed_face(found.chip, sface)
+        match_face(emb, [reference], **sface_kwargs)
+        second.run_images([found.chip])
         return emb
 
     pipelines = {"sface": run_sface}
-    titles = {"sface": "MediaPipe + SFace chip + ONNX Runtime (service)"}
+    titles = {"sface": "MediaPipe + SFace chip + quality + ONNX (service)"}
+    if second is not None:
+        pipelines["sface+second"] = run_both
+        titles["sface+second"] = f"same + {second.manifest.name} on the same chip"
 
     kiosk = sorted((args.data / "nuaa").glob("*/live/*/*.jpg"))[:: 20][: args.requests]
     with open(args.data / "faces" / "master.csv") as f:
@@ -111,7 +136,7 @@ def main() -> int:
     if args.requests >= len(names):
         truth = np.array([s for _, _, s in pairs])
         accept = sface_kwargs["bands"].accept
-        rules = {"sface": lambda a, b: float(a @ b) >= accept}
+        rules = {k: (lambda a, b: float(a @ b) >= accept) for k in pipelines}
         print("\nlabelled pairs right (cosine at the accept band edge):")
         for label in pipelines:
             e = embeddings[label]

@@ -25,6 +25,8 @@ import sys
 PIPELINES: dict[str, dict[str, str]] = {
     "face": {
         "fetch": "model_export.face.fetch:main",
+        "edgeface": "model_export.face.edgeface:main",
+        "pairset": "model_export.face.pairset:main",
         "calibrate": "model_export.face.calibrate:main",
         "evaluate": "model_export.face.evaluate:main",
         "ship": "model_export.common.shipping:main",
