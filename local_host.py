@@ -162,6 +162,19 @@ class QueueFunction:
     fn: Any
 
 
+@dataclass
+class TimerFunction:
+    name: str
+    trigger_arg: str
+    fn: Any
+
+
+class TimerCall:
+    """What a timer function receives: the local host never runs one late."""
+
+    past_due = False
+
+
 _indexed: dict[int, list] = {}
 
 
@@ -186,9 +199,15 @@ def discover(app: func.FunctionApp) -> tuple[list[HttpFunction], list[QueueFunct
                                      level, trigger.name, outputs, f.get_user_function()))
         elif trigger.type == "queueTrigger":
             queues.append(QueueFunction(f.get_function_name(), trigger.queue_name, trigger.name, outputs, f.get_user_function()))
-        else:
+        elif trigger.type != "timerTrigger":
             log.warning("function %s: trigger %s is not run by the local host", f.get_function_name(), trigger.type)
     return http, queues
+
+
+def discover_timers(app: func.FunctionApp) -> list[TimerFunction]:
+    """The app's timer functions; the local host runs each at start and every few seconds, whatever its schedule."""
+    return [TimerFunction(f.get_function_name(), f.get_trigger().name, f.get_user_function())
+            for f in app_functions(app) if f.get_trigger().type == "timerTrigger"]
 
 
 class WakingQueues:
@@ -222,9 +241,11 @@ class LocalHttpServer(ThreadingHTTPServer):
 class LocalHost:
     def __init__(self, app: func.FunctionApp, services, *, port: int = 7071, host: str = "127.0.0.1",
                  function_key: str | None = None, lease_seconds: float = 60.0, options: QueueOptions | None = None,
-                 route_prefix: str = "api", listen_socket: socket.socket | None = None):
+                 route_prefix: str = "api", listen_socket: socket.socket | None = None, timer_interval: float = 5.0):
         self.services = services
         self.http_functions, self.queue_functions = discover(app)
+        self.timer_functions = discover_timers(app)
+        self.timer_interval = timer_interval
         self.options = options or QueueOptions.from_host_json()
         self.lease_seconds = lease_seconds
         self.function_key = function_key or local_function_key(services.settings.data_dir)
@@ -277,6 +298,10 @@ class LocalHost:
         t = threading.Thread(target=self._keep_leased, name="lease-renewal", daemon=True)
         t.start()
         self._threads.append(t)
+        if self.timer_functions and self.timer_interval > 0:
+            t = threading.Thread(target=self._run_timers, name="timers", daemon=True)
+            t.start()
+            self._threads.append(t)
         register_pollers(self.poller_status)
         log.info("local host on %s: %d HTTP and %d queue functions", self.url, len(self.http_functions), len(self.queue_functions))
         return self
@@ -414,6 +439,20 @@ class LocalHost:
                     except Exception as exc:  # noqa: BLE001 - try again at the next half lease
                         log.warning("lease of message %s on %s not renewed (%s)", m.id, queue, type(exc).__name__)
                     self._leases[key] = (queue, m, now + self.lease_seconds / 2)
+
+    # --- timer triggers ----------------------------------------------------------------------
+    def _run_timers(self) -> None:
+        """Each timer function at start, then every timer_interval seconds (the recovery sweep: a request stranded
+        by a crash is sent on within seconds of the host coming back). Every worker process runs them: they claim
+        what they work on."""
+        while True:
+            for tf in self.timer_functions:
+                try:
+                    tf.fn(**{tf.trigger_arg: TimerCall()})
+                except Exception as exc:  # noqa: BLE001 - the next round tries again
+                    log.warning("timer %s failed (%s)", tf.name, type(exc).__name__)
+            if self._stop.wait(self.timer_interval):
+                return
 
     # --- HTTP triggers -----------------------------------------------------------------------
     def serve_console(self, path: str) -> tuple[int, dict[str, str], bytes]:

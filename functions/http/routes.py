@@ -11,18 +11,17 @@ import dataclasses
 import logging
 import math
 import mimetypes
+import uuid
 from urllib.parse import unquote
 
 import azure.functions as func
 
 from ..errors import Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from ..images import decode_image_field
-from ..log_context import bind_verification, current_request_id
-from ..messages import StepMessage
-from ..telemetry import current_trace_context
+from ..log_context import bind_verification
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
-                              redrive_if_stale, request_fingerprint, send_with_retry)
+                              redrive_stranded, request_fingerprint, send_with_retry)
 from ..onnx_models import installed_models
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
 from ..runtime.waiting import wait_until_decided
@@ -98,8 +97,14 @@ def create_verification(call: Call) -> func.HttpResponse:
         data["device_id"] = principal.id
     key = idempotency_key(call.req.headers)
     request = parse_verification_request(data, settings)
+
+    def created(vid: str, subject_id: str = request.subject_id, device_id: str = request.device_id) -> AuditEvent:
+        return AuditEvent(action="verification.created", actor_id=principal.id, actor_role=principal.role,
+                          subject_id=subject_id, device_id=device_id, verification_id=vid, details={"mode": mode})
+
     if key is None:
-        record, message = accept_verification(request, services, mode)
+        vid = uuid.uuid4().hex
+        record, message = accept_verification(request, services, mode, verification_id=vid, created=created(vid))
     else:
         # Scoped to the device (for a device's key, the key's own device): two devices never share an id.
         vid = keyed_verification_id(request.device_id, key)
@@ -109,19 +114,16 @@ def create_verification(call: Call) -> func.HttpResponse:
         if existing is not None:
             return replay(check_replay(existing, fingerprint), mode, services)
         try:
-            record, message = accept_verification(request, services, mode,
-                                                  verification_id=vid, fingerprint=fingerprint)
+            record, message = accept_verification(request, services, mode, verification_id=vid,
+                                                  created=created(vid), fingerprint=fingerprint)
         except Conflict:  # the same key, concurrently: the first one stands
             return replay(check_replay(services.records.get(VERIFICATIONS, vid), fingerprint), mode, services)
     bind_verification(record["id"])
     lease = settings.sync_lease_seconds if mode == "sync" else 0.0
     first = admit(services, record, first_queue, message.to_json(), visibility_delay=lease)
-    subject_id, device_id = request.subject_id, request.device_id
     # The images are stored: this thread need not hold their base64 text and bytes while the sync chain runs
     # (16 concurrent 16-megapixel requests held about 4 MB each).
     del data, request
-    audit(services, principal, "verification.created", subject_id=subject_id, device_id=device_id,
-          verification_id=record["id"], details={"mode": mode})
     location = f"/api/v1/verifications/{record['id']}"
     if mode == "async":
         return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
@@ -144,10 +146,8 @@ def replay(record: dict, mode: str, services) -> func.HttpResponse:
     """The answer to a retry: the first verification, as it stands (sync waits a while for it to finish)."""
     location = f"/api/v1/verifications/{record['id']}"
     headers = {"Location": location, "Idempotent-Replayed": "true"}
-    message = StepMessage(record["id"], record["subject_id"], record.get("images", {}), trace=current_trace_context(),
-                          request_id=current_request_id()).to_json()
-    try:
-        redrive_if_stale(services, record, STEPS.first.queue, message)
+    try:  # a request whose process died before sending its first message is sent on now, not left waiting
+        redrive_stranded(services, record, STEPS.first.queue, found_by="keyed_retry")
     except Exception as exc:  # noqa: BLE001
         log.warning("verification %s: could not send again (%s)", record["id"], type(exc).__name__)
     if mode == "sync":
@@ -403,6 +403,7 @@ def health_details(call: Call) -> func.HttpResponse:
         "queues": report.queues,
         "pollers": report.pollers,
         "blob_write": report.blob_write,
+        "recovery": report.recovery,
     })
 
 

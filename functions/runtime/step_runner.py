@@ -35,6 +35,8 @@ from .waiting import announce_decided
 log = logging.getLogger("bioauth.pipeline")
 
 VERIFICATIONS = "verifications"
+# A record's outbox (runtime/intake.py): its first message may be unsent. A step that runs proves it was sent.
+OUTBOX_FIELDS = ("outbox", "outbox_owner", "outbox_until")
 
 
 def now_iso() -> str:
@@ -240,10 +242,23 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
             current.decision = outcome.decision
         if current.status == "queued":
             current.status = "processing"
+        for name in OUTBOX_FIELDS:
+            current.extra.pop(name, None)
         current.updated_at = now_iso()
         return current.to_dict()
 
-    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=stored)
+    def decided(doc: dict) -> list[AuditEvent]:
+        """The decision's audit event, committed with it: a redelivered copy that loses the race writes neither."""
+        if outcome.decision is None or outcome.decision.outcome not in TERMINAL:
+            return []
+        return [AuditEvent("verification.decided", "bioauth", "service", subject_id=doc.get("subject_id"),
+                           device_id=doc.get("device_id"), verification_id=vid,
+                           details={"outcome": outcome.decision.outcome, "reasons": list(outcome.decision.reasons),
+                                    **({"explanation": outcome.decision.extra["explanation"]}
+                                       if "explanation" in outcome.decision.extra else {}),
+                                    **step_models(stored)})]
+
+    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=stored, audit=services.audit, events=decided)
     if saved is None:  # erased while the step ran: what the step wrote (crops) goes too
         delete_verification_blobs(services.blobs, vid)
         trace.outcome = "gone"

@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
 
 AUDIT = "audit"
 PSEUDONYM_PREFIX = "erased:"
@@ -101,6 +101,11 @@ class AuditLog(Protocol):
 
     def append(self, event: AuditEvent) -> AuditEvent: ...
 
+    def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
+        """The record writes (storage.RecordWrite) and the events that tell of them, all or nothing where the store
+        has transactions (SQLite: one transaction in the records file). Elsewhere the writes go first, in order (the
+        first is the one that may lose a race), then the events. Returns the written documents."""
+
     def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
               limit: int = 200) -> list[AuditEvent]:
         """Events matching every given filter, oldest first (at most `limit`, the newest ones)."""
@@ -150,16 +155,38 @@ class SqliteAuditLog:
     backend = "sqlite"
 
     def __init__(self, path: Path):
-        from .embedded import _Sqlite
+        from .embedded import RECORDS_SCHEMA, _Sqlite
 
-        self.db = _Sqlite(Path(path), _SCHEMA)
+        self.db = _Sqlite(Path(path), RECORDS_SCHEMA + _SCHEMA)  # the documents beside it: commit() writes both
 
     def append(self, event: AuditEvent) -> AuditEvent:
         e = event.stamped()
-        row = {**asdict(e), "details": json.dumps(e.details, sort_keys=True)}
-        self.db.execute(f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                        tuple(row[c] for c in _COLUMNS))
+        self._insert(self.db._conn(), e)
         return e
+
+    @staticmethod
+    def _insert(conn, e: AuditEvent) -> None:
+        row = {**asdict(e), "details": json.dumps(e.details, sort_keys=True)}
+        conn.execute(f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                     tuple(row[c] for c in _COLUMNS))
+
+    def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
+        """One transaction in the records file: the documents beside this table, then the events."""
+        from .embedded import insert_document, replace_document, upsert_document
+
+        stamped = [e.stamped() for e in events]
+        with self.db.transaction() as conn:
+            written = []
+            for w in writes:
+                if w.upsert:
+                    written.append(upsert_document(conn, w.container, w.doc))
+                elif w.etag is None:
+                    written.append(insert_document(conn, w.container, w.doc))
+                else:
+                    written.append(replace_document(conn, w.container, w.doc, w.etag))
+            for e in stamped:
+                self._insert(conn, e)
+        return written
 
     def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
               limit: int = 200) -> list[AuditEvent]:
@@ -192,6 +219,21 @@ class RecordAuditLog:
         e = event.stamped()
         self.records.create(AUDIT, {**asdict(e), "kind": "audit"})
         return e
+
+    def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
+        """Cosmos DB has no transaction across containers: the writes in order (the first may lose a race, and then
+        nothing is written), then the events."""
+        written = []
+        for w in writes:
+            if w.upsert:
+                written.append(self.records.upsert(w.container, w.doc))
+            elif w.etag is None:
+                written.append(self.records.create(w.container, w.doc))
+            else:
+                written.append(self.records.replace(w.container, w.doc, w.etag))
+        for event in events:
+            self.append(event)
+        return written
 
     def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
               limit: int = 200) -> list[AuditEvent]:
