@@ -30,7 +30,7 @@ from ..runtime.intake import accept_verification, check_subject_id, parse_verifi
 from ..runtime.image_links import case_image_links, case_images, check_link
 from ..runtime.references import check_reference_link, read_reference, reference_links
 from ..steps.table import STEPS
-from ..storage import update_record
+from ..storage import RecordWrite, update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
 from ..storage.api_keys import ROLES, CredentialInfo, IssuedKey, Principal, key_event
 from .endpoint import Call, json_response, route
@@ -313,24 +313,34 @@ def post_review_verdict(call: Call) -> func.HttpResponse:
         raise InvalidRequest("'note' must be a string of at most 2000 characters", code="invalid_field", details={"field": "note"})
     record = open_case(services, vid)
     closed = close_review(record, verdict, note, principal, services, presentation=presentation)
-    audit(services, principal, "review.verdict", subject_id=record["subject_id"], device_id=record.get("device_id"),
-          verification_id=vid, details={"verdict": verdict, "presentation": presentation,
-                                        "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})
     return json_response(verification_view(closed))
 
 
 def close_review(record: dict, verdict: str, note: str, reviewer: Principal, services, *, presentation: str | None = None) -> dict:
+    """Close the case: the verdict on the record, its labelled pair and its `review.verdict` audit event in one
+    conditional write (one transaction on SQLite), so of two reviewers racing only the winner's verdict is kept,
+    labelled or audited; the loser gets 409 and writes nothing. A case erased meanwhile answers 404.
+
+    The pair's images are copied first, into a folder of this verdict's own: a loser removes only its copies.
+    """
     vid = record["id"]
+    copies = f"{vid}/{uuid.uuid4().hex[:8]}/"
     pair_images = {}
-    for name, ref in case_images(record).items():
-        extension = ref.rsplit(".", 1)[-1]
-        pair_images[name] = services.blobs.put(REVIEWS, f"{vid}/{name}.{extension}", services.blobs.get(ref),
-                                               mimetypes.guess_type(ref)[0] or "application/octet-stream")
+    try:
+        for name, ref in case_images(record).items():
+            extension = ref.rsplit(".", 1)[-1]
+            pair_images[name] = services.blobs.put(REVIEWS, f"{copies}{name}.{extension}", services.blobs.get(ref),
+                                                   mimetypes.guess_type(ref)[0] or "application/octet-stream")
+    except KeyError:  # an image went: the subject was erased (or the case changed) while the verdict was given
+        services.blobs.delete_prefix(REVIEWS, copies)
+        if services.records.get(VERIFICATIONS, vid) is None:
+            raise VerificationNotFound("no verification with this id (erased meanwhile)") from None
+        raise Conflict("the case's images changed meanwhile; open it again", code="not_in_review") from None
     reviewed_at = now_iso()
     review = {"verdict": verdict, "presentation": presentation, "note": note, "reviewer": reviewer.name,
               "reviewer_id": reviewer.id, "reviewed_at": reviewed_at}
     results = {step: (entry or {}).get("result") for step, entry in record.get("steps", {}).items()}
-    services.records.upsert(REVIEWS, {
+    pair = {
         "id": vid,
         "subject_id": record["subject_id"],
         "label": "genuine" if verdict == "accept" else "impostor",
@@ -338,7 +348,7 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
         "step_results": results,
         "images": pair_images,
         **review,
-    })
+    }
 
     def mutate(doc: dict) -> dict | None:
         if doc.get("status") != "review":
@@ -351,7 +361,22 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
         doc["updated_at"] = reviewed_at
         return doc
 
-    return update_record(services.records, VERIFICATIONS, vid, mutate)
+    def verdict_event(doc: dict) -> list[AuditEvent]:
+        return [AuditEvent(action="review.verdict", actor_id=reviewer.id, actor_role=reviewer.role,
+                           subject_id=doc["subject_id"], device_id=doc.get("device_id"), verification_id=vid,
+                           details={"verdict": verdict, "presentation": presentation,
+                                    "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})]
+
+    try:
+        closed = update_record(services.records, VERIFICATIONS, vid, mutate, audit=services.audit, events=verdict_event,
+                               writes=lambda doc: [RecordWrite(REVIEWS, pair, upsert=True)])
+    except Conflict:
+        services.blobs.delete_prefix(REVIEWS, copies)
+        raise
+    if closed is None:  # erased between the copies and the write
+        services.blobs.delete_prefix(REVIEWS, copies)
+        raise VerificationNotFound("no verification with this id (erased meanwhile)")
+    return closed
 
 
 @route(bp, "v1/blobs/{*ref}", "GET")
