@@ -1,14 +1,19 @@
 """A case closes once: the verdict, its labelled pair and its audit event are one conditional write; a verdict racing
-an erasure answers 404 or 409, never 500."""
+an erasure answers 404 or 409, never 500; the device is called back when the case closes, and when the review
+webhook fails for good."""
+
+import json
 
 import pytest
 
 from functions.errors import BioauthError, Conflict, VerificationNotFound
 from functions.http.routes import close_review
-from functions.runtime.step_runner import VERIFICATIONS
+from functions.runtime.step_runner import VERIFICATIONS, run_step
 from functions.runtime.subjects import erase_subject
+from functions.runtime.webhooks import delivery_id, verify
 from functions.steps.table import STEPS
 from functions.storage.api_keys import Principal
+from tests.helpers.receivers import Receiver
 
 ANN = Principal(id="ann", role="reviewer", name="Ann", key_id="k-ann")
 BOB = Principal(id="bob", role="reviewer", name="Bob", key_id="k-bob")
@@ -69,3 +74,43 @@ def test_a_verdict_whose_images_went_while_the_record_stayed_answers_409(embedde
         close_review(opened, "accept", "", ANN, services)
     assert refused.value.http_status == 409
     assert services.records.get(VERIFICATIONS, "v1")["status"] == "review"
+
+
+def test_the_device_is_called_back_again_when_the_case_closes(loopback_callbacks, embedded_services):
+    services = embedded_services
+    receiver = Receiver()
+    try:
+        opened = _case(services, callback_url=receiver.url)
+        message = json.dumps({"verification_id": "v1", "subject_id": "alice"})
+        assert run_step(STEPS, "notify", message, 1, services) is None  # the device learns `review`
+        close_review(opened, "accept", "", ANN, services)
+        assert services.queues.count("notify") == 1  # the verdict's callback is queued
+        assert run_step(STEPS, "notify", message, 1, services) is None
+        assert len(receiver.calls) == 2
+        secret = services.secrets.device_callback_secret("door-7")
+        (h1, b1), (h2, b2) = receiver.calls
+        assert json.loads(b1)["status"] == "review" and verify(secret, h1, b1) == delivery_id("callback", "v1")
+        second = json.loads(b2)
+        assert second["status"] == "accepted" and second["decision"]["by"] == "reviewer"
+        assert verify(secret, h2, b2) == delivery_id("callback-verdict", "v1")  # not dropped as a duplicate
+    finally:
+        receiver.close()
+
+
+def test_a_review_webhook_that_fails_for_good_still_calls_the_device_back(loopback_callbacks, embedded_services):
+    services = embedded_services
+    hook, device = Receiver(statuses=(503,)), Receiver()
+    try:
+        services.settings = services.settings.__class__(**{**services.settings.__dict__, "review_webhook_url": hook.url})
+        _case(services, callback_url=device.url)
+        message = json.dumps({"verification_id": "v1", "subject_id": "alice"})
+        with pytest.raises(Exception):
+            run_step(STEPS, "review", message, services.settings.max_dequeue_count, services)  # the last try
+        record = services.records.get(VERIFICATIONS, "v1")
+        assert record["status"] == "review" and record["step_failures"][0]["step"] == "review"
+        assert services.queues.count("notify") == 1
+        run_step(STEPS, "notify", message, 1, services)
+        assert [json.loads(b)["status"] for _, b in device.calls] == ["review"]
+    finally:
+        hook.close()
+        device.close()

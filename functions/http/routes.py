@@ -19,6 +19,7 @@ import azure.functions as func
 from ..errors import Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from ..images import decode_image_field
 from ..log_context import bind_verification
+from ..messages import StepMessage
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
                               redrive_stranded, request_fingerprint, send_with_retry)
@@ -38,6 +39,7 @@ from .enrolment import enrol_subject, renew_subject
 from .openapi import openapi_document
 
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
+NOTIFY = "notify"  # the step that calls the device back
 # What the reviewer saw in front of the camera, when they judge it: labels for retraining the anti-spoofing model.
 PRESENTATIONS = ("bona_fide", "attack")
 
@@ -359,6 +361,9 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
                            "by": "reviewer", "decided_at": reviewed_at, "service_outcome": previous.get("outcome")}
         doc["review"] = review
         doc["updated_at"] = reviewed_at
+        told = (doc.get("steps") or {}).pop(NOTIFY, None)  # the device was told `review`: it is told the verdict too
+        if told is not None:
+            doc.setdefault("notified", []).append(told)
         return doc
 
     def verdict_event(doc: dict) -> list[AuditEvent]:
@@ -376,6 +381,13 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
     if closed is None:  # erased between the copies and the write
         services.blobs.delete_prefix(REVIEWS, copies)
         raise VerificationNotFound("no verification with this id (erased meanwhile)")
+    if closed.get("callback_url"):
+        try:
+            send_with_retry(services.queues, STEPS[NOTIFY].queue,
+                            StepMessage(vid, closed["subject_id"], closed.get("images", {})).to_json(),
+                            wait_seconds=services.settings.enqueue_wait_seconds)
+        except Exception as exc:  # noqa: BLE001 - the verdict stands; the device reads it with GET
+            log.warning("verification %s: verdict callback not queued (%s)", vid, type(exc).__name__)
     return closed
 
 

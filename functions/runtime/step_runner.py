@@ -115,7 +115,8 @@ class StepTable:
 def mark_failed(table: StepTable, services: Services, verification_id: str, step: str, code: str, message: str) -> None:
     """End the request as failed, saying where and why. A case already decided keeps its decision.
 
-    A device that gave a callback URL is told, through the queue of the table's failure notice (notify).
+    A device that gave a callback URL is told, through the queue of the table's failure notice (notify), unless
+    it already was.
     """
 
     def mutate(doc: dict) -> dict:
@@ -143,7 +144,10 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
             details={"outcome": "failed", "reasons": [code], **step_models(saved)},
         ))
     notice = table.failure_notice
-    if record.status == "failed" and record.callback_url and notice and not table[step].runs_after_failure:
+    # Failed, or decided but never told (a review webhook that failed for good: the case stays in review, and the
+    # device learns `review` now and the verdict when a reviewer closes the case).
+    untold = record.callback_url and notice and notice.name not in record.steps
+    if untold and record.is_terminal and not table[step].runs_after_failure:
         message_text = StepMessage(verification_id, record.subject_id, record.images, trace=current_trace_context(),
                                    request_id=current_request_id()).to_json()
         services.queues.send(notice.queue, message_text)
