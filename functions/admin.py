@@ -43,7 +43,7 @@ def _actor() -> str:
 
 
 def _audit_key(services, action: str, key, actor: str) -> None:
-    services.audit.append(key_event(action, key, actor, "operator"))
+    services.audit.append(key_event(action, key, actor, "operator", actor))
 
 
 def _print_issued(issued: IssuedKey, as_json: bool) -> None:
@@ -103,7 +103,7 @@ def run(argv: list[str], services) -> int:
         elif args.command == "callback-secret":
             secret = base64.b64encode(services.secrets.device_callback_secret(args.device_id)).decode()
             services.audit.append(AuditEvent(action="device.callback_secret_shown", actor_id=actor, actor_role="operator",
-                                             device_id=args.device_id))
+                                             device_id=args.device_id, actor_key_id=actor))
             print(json.dumps({"device_id": args.device_id, "callback_secret": secret}) if args.json else
                   f"callback secret of device {args.device_id!r} (base64; its HMAC key is the decoded bytes):\n{secret}")
         elif args.command == "audit":

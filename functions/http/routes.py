@@ -33,7 +33,7 @@ from ..runtime.references import check_reference_link, read_reference, reference
 from ..steps.table import STEPS
 from ..storage import RecordWrite, update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
-from ..storage.api_keys import ROLES, CredentialInfo, IssuedKey, Principal, key_event
+from ..storage.api_keys import ROLES, CredentialInfo, IssuedKey, Principal, check_may_issue, check_may_rotate, key_event
 from .endpoint import Call, json_response, route
 from .enrolment import enrol_subject, renew_subject
 from .openapi import openapi_document
@@ -48,7 +48,8 @@ log = logging.getLogger("bioauth.http")
 
 
 def audit(services, principal: Principal, action: str, **fields) -> None:
-    services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role, **fields))
+    services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role,
+                                     actor_key_id=principal.key_id, **fields))
 
 
 def request_mode(req: func.HttpRequest) -> str:
@@ -102,7 +103,7 @@ def create_verification(call: Call) -> func.HttpResponse:
 
     def created(vid: str, subject_id: str = request.subject_id, device_id: str = request.device_id) -> AuditEvent:
         return AuditEvent(action="verification.created", actor_id=principal.id, actor_role=principal.role,
-                          subject_id=subject_id, device_id=device_id, verification_id=vid, details={"mode": mode})
+                          actor_key_id=principal.key_id, subject_id=subject_id, device_id=device_id, verification_id=vid, details={"mode": mode})
 
     if key is None:
         vid = uuid.uuid4().hex
@@ -367,7 +368,7 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
         return doc
 
     def verdict_event(doc: dict) -> list[AuditEvent]:
-        return [AuditEvent(action="review.verdict", actor_id=reviewer.id, actor_role=reviewer.role,
+        return [AuditEvent(action="review.verdict", actor_id=reviewer.id, actor_role=reviewer.role, actor_key_id=reviewer.key_id,
                            subject_id=doc["subject_id"], device_id=doc.get("device_id"), verification_id=vid,
                            details={"verdict": verdict, "presentation": presentation,
                                     "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})]
@@ -481,20 +482,27 @@ def create_key(call: Call) -> func.HttpResponse:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         raise InvalidRequest("'name' must be a string of at most 200 characters", code="invalid_field", details={"field": "name"})
+    check_may_issue(principal, data.get("role"))
     issued = services.credentials.issue(data.get("role"), data.get("principal_id"), name=name, created_by=principal.id)
-    services.audit.append(key_event("key.created", issued, principal.id, principal.role))
+    services.audit.append(key_event("key.created", issued, principal.id, principal.role, principal.key_id))
     return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
 
 
-@route(bp, "v1/keys/{key_id}/rotation", "POST", roles=("operator",))
+@route(bp, "v1/keys/{key_id}/rotation", "POST", roles=("operator", "reviewer"))
 def rotate_key(call: Call) -> func.HttpResponse:
-    """A new key for the same principal; the old one is revoked unless `{"keep_old": true}` (a changeover)."""
+    """A new key for the same principal; the old one is revoked unless `{"keep_old": true}` (a changeover).
+
+    Operators rotate device keys and their own; reviewers their own; another reviewer's or operator's key only its
+    holder or an admin (an operator never receives a secret that speaks for another person).
+    """
     services, principal = call.services, call.principal
     keep_old = call.json(empty_is_object=True).get("keep_old", False)
     if not isinstance(keep_old, bool):
         raise InvalidRequest("'keep_old' must be true or false", code="invalid_field", details={"field": "keep_old"})
-    issued = services.credentials.rotate(call.path("key_id"), created_by=principal.id, keep_old=keep_old)
-    services.audit.append(key_event("key.rotated", issued, principal.id, principal.role))
+    key_id = call.path("key_id")
+    check_may_rotate(principal, services.credentials.get(key_id))
+    issued = services.credentials.rotate(key_id, created_by=principal.id, keep_old=keep_old)
+    services.audit.append(key_event("key.rotated", issued, principal.id, principal.role, principal.key_id))
     return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
 
 
@@ -503,7 +511,7 @@ def revoke_key(call: Call) -> func.HttpResponse:
     """The key stops working at once; it stays listed, revoked."""
     services, principal = call.services, call.principal
     info = services.credentials.revoke(call.path("key_id"))
-    services.audit.append(key_event("key.revoked", info, principal.id, principal.role))
+    services.audit.append(key_event("key.revoked", info, principal.id, principal.role, principal.key_id))
     return json_response(_key_view(info))
 
 

@@ -17,7 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from ..errors import Conflict, InvalidRequest, Unauthorized, VerificationNotFound
+from ..errors import Conflict, Forbidden, InvalidRequest, Unauthorized, VerificationNotFound
 
 CREDENTIALS = "credentials"
 ROLES = ("device", "operator", "reviewer")
@@ -189,12 +189,33 @@ class CredentialStore:
         return new
 
 
-def key_event(action: str, key: "IssuedKey | CredentialInfo", actor_id: str, actor_role: str):
-    """The audit event of a key made, rotated or revoked: which key of whom, never its secret."""
+def check_may_issue(actor: Principal, role: str) -> None:
+    """No principal obtains another's secret: an operator issues device keys only. Reviewer and operator keys are
+    made by an admin (the admin command, or the local bootstrap key), so an operator cannot mint itself a reviewer."""
+    if role not in ROLES:
+        return  # issue() says what the roles are (400)
+    if actor.role != ADMIN and not (actor.role == "operator" and role == "device"):
+        raise Forbidden(f"a {actor.role} may issue device keys only; {role} keys are made by an admin "
+                        f"(python -m functions.admin create-{role})", code="forbidden_key_role", details={"role": role})
+
+
+def check_may_rotate(actor: Principal, key: CredentialInfo) -> None:
+    """A rotation hands out a working secret: an operator rotates device keys and its own, a reviewer its own;
+    another reviewer's or operator's key only an admin (or that principal itself)."""
+    own = key.principal_id == actor.id and key.role == actor.role
+    if actor.role == ADMIN or own or (actor.role == "operator" and key.role == "device"):
+        return
+    raise Forbidden(f"a {actor.role} may rotate its own key{' and device keys' if actor.role == 'operator' else ''} only; "
+                    f"this {key.role}'s key is rotated by its holder or an admin", code="forbidden_key_role",
+                    details={"role": key.role})
+
+
+def key_event(action: str, key: "IssuedKey | CredentialInfo", actor_id: str, actor_role: str, actor_key_id: str):
+    """The audit event of a key made, rotated or revoked: which key of whom, by which key, never its secret."""
     from .audit import AuditEvent
 
     info = key.info if isinstance(key, IssuedKey) else key
-    return AuditEvent(action=action, actor_id=actor_id, actor_role=actor_role,
+    return AuditEvent(action=action, actor_id=actor_id, actor_role=actor_role, actor_key_id=actor_key_id,
                       device_id=info.principal_id if info.role == "device" else None,
                       details={"key_id": info.key_id, "role": info.role, "principal_id": info.principal_id,
                                **({"replaces": info.replaces} if info.replaces else {})})

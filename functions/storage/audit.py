@@ -26,6 +26,7 @@ from typing import Protocol, Sequence
 
 AUDIT = "audit"
 PSEUDONYM_PREFIX = "erased:"
+SERVICE_KEY_ID = "service"  # the service's own steps act with its identity, not an API key
 
 # What an event may record. Free-form details are checked against this list, so an image or a
 # template cannot be logged by mistake.
@@ -64,12 +65,18 @@ class AuditEvent:
     details: dict = field(default_factory=dict)
     at: str = ""
     id: str = ""
+    # The credential that acted: an API key's id, `cli:<user>` for the admin command, `service` for the service's
+    # own steps (in Azure, its managed identity). Never empty: an event that cannot say which key acted is refused.
+    actor_key_id: str = ""
 
     def stamped(self) -> "AuditEvent":
         unknown = set(self.details) - DETAIL_KEYS
         if unknown:
             raise ValueError(f"audit details may not carry {sorted(unknown)}")
-        return AuditEvent(**{**asdict(self), "at": self.at or _now(), "id": self.id or _event_id()})
+        key_id = self.actor_key_id or (SERVICE_KEY_ID if self.actor_role == "service" else "")
+        if not key_id:
+            raise ValueError(f"audit event {self.action!r} does not name the key that acted")
+        return AuditEvent(**{**asdict(self), "at": self.at or _now(), "id": self.id or _event_id(), "actor_key_id": key_id})
 
 
 def pseudonym(subject_id: str, key: bytes) -> str:
@@ -125,7 +132,8 @@ CREATE TABLE IF NOT EXISTS audit (
     subject_id TEXT,
     device_id TEXT,
     verification_id TEXT,
-    details TEXT NOT NULL
+    details TEXT NOT NULL,
+    actor_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_device ON audit (device_id, seq);
@@ -146,7 +154,8 @@ BEGIN
 END;
 """
 
-_COLUMNS = ("id", "at", "action", "actor_id", "actor_role", "subject_id", "device_id", "verification_id", "details")
+_COLUMNS = ("id", "at", "action", "actor_id", "actor_role", "subject_id", "device_id", "verification_id", "details",
+            "actor_key_id")
 
 
 class SqliteAuditLog:
@@ -158,6 +167,9 @@ class SqliteAuditLog:
         from .embedded import RECORDS_SCHEMA, _Sqlite
 
         self.db = _Sqlite(Path(path), RECORDS_SCHEMA + _SCHEMA)  # the documents beside it: commit() writes both
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(audit)")}
+        if "actor_key_id" not in columns:  # a trail made before events named their key
+            self.db.execute("ALTER TABLE audit ADD COLUMN actor_key_id TEXT")
 
     def append(self, event: AuditEvent) -> AuditEvent:
         e = event.stamped()
@@ -199,7 +211,8 @@ class SqliteAuditLog:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, int(limit))).fetchall()
-        return [AuditEvent(**{**dict(zip(_COLUMNS, r)), "details": json.loads(r[-1])}) for r in reversed(rows)]
+        return [AuditEvent(**{**dict(zip(_COLUMNS, r)), "details": json.loads(r[_COLUMNS.index("details")])})
+                for r in reversed(rows)]
 
     def pseudonymise_subject(self, subject_id: str, key: bytes) -> int:
         if subject_id.startswith(PSEUDONYM_PREFIX):
