@@ -130,7 +130,7 @@ class Stores:
 
 def open_stores(settings) -> Stores:
     records = open_record_store(settings)
-    secrets = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(settings.data_dir)
+    secrets = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(settings.data_dir, settings.secrets_file)
     return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records), secrets=secrets)
 
 

@@ -47,7 +47,7 @@ def open_services(settings: Settings) -> Services:
         blobs = FileBlobStore(data / "blobs")
         queues = SqliteQueueStore(data / "queue.sqlite")
     records = open_record_store(settings)
-    secrets_ = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(data)
+    secrets_ = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(data, settings.secrets_file)
     blobs = EncryptedBlobStore(blobs, secrets_.template_key)  # images, crops and review copies: ciphertext at rest
     blobs.ensure_containers()
     return Services(settings=settings, blobs=blobs, records=records, queues=queues, secrets=secrets_,
