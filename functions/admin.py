@@ -8,6 +8,7 @@
     python -m functions.admin revoke <key id>
     python -m functions.admin audit --subject-id alice | --device-id kiosk-7
     python -m functions.admin callback-secret kiosk-7
+    python -m functions.admin verify-audit
 
 It works on whichever records backend the settings choose (the SQLite file of
 the embedded default, or Cosmos DB with the caller's Entra ID sign-in). A new
@@ -77,6 +78,7 @@ def run(argv: list[str], services) -> int:
     p.add_argument("--limit", type=int, default=200)
     p = sub.add_parser("callback-secret", help="the key a device checks its callbacks' signatures with (base64)")
     p.add_argument("device_id")
+    sub.add_parser("verify-audit", help="recompute the audit trail's hash chain: exit 1 when an event was edited or deleted")
     args = parser.parse_args(argv)
 
     actor, store = _actor(), services.credentials
@@ -113,10 +115,31 @@ def run(argv: list[str], services) -> int:
                 print(json.dumps(dataclasses.asdict(e)) if args.json else
                       f"{e.at}  {e.action:<22}  {e.actor_role}:{e.actor_id}  subject={e.subject_id} device={e.device_id} "
                       f"verification={e.verification_id}  {json.dumps(e.details, sort_keys=True)}")
+        elif args.command == "verify-audit":
+            return verify_audit(services.audit, args.json)
     except BioauthError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def verify_audit(audit: AuditLog, as_json: bool) -> int:
+    """The chain's verdict; 0 when every link holds. Keep the printed head elsewhere: a tail cut off after it is
+    found by comparing it with a later run."""
+    if not hasattr(audit, "verify_chain"):
+        print("error: this audit trail has no hash chain (Cosmos DB: the container is written with create only)",
+              file=sys.stderr)
+        return 2
+    report = audit.verify_chain()
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(report), "ok": report.ok}))
+    elif report.ok:
+        print(f"audit trail intact: {report.events} chained events ({report.unchained} from before the chain); "
+              f"head {report.head}")
+    else:
+        print(f"audit trail BROKEN at event seq {report.broken_at}: {report.problem} "
+              f"({report.events} events verified before it)", file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 @dataclass(frozen=True)
@@ -131,7 +154,7 @@ class Stores:
 def open_stores(settings) -> Stores:
     records = open_record_store(settings)
     secrets = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(settings.data_dir, settings.secrets_file)
-    return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records), secrets=secrets)
+    return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records, secrets.template_secret), secrets=secrets)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,9 +69,10 @@ def test_sqlite_refuses_to_update_or_delete_audit_rows(tmp_path):
                 "UPDATE audit SET subject_id='erased:x', details='{}' WHERE subject_id='alice'"):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute(sql)
-    conn.execute("UPDATE audit SET subject_id='erased:abc' WHERE subject_id='alice'")  # erasure's one change
+    good = "erased:" + "ab" * 16
+    conn.execute(f"UPDATE audit SET subject_id='{good}' WHERE subject_id='alice'")  # erasure's one change
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE audit SET subject_id='erased:def' WHERE subject_id='erased:abc'")  # and only once
+        conn.execute(f"UPDATE audit SET subject_id='erased:{'cd' * 16}' WHERE subject_id='{good}'")  # and only once
     conn.close()
     assert len(log.query()) == 3
 

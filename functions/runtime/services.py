@@ -51,7 +51,7 @@ def open_services(settings: Settings) -> Services:
     blobs = EncryptedBlobStore(blobs, secrets_.template_key)  # images, crops and review copies: ciphertext at rest
     blobs.ensure_containers()
     return Services(settings=settings, blobs=blobs, records=records, queues=queues, secrets=secrets_,
-                    credentials=CredentialStore(records), audit=open_audit_log(settings, records))
+                    credentials=CredentialStore(records), audit=open_audit_log(settings, records, secrets_.template_secret))
 
 
 _services: Services | None = None

@@ -86,7 +86,7 @@ def pseudonym(subject_id: str, key: bytes) -> str:
 
 def pseudonym_key(secrets) -> bytes:
     """The pseudonymisation key, derived from the template secret (Key Vault in Azure, the key file locally)."""
-    return hmac.new(secrets.template_secret, b"bioauth:audit-pseudonym", hashlib.sha256).digest()
+    return chain_keys(secrets.template_secret)[0]
 
 
 def step_models(record: dict) -> dict:
@@ -133,21 +133,33 @@ CREATE TABLE IF NOT EXISTS audit (
     device_id TEXT,
     verification_id TEXT,
     details TEXT NOT NULL,
-    actor_key_id TEXT
+    actor_key_id TEXT,
+    chain TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_device ON audit (device_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor_id, seq);
-CREATE TRIGGER IF NOT EXISTS audit_refuses_delete BEFORE DELETE ON audit
+"""
+
+# Made again on every open, so a trail made under older rules gets these. The one update allowed is erasure's: a
+# subject id (never NULL) replaced by a well-formed pseudonym ('erased:' + 32 hex digits), everything else the same.
+# A pseudonym of the right shape but not the subject's own is caught by the hash chain (verify_chain).
+_TRIGGERS = """
+DROP TRIGGER IF EXISTS audit_refuses_delete;
+DROP TRIGGER IF EXISTS audit_refuses_update;
+CREATE TRIGGER audit_refuses_delete BEFORE DELETE ON audit
 BEGIN
     SELECT RAISE(ABORT, 'the audit trail is append-only');
 END;
-CREATE TRIGGER IF NOT EXISTS audit_refuses_update BEFORE UPDATE ON audit
+CREATE TRIGGER audit_refuses_update BEFORE UPDATE ON audit
 WHEN NOT (
-    NEW.subject_id LIKE 'erased:%' AND OLD.subject_id NOT LIKE 'erased:%'
+    OLD.subject_id IS NOT NULL AND OLD.subject_id NOT LIKE 'erased:%'
+    AND NEW.subject_id IS NOT NULL AND length(NEW.subject_id) = 39 AND substr(NEW.subject_id, 1, 7) = 'erased:'
+    AND substr(NEW.subject_id, 8) NOT GLOB '*[^0-9a-f]*'
     AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action
     AND NEW.actor_id = OLD.actor_id AND NEW.actor_role = OLD.actor_role AND NEW.device_id IS OLD.device_id
     AND NEW.verification_id IS OLD.verification_id AND NEW.details = OLD.details
+    AND NEW.actor_key_id IS OLD.actor_key_id AND NEW.chain IS OLD.chain
 )
 BEGIN
     SELECT RAISE(ABORT, 'the audit trail is append-only (erasure may only pseudonymise a subject id)');
@@ -156,31 +168,90 @@ END;
 
 _COLUMNS = ("id", "at", "action", "actor_id", "actor_role", "subject_id", "device_id", "verification_id", "details",
             "actor_key_id")
+CHAIN_START = "0" * 64
+
+
+def chain_keys(secret: bytes) -> tuple[bytes, bytes]:
+    """(pseudonym key, chain key), both derived from the template secret (Key Vault, or the local key file outside the
+    data folder): whoever edits the trail without the secret cannot make a matching chain."""
+    return (hmac.new(secret, b"bioauth:audit-pseudonym", hashlib.sha256).digest(),
+            hmac.new(secret, b"bioauth:audit-chain", hashlib.sha256).digest())
+
+
+def chain_link(chain_key: bytes, pseudonym_key: bytes, previous: str, row: dict) -> str:
+    """The event's link: HMAC(chain key, previous link + the event). The subject enters as its pseudonym, so erasure's
+    pseudonymisation leaves the chain whole and any other change to the subject id breaks it."""
+    subject = row.get("subject_id")
+    if subject is not None and not subject.startswith(PSEUDONYM_PREFIX):
+        subject = pseudonym(subject, pseudonym_key)
+    fields = [previous, *(str(row.get(c)) if row.get(c) is not None else "\x00" for c in _COLUMNS if c != "subject_id"),
+              subject if subject is not None else "\x00"]
+    return hmac.new(chain_key, "\x1f".join(fields).encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What verify_chain found: events checked, the newest link (keep it elsewhere to catch a cut-off tail), and the
+    first break: an edited event, or events missing before it."""
+
+    events: int
+    unchained: int  # events written before the trail was chained
+    head: str
+    broken_at: int | None = None  # seq of the first event whose link does not hold
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
 
 
 class SqliteAuditLog:
-    """The embedded default: a table beside the records, guarded by triggers."""
+    """The embedded default: a table beside the records, guarded by triggers and a keyed hash chain."""
 
     backend = "sqlite"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, secret: bytes = b""):
         from .embedded import RECORDS_SCHEMA, _Sqlite
 
         self.db = _Sqlite(Path(path), RECORDS_SCHEMA + _SCHEMA)  # the documents beside it: commit() writes both
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(audit)")}
-        if "actor_key_id" not in columns:  # a trail made before events named their key
-            self.db.execute("ALTER TABLE audit ADD COLUMN actor_key_id TEXT")
+        for column in ("actor_key_id", "chain"):  # a trail made before events named their key, or were chained
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+        self.db._conn().executescript(_TRIGGERS)
+        self._pseudonym_key, self._chain_key = chain_keys(secret)
 
     def append(self, event: AuditEvent) -> AuditEvent:
         e = event.stamped()
-        self._insert(self.db._conn(), e)
+        with self.db.transaction() as conn:  # one writer at a time: each link names the one before
+            self._insert(conn, e)
         return e
 
-    @staticmethod
-    def _insert(conn, e: AuditEvent) -> None:
+    def _insert(self, conn, e: AuditEvent) -> None:
         row = {**asdict(e), "details": json.dumps(e.details, sort_keys=True)}
-        conn.execute(f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                     tuple(row[c] for c in _COLUMNS))
+        last = conn.execute("SELECT chain FROM audit WHERE chain IS NOT NULL ORDER BY seq DESC LIMIT 1").fetchone()
+        row["chain"] = chain_link(self._chain_key, self._pseudonym_key, last[0] if last else CHAIN_START, row)
+        columns = (*_COLUMNS, "chain")
+        conn.execute(f"INSERT INTO audit ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                     tuple(row[c] for c in columns))
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the trail oldest first and recompute every link: an edited or forged field, a forged pseudonym, or a
+        deleted event breaks the link of the event it touched (or of the one after the gap)."""
+        rows = self.db.execute(f"SELECT seq, {', '.join(_COLUMNS)}, chain FROM audit ORDER BY seq").fetchall()
+        previous, events, unchained, last_seq = CHAIN_START, 0, 0, None
+        for seq, *values, chain in rows:
+            if chain is None and previous == CHAIN_START:
+                unchained += 1
+                last_seq = seq
+                continue
+            row = dict(zip(_COLUMNS, values))
+            if chain is None or chain_link(self._chain_key, self._pseudonym_key, previous, row) != chain:
+                gap = last_seq is not None and seq != last_seq + 1
+                return ChainReport(events, unchained, previous, seq,
+                                   "events missing before it" if gap else "edited, or an event before it deleted")
+            previous, events, last_seq = chain, events + 1, seq
+        return ChainReport(events, unchained, previous)
 
     def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
         """One transaction in the records file: the documents beside this table, then the events."""
@@ -268,8 +339,9 @@ class RecordAuditLog:
         return changed
 
 
-def open_audit_log(settings, records) -> AuditLog:
-    """The trail beside the records: a guarded table in the SQLite file, or the `audit` container of Cosmos DB."""
+def open_audit_log(settings, records, secret: bytes = b"") -> AuditLog:
+    """The trail beside the records: a guarded, chained table in the SQLite file (`secret`: the template secret, which
+    keys the chain), or the `audit` container of Cosmos DB."""
     if settings.records == "cosmos":
         return RecordAuditLog(records)
-    return SqliteAuditLog(settings.data_dir / "records.sqlite")
+    return SqliteAuditLog(settings.data_dir / "records.sqlite", secret)
