@@ -50,11 +50,17 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from functions.http.endpoint import SECURITY_HEADERS
 from functions.log_context import configure_logging, request_id_from
 from functions.runtime.health import PollerStatus, register_pollers
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PORT = 7071
+# The console's policy as a header (the page's meta tag cannot say frame-ancestors): its own scripts and styles,
+# images from the API's links, never framed.
+CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+               "img-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; base-uri 'none'; "
+               "form-action 'none'; frame-ancestors 'none'")
 log = logging.getLogger("bioauth.local_host")
 
 
@@ -468,7 +474,7 @@ class LocalHost:
         except (OSError, ValueError):  # a name too long or with a NUL byte names no file of ours
             return _json_error(404, "not_found", "no such file")
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, data
+        return 200, {"Content-Type": kind, "Cache-Control": "no-cache", "Content-Security-Policy": CONSOLE_CSP}, data
 
     def caller_known(self, params: dict[str, str], headers: dict[str, str]) -> bool:
         """The platform's check: the function key, or (as Front Door adds the key in Azure) a known credential."""
@@ -589,7 +595,8 @@ class LocalHost:
                 if not any(k.lower() == "x-request-id" for k in headers):  # answered before any route ran
                     sent = getattr(self, "headers", None)  # absent when the request line itself was refused
                     headers = {**headers, "X-Request-Id": request_id_from({k.lower(): v for k, v in (sent or {}).items()})}
-                for k, v in headers.items():
+                given = {k.lower() for k in headers}
+                for k, v in [*headers.items(), *((k, v) for k, v in SECURITY_HEADERS.items() if k.lower() not in given)]:
                     if k.lower() != "content-length":
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))

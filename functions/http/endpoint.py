@@ -30,6 +30,16 @@ from .access import authorize
 log = logging.getLogger("bioauth.http")
 
 
+# On every answer, JSON and image links alike: never sniffed into another type (a JPEG with a script appended stays
+# an image), never framed, and nothing in it may run or load.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers or {})
 
@@ -144,6 +154,8 @@ def route(bp: func.Blueprint, path: str, method: str, *, roles: tuple[str, ...] 
             finally:
                 otel_context.detach(trace_context)
             response.headers[REQUEST_ID_HEADER] = request_id
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
             return response
 
         # The Functions worker binds by the parameter name `req` and names the function after it: no __wrapped__.
