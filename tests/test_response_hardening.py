@@ -3,7 +3,7 @@ ids a device can use."""
 
 import requests
 
-from tests.conftest import Client  # noqa: F401
+from tests.conftest import Client
 from tests.test_review import _case_in_review
 
 
@@ -24,3 +24,13 @@ def test_api_answers_image_links_and_the_console_are_not_sniffed_or_framed(clien
     console = requests.get(f"{client.base}/console/", timeout=10)
     assert console.status_code == 200 and _hardened(console.headers)
     assert "script-src 'self'" in console.headers["Content-Security-Policy"]  # the page's own policy, as a header
+
+
+def test_a_cases_image_links_stop_when_the_case_closes(client, embedded_services):
+    _case_in_review(embedded_services)
+    links = client.get("/api/v1/reviews/v1").json()["images"]
+    assert all(requests.get(link, timeout=10).status_code == 200 for link in links.values())
+    assert client.post("/api/v1/reviews/v1", json={"verdict": "reject"}).status_code == 200
+    for link in links.values():  # still within their 15 minutes
+        r = requests.get(link, timeout=10)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", link

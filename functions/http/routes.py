@@ -392,6 +392,16 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
     return closed
 
 
+def linked_case(ref: str) -> str | None:
+    """The verification whose image a link names: the device's images and the face crops belong to one case."""
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[:2] == ["images", "verifications"]:
+        return parts[2]
+    if len(parts) >= 3 and parts[0] == "crops":
+        return parts[1]
+    return None
+
+
 @route(bp, "v1/blobs/{*ref}", "GET")
 def get_linked_blob(call: Call) -> func.HttpResponse:
     """Images behind the short-lived links given to reviewers (embedded storage; Azure links are SAS URLs)."""
@@ -399,6 +409,10 @@ def get_linked_blob(call: Call) -> func.HttpResponse:
     ref = unquote(call.path("ref"))
     if not check_link(ref, req.params.get("expires", ""), req.params.get("sig", ""), services.secrets.link_signing_key):
         raise Unauthorized("link is invalid or expired", code="invalid_link")
+    case = linked_case(ref)
+    if case is not None and (services.records.get(VERIFICATIONS, case) or {}).get("status") != "review":
+        # A case's images are for deciding it: once closed (or erased), its links stop, whatever their expiry.
+        raise VerificationNotFound("no such image (its case is closed)", code="not_found")
     try:
         data = services.blobs.get(ref)
     except KeyError:
