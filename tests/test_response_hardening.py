@@ -34,3 +34,11 @@ def test_a_cases_image_links_stop_when_the_case_closes(client, embedded_services
     for link in links.values():  # still within their 15 minutes
         r = requests.get(link, timeout=10)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", link
+
+
+def test_a_device_key_needs_an_id_a_device_can_use(local_host, principals):
+    operator = Client(local_host.url, principals["operator"])
+    r = operator.post("/api/v1/keys", json={"role": "device", "principal_id": "dev@x"})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "principal_id"
+    admin = Client(local_host.url)
+    assert admin.post("/api/v1/keys", json={"role": "reviewer", "principal_id": "dana@example.org"}).status_code == 201

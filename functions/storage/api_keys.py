@@ -23,7 +23,8 @@ CREDENTIALS = "credentials"
 ROLES = ("device", "operator", "reviewer")
 ADMIN = "admin"  # the local development bootstrap key only: may act in every role
 TOKEN_PREFIX = "bioauth"
-PRINCIPAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # as a verification's device_id (runtime/intake.py)
 
 
 def _now() -> str:
@@ -84,9 +85,12 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def check_principal_id(principal_id: str) -> str:
-    if not isinstance(principal_id, str) or not PRINCIPAL_ID.match(principal_id):
-        raise InvalidRequest("a principal id is 1-128 letters, digits, '.', '_', ':', '@' or '-'", code="invalid_field",
+def check_principal_id(principal_id: str, role: str | None = None) -> str:
+    """A person's id may be an email address; a device's is a device id as verifications carry it (no '@'), or its
+    key could never be used."""
+    pattern, allowed = (DEVICE_ID, "'.', '_', ':' or '-'") if role == "device" else (PRINCIPAL_ID, "'.', '_', ':', '@' or '-'")
+    if not isinstance(principal_id, str) or not pattern.fullmatch(principal_id):
+        raise InvalidRequest(f"a {role or 'principal'} id is 1-128 letters, digits, {allowed}", code="invalid_field",
                              details={"field": "principal_id"})
     return principal_id
 
@@ -105,7 +109,7 @@ class CredentialStore:
         """A new key for a principal. A principal with an active key gets another only by rotation."""
         if role not in ROLES:
             raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_field", details={"field": "role"})
-        check_principal_id(principal_id)
+        check_principal_id(principal_id, role)
         if replaces is None and any(c.active and c.role == role for c in self.for_principal(principal_id)):
             raise Conflict(f"{role} {principal_id!r} already has an active key: rotate it instead", code="principal_exists")
         key_id = secrets.token_hex(8)
