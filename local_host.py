@@ -237,17 +237,52 @@ class WakingQueues:
         return getattr(self.inner, name)
 
 
+# Connections served at once by one process (each holds a thread): beyond it a new connection is answered 503 at
+# once and closed, so a flood of half-sent requests holds at most this many threads until the read timeout.
+MAX_CONNECTIONS = 256
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+         b"X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 88\r\n\r\n"
+         b'{"error": {"code": "service_unavailable", "message": "too many connections; try again"}}')
+
+
 class LocalHttpServer(ThreadingHTTPServer):
-    """A thread per connection, with room for a burst of devices connecting at once (the default backlog of 5
-    reset connections under 64 concurrent clients)."""
+    """A thread per connection, at most MAX_CONNECTIONS of them, with room for a burst of devices connecting at once
+    (the default backlog of 5 reset connections under 64 concurrent clients)."""
 
     request_queue_size = 128
+    max_connections = MAX_CONNECTIONS
+
+    def _connection_slots(self) -> threading.BoundedSemaphore:
+        if not hasattr(self, "_slots"):
+            self._slots = threading.BoundedSemaphore(self.max_connections)
+        return self._slots
+
+    def process_request(self, request, client_address) -> None:
+        if not self._connection_slots().acquire(blocking=False):
+            try:
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class LocalHost:
     def __init__(self, app: func.FunctionApp, services, *, port: int = 7071, host: str = "127.0.0.1",
                  function_key: str | None = None, lease_seconds: float = 60.0, options: QueueOptions | None = None,
-                 route_prefix: str = "api", listen_socket: socket.socket | None = None, timer_interval: float = 5.0):
+                 route_prefix: str = "api", listen_socket: socket.socket | None = None, timer_interval: float = 5.0,
+                 max_connections: int = MAX_CONNECTIONS):
         self.services = services
         self.http_functions, self.queue_functions = discover(app)
         self.timer_functions = discover_timers(app)
@@ -277,6 +312,7 @@ class LocalHost:
             self.server.socket = listen_socket
             self.server.server_address = listen_socket.getsockname()[:2]
         self.server.daemon_threads = True
+        self.server.max_connections = max_connections
         if not services.settings.public_base_url:  # links point here, never at the Host header a caller sent
             services.settings = dataclasses.replace(services.settings, public_base_url=self.url)
         names = sorted({q.queue for q in self.queue_functions} | {o for f in self.http_functions for o in f.outputs.values()}
