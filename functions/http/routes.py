@@ -427,9 +427,12 @@ def get_reference(call: Call) -> func.HttpResponse:
     reviewer the link was signed for."""
     services = call.services
     link = check_reference_link(services, call.path("subject_id"), call.path("kind"), call.path("index"), call.req.params)
+    if (services.records.get(VERIFICATIONS, link.case_id) or {}).get("status") != "review":
+        raise VerificationNotFound("no such reference (its case is closed)", code="not_found")  # as the case's images
     data, media_type = read_reference(services, link)
+    # The credential that acted is the link signed for this reviewer (the API key stays in the console).
     services.audit.append(AuditEvent(action="reference.viewed", actor_id=link.reviewer_id, actor_role="reviewer",
-                                     subject_id=link.subject_id, verification_id=link.case_id,
+                                     actor_key_id="signed-link", subject_id=link.subject_id, verification_id=link.case_id,
                                      details={"kind": link.kind, "index": link.index}))
     return func.HttpResponse(data, status_code=200, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
 
