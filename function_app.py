@@ -14,6 +14,7 @@ import azure.functions as func
 
 from functions.http.routes import bp as http_routes
 from functions.log_context import configure_logging
+from functions.runtime.intake import recover_stranded
 from functions.runtime.services import get_services
 from functions.runtime.step_runner import Step, run_step
 from functions.settings import STORAGE_CONNECTION, get_settings
@@ -56,6 +57,15 @@ def queue_statistics() -> dict[str, dict[str, float]]:
             for q in STEPS.queues}
 
 
+# Every minute in Azure (NCRONTAB with seconds); the local host runs timers every few seconds instead.
+RECOVERY_SCHEDULE = "0 * * * * *"
+
+
+def recover_stranded_requests(timer: func.TimerRequest) -> None:
+    """The recovery sweep: verifications whose process died before sending their first message are sent on."""
+    recover_stranded(get_services(), STEPS.first.queue)
+
+
 settings = get_settings()
 configure_logging(settings.log_format)
 if configure_telemetry(settings.telemetry, connection_string=settings.appinsights_connection_string) != "none":
@@ -68,3 +78,4 @@ for step in STEPS:
     for queue in step.next_queues:
         fn = app.queue_output(arg_name=output_arg(queue), queue_name=queue, connection=STORAGE_CONNECTION)(fn)
     app.queue_trigger(arg_name="msg", queue_name=step.queue, connection=STORAGE_CONNECTION)(fn)
+app.timer_trigger(schedule=RECOVERY_SCHEDULE, arg_name="timer", run_on_startup=False)(recover_stranded_requests)

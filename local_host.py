@@ -50,11 +50,17 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from functions.http.endpoint import SECURITY_HEADERS
 from functions.log_context import configure_logging, request_id_from
 from functions.runtime.health import PollerStatus, register_pollers
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_PORT = 7071
+# The console's policy as a header (the page's meta tag cannot say frame-ancestors): its own scripts and styles,
+# images from the API's links, never framed.
+CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+               "img-src 'self' https: http://127.0.0.1:* http://localhost:*; object-src 'none'; base-uri 'none'; "
+               "form-action 'none'; frame-ancestors 'none'")
 log = logging.getLogger("bioauth.local_host")
 
 
@@ -162,6 +168,19 @@ class QueueFunction:
     fn: Any
 
 
+@dataclass
+class TimerFunction:
+    name: str
+    trigger_arg: str
+    fn: Any
+
+
+class TimerCall:
+    """What a timer function receives: the local host never runs one late."""
+
+    past_due = False
+
+
 _indexed: dict[int, list] = {}
 
 
@@ -186,9 +205,15 @@ def discover(app: func.FunctionApp) -> tuple[list[HttpFunction], list[QueueFunct
                                      level, trigger.name, outputs, f.get_user_function()))
         elif trigger.type == "queueTrigger":
             queues.append(QueueFunction(f.get_function_name(), trigger.queue_name, trigger.name, outputs, f.get_user_function()))
-        else:
+        elif trigger.type != "timerTrigger":
             log.warning("function %s: trigger %s is not run by the local host", f.get_function_name(), trigger.type)
     return http, queues
+
+
+def discover_timers(app: func.FunctionApp) -> list[TimerFunction]:
+    """The app's timer functions; the local host runs each at start and every few seconds, whatever its schedule."""
+    return [TimerFunction(f.get_function_name(), f.get_trigger().name, f.get_user_function())
+            for f in app_functions(app) if f.get_trigger().type == "timerTrigger"]
 
 
 class WakingQueues:
@@ -212,19 +237,56 @@ class WakingQueues:
         return getattr(self.inner, name)
 
 
+# Connections served at once by one process (each holds a thread): beyond it a new connection is answered 503 at
+# once and closed, so a flood of half-sent requests holds at most this many threads until the read timeout.
+MAX_CONNECTIONS = 256
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+         b"X-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 88\r\n\r\n"
+         b'{"error": {"code": "service_unavailable", "message": "too many connections; try again"}}')
+
+
 class LocalHttpServer(ThreadingHTTPServer):
-    """A thread per connection, with room for a burst of devices connecting at once (the default backlog of 5
-    reset connections under 64 concurrent clients)."""
+    """A thread per connection, at most MAX_CONNECTIONS of them, with room for a burst of devices connecting at once
+    (the default backlog of 5 reset connections under 64 concurrent clients)."""
 
     request_queue_size = 128
+    max_connections = MAX_CONNECTIONS
+
+    def _connection_slots(self) -> threading.BoundedSemaphore:
+        if not hasattr(self, "_slots"):
+            self._slots = threading.BoundedSemaphore(self.max_connections)
+        return self._slots
+
+    def process_request(self, request, client_address) -> None:
+        if not self._connection_slots().acquire(blocking=False):
+            try:
+                request.sendall(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class LocalHost:
     def __init__(self, app: func.FunctionApp, services, *, port: int = 7071, host: str = "127.0.0.1",
                  function_key: str | None = None, lease_seconds: float = 60.0, options: QueueOptions | None = None,
-                 route_prefix: str = "api", listen_socket: socket.socket | None = None):
+                 route_prefix: str = "api", listen_socket: socket.socket | None = None, timer_interval: float = 5.0,
+                 max_connections: int = MAX_CONNECTIONS):
         self.services = services
         self.http_functions, self.queue_functions = discover(app)
+        self.timer_functions = discover_timers(app)
+        self.timer_interval = timer_interval
         self.options = options or QueueOptions.from_host_json()
         self.lease_seconds = lease_seconds
         self.function_key = function_key or local_function_key(services.settings.data_dir)
@@ -250,6 +312,7 @@ class LocalHost:
             self.server.socket = listen_socket
             self.server.server_address = listen_socket.getsockname()[:2]
         self.server.daemon_threads = True
+        self.server.max_connections = max_connections
         if not services.settings.public_base_url:  # links point here, never at the Host header a caller sent
             services.settings = dataclasses.replace(services.settings, public_base_url=self.url)
         names = sorted({q.queue for q in self.queue_functions} | {o for f in self.http_functions for o in f.outputs.values()}
@@ -277,6 +340,10 @@ class LocalHost:
         t = threading.Thread(target=self._keep_leased, name="lease-renewal", daemon=True)
         t.start()
         self._threads.append(t)
+        if self.timer_functions and self.timer_interval > 0:
+            t = threading.Thread(target=self._run_timers, name="timers", daemon=True)
+            t.start()
+            self._threads.append(t)
         register_pollers(self.poller_status)
         log.info("local host on %s: %d HTTP and %d queue functions", self.url, len(self.http_functions), len(self.queue_functions))
         return self
@@ -415,6 +482,20 @@ class LocalHost:
                         log.warning("lease of message %s on %s not renewed (%s)", m.id, queue, type(exc).__name__)
                     self._leases[key] = (queue, m, now + self.lease_seconds / 2)
 
+    # --- timer triggers ----------------------------------------------------------------------
+    def _run_timers(self) -> None:
+        """Each timer function at start, then every timer_interval seconds (the recovery sweep: a request stranded
+        by a crash is sent on within seconds of the host coming back). Every worker process runs them: they claim
+        what they work on."""
+        while True:
+            for tf in self.timer_functions:
+                try:
+                    tf.fn(**{tf.trigger_arg: TimerCall()})
+                except Exception as exc:  # noqa: BLE001 - the next round tries again
+                    log.warning("timer %s failed (%s)", tf.name, type(exc).__name__)
+            if self._stop.wait(self.timer_interval):
+                return
+
     # --- HTTP triggers -----------------------------------------------------------------------
     def serve_console(self, path: str) -> tuple[int, dict[str, str], bytes]:
         """The review console's static files, as Front Door serves them from Blob in Azure."""
@@ -429,7 +510,7 @@ class LocalHost:
         except (OSError, ValueError):  # a name too long or with a NUL byte names no file of ours
             return _json_error(404, "not_found", "no such file")
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return 200, {"Content-Type": kind, "Cache-Control": "no-cache"}, data
+        return 200, {"Content-Type": kind, "Cache-Control": "no-cache", "Content-Security-Policy": CONSOLE_CSP}, data
 
     def caller_known(self, params: dict[str, str], headers: dict[str, str]) -> bool:
         """The platform's check: the function key, or (as Front Door adds the key in Azure) a known credential."""
@@ -550,7 +631,8 @@ class LocalHost:
                 if not any(k.lower() == "x-request-id" for k in headers):  # answered before any route ran
                     sent = getattr(self, "headers", None)  # absent when the request line itself was refused
                     headers = {**headers, "X-Request-Id": request_id_from({k.lower(): v for k, v in (sent or {}).items()})}
-                for k, v in headers.items():
+                given = {k.lower() for k in headers}
+                for k, v in [*headers.items(), *((k, v) for k, v in SECURITY_HEADERS.items() if k.lower() not in given)]:
                     if k.lower() != "content-length":
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))

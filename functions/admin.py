@@ -8,6 +8,7 @@
     python -m functions.admin revoke <key id>
     python -m functions.admin audit --subject-id alice | --device-id kiosk-7
     python -m functions.admin callback-secret kiosk-7
+    python -m functions.admin verify-audit
 
 It works on whichever records backend the settings choose (the SQLite file of
 the embedded default, or Cosmos DB with the caller's Entra ID sign-in). A new
@@ -43,7 +44,7 @@ def _actor() -> str:
 
 
 def _audit_key(services, action: str, key, actor: str) -> None:
-    services.audit.append(key_event(action, key, actor, "operator"))
+    services.audit.append(key_event(action, key, actor, "operator", actor))
 
 
 def _print_issued(issued: IssuedKey, as_json: bool) -> None:
@@ -77,6 +78,7 @@ def run(argv: list[str], services) -> int:
     p.add_argument("--limit", type=int, default=200)
     p = sub.add_parser("callback-secret", help="the key a device checks its callbacks' signatures with (base64)")
     p.add_argument("device_id")
+    sub.add_parser("verify-audit", help="recompute the audit trail's hash chain: exit 1 when an event was edited or deleted")
     args = parser.parse_args(argv)
 
     actor, store = _actor(), services.credentials
@@ -103,7 +105,7 @@ def run(argv: list[str], services) -> int:
         elif args.command == "callback-secret":
             secret = base64.b64encode(services.secrets.device_callback_secret(args.device_id)).decode()
             services.audit.append(AuditEvent(action="device.callback_secret_shown", actor_id=actor, actor_role="operator",
-                                             device_id=args.device_id))
+                                             device_id=args.device_id, actor_key_id=actor))
             print(json.dumps({"device_id": args.device_id, "callback_secret": secret}) if args.json else
                   f"callback secret of device {args.device_id!r} (base64; its HMAC key is the decoded bytes):\n{secret}")
         elif args.command == "audit":
@@ -113,10 +115,31 @@ def run(argv: list[str], services) -> int:
                 print(json.dumps(dataclasses.asdict(e)) if args.json else
                       f"{e.at}  {e.action:<22}  {e.actor_role}:{e.actor_id}  subject={e.subject_id} device={e.device_id} "
                       f"verification={e.verification_id}  {json.dumps(e.details, sort_keys=True)}")
+        elif args.command == "verify-audit":
+            return verify_audit(services.audit, args.json)
     except BioauthError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def verify_audit(audit: AuditLog, as_json: bool) -> int:
+    """The chain's verdict; 0 when every link holds. Keep the printed head elsewhere: a tail cut off after it is
+    found by comparing it with a later run."""
+    if not hasattr(audit, "verify_chain"):
+        print("error: this audit trail has no hash chain (Cosmos DB: the container is written with create only)",
+              file=sys.stderr)
+        return 2
+    report = audit.verify_chain()
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(report), "ok": report.ok}))
+    elif report.ok:
+        print(f"audit trail intact: {report.events} chained events ({report.unchained} from before the chain); "
+              f"head {report.head}")
+    else:
+        print(f"audit trail BROKEN at event seq {report.broken_at}: {report.problem} "
+              f"({report.events} events verified before it)", file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 @dataclass(frozen=True)
@@ -130,8 +153,8 @@ class Stores:
 
 def open_stores(settings) -> Stores:
     records = open_record_store(settings)
-    secrets = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(settings.data_dir)
-    return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records), secrets=secrets)
+    secrets = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(settings.data_dir, settings.secrets_file)
+    return Stores(credentials=CredentialStore(records), audit=open_audit_log(settings, records, secrets.template_secret), secrets=secrets)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,11 +113,12 @@ class Unauthorized(BioauthError):
 
 
 class Forbidden(BioauthError):
-    """Authenticated, but this principal's role may not do this (`forbidden_role`), or not for this device."""
+    """Authenticated, but this principal's role may not do this (`forbidden_role`), or not for this device
+    (`device_mismatch`), or not with another principal's key (`forbidden_key_role`)."""
 
     code = "forbidden_role"
     http_status = 403
-    other_codes = ("device_mismatch",)
+    other_codes = ("device_mismatch", "forbidden_key_role")
 
 
 class RateLimited(BioauthError):

@@ -105,12 +105,16 @@ def check_image(data: bytes, *, field: str, max_pixels: int) -> DecodedImage:
     try:
         with Image.open(io.BytesIO(data)) as im:  # reads the header only
             width, height = im.size
+            frames = getattr(im, "n_frames", 1)
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"{field}: {exc}", code="too_many_pixels", details={"field": field}) from None
     except Exception as exc:  # Pillow raises many types for broken files
         raise InvalidImage(f"{field} could not be read as {fmt}: {exc}", details={"field": field}) from None
     if width < 1 or height < 1:
         raise InvalidImage(f"{field} has no pixels", details={"field": field})
+    if frames > 1:  # an animation would be judged on its first frame while people see the others
+        raise InvalidImage(f"{field} is an animation of {frames} frames; send one still image",
+                           details={"field": field, "reason": "animated", "frames": frames})
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"{field} is {width}x{height} pixels, over the {max_pixels} pixel limit",
@@ -165,6 +169,10 @@ def _load(data: bytes, mode: str, max_side: int = MAX_WORKING_SIDE) -> np.ndarra
             factor = -(-max(im.size) // max_side)
             if factor > 1:
                 im = (im if im.mode in _REDUCIBLE_MODES else im.convert(mode)).reduce(factor)
+            if "A" in im.mode or "transparency" in im.info:
+                # Judged as it is seen: on white. A transparent image's hidden colours never reach a model.
+                im = im.convert("RGBA")
+                im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im)
             if im.mode != mode:
                 im = im.convert(mode)
             if orientation in _UPRIGHT:

@@ -113,7 +113,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BIOAUTH_STORAGE", "embedded", "Blob and queue backend: 'embedded' (files + SQLite queue) or 'azure' (Blob + Storage queues, Azurite locally).",
             "storage", one_of("embedded", "azure")),
     Setting("BIOAUTH_RECORDS", "sqlite", "Records backend: 'sqlite' (embedded) or 'cosmos' (Cosmos DB NoSQL).", "records", one_of("sqlite", "cosmos")),
-    Setting("BIOAUTH_DATA_DIR", ".bioauth", "Folder of the embedded default: images, SQLite records and queue, the local key file.", "data_dir", folder, azure=False),
+    Setting("BIOAUTH_DATA_DIR", ".bioauth", "Folder of the embedded default: images, SQLite records and queue.", "data_dir", folder, azure=False),
+    Setting("BIOAUTH_SECRETS_FILE", None, "The embedded default's key file (template key, signing secrets), outside the data folder: empty = '<data folder>.keys/keys.json' beside it. One inside the data folder is refused at start.",
+            "secrets_file", folder, azure=False),
     Setting("BIOAUTH_MODELS_DIR", "models", "Folder holding one sub-folder per model (model.onnx + manifest.json).", "models_dir", folder),
     Setting("AzureWebJobsStorage", None, "Storage connection string (Azurite locally); in Azure use the identity-based __blobServiceUri/__queueServiceUri form.",
             "storage_connection", azure=False),
@@ -204,6 +206,7 @@ class Settings:
     storage: str
     records: str
     data_dir: Path
+    secrets_file: Path | None
     models_dir: Path
     storage_connection: str | None
     blob_service_uri: str | None

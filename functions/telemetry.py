@@ -34,7 +34,8 @@ STEP_DURATION = "bioauth.step.duration"
 QUEUE_DEPTH = "bioauth.queue.depth"
 QUEUE_OLDEST_AGE = "bioauth.queue.oldest_message_age"
 QUEUE_POISON = "bioauth.queue.poison"
-METRIC_NAMES = (DECISIONS, STEP_DURATION, QUEUE_DEPTH, QUEUE_OLDEST_AGE, QUEUE_POISON)
+REDRIVEN = "bioauth.requests.redriven"
+METRIC_NAMES = (DECISIONS, STEP_DURATION, QUEUE_DEPTH, QUEUE_OLDEST_AGE, QUEUE_POISON, REDRIVEN)
 
 EXPORTERS = ("none", "console", "azure")
 
@@ -95,6 +96,7 @@ class _Instruments:
         self._provider = None
         self._decisions = None
         self._durations = None
+        self._redriven = None
 
     def _ensure(self) -> None:
         provider = metrics.get_meter_provider()
@@ -102,6 +104,7 @@ class _Instruments:
             meter = _meter()
             self._decisions = meter.create_counter(DECISIONS, unit="1", description="Decisions by outcome and reason")
             self._durations = meter.create_histogram(STEP_DURATION, unit="ms", description="Duration of each step")
+            self._redriven = meter.create_counter(REDRIVEN, unit="1", description="First messages sent again after a crash")
             self._provider = provider
 
     def decision(self, outcome: str, reasons: list[str]) -> None:
@@ -114,7 +117,17 @@ class _Instruments:
         self._durations.record(duration_ms, {"step": step, "outcome": outcome})
 
 
+    def redriven(self, found_by: str) -> None:
+        self._ensure()
+        self._redriven.add(1, {"found_by": found_by})
+
+
 _instruments = _Instruments()
+
+
+def record_redriven(found_by: str) -> None:
+    """Count a request whose first message was sent again after its process died (by the sweep or a keyed retry)."""
+    _instruments.redriven(found_by)
 
 
 def record_decision(outcome: str, reasons: list[str]) -> None:

@@ -12,9 +12,9 @@ from functions.storage.api_keys import CredentialStore
 
 
 def _events(log) -> None:
-    log.append(AuditEvent("verification.created", "kiosk-1", "device", subject_id="alice", device_id="kiosk-1", verification_id="v1"))
-    log.append(AuditEvent("verification.created", "kiosk-2", "device", subject_id="bob", device_id="kiosk-2", verification_id="v2"))
-    log.append(AuditEvent("review.verdict", "dana", "reviewer", subject_id="alice", device_id="kiosk-1", verification_id="v1",
+    log.append(AuditEvent("verification.created", "kiosk-1", "device", actor_key_id="k1", subject_id="alice", device_id="kiosk-1", verification_id="v1"))
+    log.append(AuditEvent("verification.created", "kiosk-2", "device", actor_key_id="k2", subject_id="bob", device_id="kiosk-2", verification_id="v2"))
+    log.append(AuditEvent("review.verdict", "dana", "reviewer", actor_key_id="k3", subject_id="alice", device_id="kiosk-1", verification_id="v1",
                           details={"verdict": "accept", "models": {"antispoof": "lbp-1"}}))
 
 
@@ -42,7 +42,7 @@ def test_events_are_queried_per_subject_and_per_device_oldest_first(audit_log):
 def test_details_cannot_carry_images_or_templates(audit_log):
     for details in ({"face_image": "iVBOR..."}, {"templates": "AAAA"}, {"token": "x"}):
         with pytest.raises(ValueError):
-            audit_log.append(AuditEvent("subject.enrolled", "olivia", "operator", subject_id="alice", details=details))
+            audit_log.append(AuditEvent("subject.enrolled", "olivia", "operator", actor_key_id="k4", subject_id="alice", details=details))
     assert audit_log.query() == []
 
 
@@ -69,9 +69,10 @@ def test_sqlite_refuses_to_update_or_delete_audit_rows(tmp_path):
                 "UPDATE audit SET subject_id='erased:x', details='{}' WHERE subject_id='alice'"):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             conn.execute(sql)
-    conn.execute("UPDATE audit SET subject_id='erased:abc' WHERE subject_id='alice'")  # erasure's one change
+    good = "erased:" + "ab" * 16
+    conn.execute(f"UPDATE audit SET subject_id='{good}' WHERE subject_id='alice'")  # erasure's one change
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("UPDATE audit SET subject_id='erased:def' WHERE subject_id='erased:abc'")  # and only once
+        conn.execute(f"UPDATE audit SET subject_id='erased:{'cd' * 16}' WHERE subject_id='{good}'")  # and only once
     conn.close()
     assert len(log.query()) == 3
 
@@ -137,7 +138,7 @@ def test_admin_cli_creates_lists_rotates_revokes_and_reads_the_trail(embedded_se
 def test_audit_route_is_for_operators(local_host, principals, embedded_services):
     from tests.conftest import Client
 
-    embedded_services.audit.append(AuditEvent("verification.created", "kiosk-1", "device", subject_id="alice", device_id="kiosk-1"))
+    embedded_services.audit.append(AuditEvent("verification.created", "kiosk-1", "device", actor_key_id="k1", subject_id="alice", device_id="kiosk-1"))
     operator = Client(local_host.url, principals["operator"])
     r = operator.get("/api/v1/audit?subject_id=alice")
     assert r.status_code == 200 and [e["action"] for e in r.json()["events"]] == ["verification.created"]

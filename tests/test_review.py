@@ -171,3 +171,6 @@ def test_a_case_shows_the_subjects_enrolled_references_through_signed_audited_li
     viewed = [e for e in services.audit.query(subject_id="alice") if e.action == "reference.viewed"]
     assert [(e.actor_id, e.verification_id, e.details) for e in viewed] == [
         ("dana", "v1", {"kind": "face", "index": 0}), ("dana", "v1", {"kind": "signature", "index": 1})]
+    assert all(e.actor_key_id == "signed-link" for e in viewed)  # every audit event names the credential that acted
+    assert reviewer.post("/api/v1/reviews/v1", json={"verdict": "accept"}).status_code == 200
+    assert requests.get(references["face"][0], timeout=10).status_code == 404  # the case closed: its links stop

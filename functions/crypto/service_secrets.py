@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 SECRET_NAMES = ("template-key", "template-secret", "review-webhook-secret", "link-signing-key", "callback-secret")
 KEY_FILE = "keys.json"
+log = logging.getLogger("bioauth.secrets")
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,10 +61,46 @@ def _write_private(path: Path, values: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def load_local_secrets(data_dir: Path) -> Secrets:
-    """The local key file, created with fresh random keys the first time; a key added later is added to it."""
-    path = Path(data_dir) / KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+class KeyFileInsideDataFolder(ValueError):
+    """The local key file sits in the data folder: a copy of the folder would carry the key to its ciphertext."""
+
+
+def local_secrets_path(data_dir: Path, secrets_file: Path | None = None) -> Path:
+    """Where the embedded default keeps its key file: BIOAUTH_SECRETS_FILE, else `<data folder>.keys/keys.json`,
+    beside the data folder and never in it (refused: KeyFileInsideDataFolder)."""
+    data = Path(data_dir).resolve()
+    path = Path(secrets_file) if secrets_file else data.with_name(data.name + ".keys") / KEY_FILE
+    resolved = path.resolve()
+    if resolved == data or data in resolved.parents:
+        raise KeyFileInsideDataFolder(
+            f"the key file {path} is inside the data folder {data_dir}: whoever copies the folder could decrypt it. "
+            "Set BIOAUTH_SECRETS_FILE to a path outside it (or leave it empty for the default beside it)")
+    return path
+
+
+def _move_out_of_data_folder(data_dir: Path, path: Path) -> None:
+    """A data folder made before the key file left it: move its keys.json out, once; refuse when both exist."""
+    legacy = Path(data_dir) / KEY_FILE
+    if not legacy.exists():
+        return
+    if path.exists():
+        raise KeyFileInsideDataFolder(f"{legacy} is still in the data folder beside the key file {path}: "
+                                      "compare them and delete the one in the data folder")
+    private_parent(path)
+    os.replace(legacy, path)
+    log.warning("moved the key file out of the data folder: %s -> %s", legacy, path)
+
+
+def private_parent(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def load_local_secrets(data_dir: Path, secrets_file: Path | None = None) -> Secrets:
+    """The local key file (outside the data folder), created with fresh random keys the first time; a key added
+    later is added to it."""
+    path = local_secrets_path(data_dir, secrets_file)
+    _move_out_of_data_folder(data_dir, path)
+    private_parent(path)
     if not path.exists():
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -30,6 +30,16 @@ from .access import authorize
 log = logging.getLogger("bioauth.http")
 
 
+# On every answer, JSON and image links alike: never sniffed into another type (a JPEG with a script appended stays
+# an image), never framed, and nothing in it may run or load.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers or {})
 
@@ -39,15 +49,29 @@ def error_response(exc: BioauthError) -> func.HttpResponse:
     return json_response({"error": exc.to_dict()}, exc.http_status, exc.headers)
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("a key is repeated")
+    return data
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_json_body(req: func.HttpRequest, settings: Settings) -> dict:
     body = req.get_body() or b""
     if len(body) > settings.max_body_bytes:
         raise BodyTooLarge(f"request body is {len(body)} bytes, over the {settings.max_body_bytes} byte limit",
                            details={"limit_bytes": settings.max_body_bytes})
     try:
-        data = json.loads(body)
+        # Strict: UTF-8 without a byte order mark (json.loads would take UTF-16 and a BOM too), no repeated key
+        # (two parsers could read two different requests), no NaN or Infinity (not JSON).
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
+        raise InvalidRequest("request body is not valid JSON (UTF-8, no byte order mark, no repeated keys, no NaN)",
+                             code="invalid_json") from None
     except RecursionError:  # "[" * 100000: the parser's nesting limit, not a server fault
         raise InvalidRequest("request body is nested too deeply", code="invalid_json") from None
     if not isinstance(data, dict):
@@ -130,6 +154,8 @@ def route(bp: func.Blueprint, path: str, method: str, *, roles: tuple[str, ...] 
             finally:
                 otel_context.detach(trace_context)
             response.headers[REQUEST_ID_HEADER] = request_id
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
             return response
 
         # The Functions worker binds by the parameter name `req` and names the function after it: no __wrapped__.

@@ -437,13 +437,13 @@ def _paths() -> dict:
         "/v1/keys": {
             "get": _op("Every key: principal, role and state (never secrets)", {"200": _json(_ref("KeyList"), "the keys")},
                        roles=("operator",), operation_id="listKeys"),
-            "post": _op("A new principal and its first key; the secret is in this answer only",
-                        {"201": _json(_ref("Key"), "the key, with its token")}, errors=(400, 409, 413),
+            "post": _op("A new principal and its first key; the secret is in this answer only (an operator makes device keys only)",
+                        {"201": _json(_ref("Key"), "the key, with its token")}, errors=(400, 403, 409, 413),
                         roles=("operator",), body="NewKey", operation_id="createKey"),
         },
         "/v1/keys/{key_id}/rotation": {"post": _op(
-            "A new key for the same principal",
-            {"201": _json(_ref("Key"), "the new key, with its token")}, errors=(400, 404, 409, 413), roles=("operator",),
+            "A new key for the same principal: a device key (operators) or the caller's own",
+            {"201": _json(_ref("Key"), "the new key, with its token")}, errors=(400, 403, 404, 409, 413), roles=("operator", "reviewer"),
             body="Rotation", parameters=[key_id], operation_id="rotateKey",
         )},
         "/v1/keys/{key_id}": {"delete": _op(

@@ -11,18 +11,18 @@ import dataclasses
 import logging
 import math
 import mimetypes
+import uuid
 from urllib.parse import unquote
 
 import azure.functions as func
 
 from ..errors import Conflict, Forbidden, InvalidRequest, MissingField, SubjectNotEnrolled, Unauthorized, VerificationNotFound
 from ..images import decode_image_field
-from ..log_context import bind_verification, current_request_id
+from ..log_context import bind_verification
 from ..messages import StepMessage
-from ..telemetry import current_trace_context
 from ..runtime.health import health_report
 from ..runtime.intake import (REPLAY_WAIT_SECONDS, HeldMessage, admit, check_replay, idempotency_key, keyed_verification_id,
-                              redrive_if_stale, request_fingerprint, send_with_retry)
+                              redrive_stranded, request_fingerprint, send_with_retry)
 from ..onnx_models import installed_models
 from ..runtime.step_runner import TERMINAL, VERIFICATIONS, now_iso, run_chain
 from ..runtime.waiting import wait_until_decided
@@ -31,14 +31,15 @@ from ..runtime.intake import accept_verification, check_subject_id, parse_verifi
 from ..runtime.image_links import case_image_links, case_images, check_link
 from ..runtime.references import check_reference_link, read_reference, reference_links
 from ..steps.table import STEPS
-from ..storage import update_record
+from ..storage import RecordWrite, update_record
 from ..storage.audit import AuditEvent, pseudonym, pseudonym_key, step_models
-from ..storage.api_keys import ROLES, CredentialInfo, IssuedKey, Principal, key_event
+from ..storage.api_keys import ROLES, CredentialInfo, IssuedKey, Principal, check_may_issue, check_may_rotate, key_event
 from .endpoint import Call, json_response, route
 from .enrolment import enrol_subject, renew_subject
 from .openapi import openapi_document
 
 VERDICTS = {"accept": "accepted", "reject": "rejected"}
+NOTIFY = "notify"  # the step that calls the device back
 # What the reviewer saw in front of the camera, when they judge it: labels for retraining the anti-spoofing model.
 PRESENTATIONS = ("bona_fide", "attack")
 
@@ -47,7 +48,8 @@ log = logging.getLogger("bioauth.http")
 
 
 def audit(services, principal: Principal, action: str, **fields) -> None:
-    services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role, **fields))
+    services.audit.append(AuditEvent(action=action, actor_id=principal.id, actor_role=principal.role,
+                                     actor_key_id=principal.key_id, **fields))
 
 
 def request_mode(req: func.HttpRequest) -> str:
@@ -98,8 +100,14 @@ def create_verification(call: Call) -> func.HttpResponse:
         data["device_id"] = principal.id
     key = idempotency_key(call.req.headers)
     request = parse_verification_request(data, settings)
+
+    def created(vid: str, subject_id: str = request.subject_id, device_id: str = request.device_id) -> AuditEvent:
+        return AuditEvent(action="verification.created", actor_id=principal.id, actor_role=principal.role,
+                          actor_key_id=principal.key_id, subject_id=subject_id, device_id=device_id, verification_id=vid, details={"mode": mode})
+
     if key is None:
-        record, message = accept_verification(request, services, mode)
+        vid = uuid.uuid4().hex
+        record, message = accept_verification(request, services, mode, verification_id=vid, created=created(vid))
     else:
         # Scoped to the device (for a device's key, the key's own device): two devices never share an id.
         vid = keyed_verification_id(request.device_id, key)
@@ -109,19 +117,16 @@ def create_verification(call: Call) -> func.HttpResponse:
         if existing is not None:
             return replay(check_replay(existing, fingerprint), mode, services)
         try:
-            record, message = accept_verification(request, services, mode,
-                                                  verification_id=vid, fingerprint=fingerprint)
+            record, message = accept_verification(request, services, mode, verification_id=vid,
+                                                  created=created(vid), fingerprint=fingerprint)
         except Conflict:  # the same key, concurrently: the first one stands
             return replay(check_replay(services.records.get(VERIFICATIONS, vid), fingerprint), mode, services)
     bind_verification(record["id"])
     lease = settings.sync_lease_seconds if mode == "sync" else 0.0
     first = admit(services, record, first_queue, message.to_json(), visibility_delay=lease)
-    subject_id, device_id = request.subject_id, request.device_id
     # The images are stored: this thread need not hold their base64 text and bytes while the sync chain runs
     # (16 concurrent 16-megapixel requests held about 4 MB each).
     del data, request
-    audit(services, principal, "verification.created", subject_id=subject_id, device_id=device_id,
-          verification_id=record["id"], details={"mode": mode})
     location = f"/api/v1/verifications/{record['id']}"
     if mode == "async":
         return json_response({"id": record["id"], "status": "queued", "status_url": location}, 202, {"Location": location})
@@ -144,10 +149,8 @@ def replay(record: dict, mode: str, services) -> func.HttpResponse:
     """The answer to a retry: the first verification, as it stands (sync waits a while for it to finish)."""
     location = f"/api/v1/verifications/{record['id']}"
     headers = {"Location": location, "Idempotent-Replayed": "true"}
-    message = StepMessage(record["id"], record["subject_id"], record.get("images", {}), trace=current_trace_context(),
-                          request_id=current_request_id()).to_json()
-    try:
-        redrive_if_stale(services, record, STEPS.first.queue, message)
+    try:  # a request whose process died before sending its first message is sent on now, not left waiting
+        redrive_stranded(services, record, STEPS.first.queue, found_by="keyed_retry")
     except Exception as exc:  # noqa: BLE001
         log.warning("verification %s: could not send again (%s)", record["id"], type(exc).__name__)
     if mode == "sync":
@@ -313,24 +316,34 @@ def post_review_verdict(call: Call) -> func.HttpResponse:
         raise InvalidRequest("'note' must be a string of at most 2000 characters", code="invalid_field", details={"field": "note"})
     record = open_case(services, vid)
     closed = close_review(record, verdict, note, principal, services, presentation=presentation)
-    audit(services, principal, "review.verdict", subject_id=record["subject_id"], device_id=record.get("device_id"),
-          verification_id=vid, details={"verdict": verdict, "presentation": presentation,
-                                        "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})
     return json_response(verification_view(closed))
 
 
 def close_review(record: dict, verdict: str, note: str, reviewer: Principal, services, *, presentation: str | None = None) -> dict:
+    """Close the case: the verdict on the record, its labelled pair and its `review.verdict` audit event in one
+    conditional write (one transaction on SQLite), so of two reviewers racing only the winner's verdict is kept,
+    labelled or audited; the loser gets 409 and writes nothing. A case erased meanwhile answers 404.
+
+    The pair's images are copied first, into a folder of this verdict's own: a loser removes only its copies.
+    """
     vid = record["id"]
+    copies = f"{vid}/{uuid.uuid4().hex[:8]}/"
     pair_images = {}
-    for name, ref in case_images(record).items():
-        extension = ref.rsplit(".", 1)[-1]
-        pair_images[name] = services.blobs.put(REVIEWS, f"{vid}/{name}.{extension}", services.blobs.get(ref),
-                                               mimetypes.guess_type(ref)[0] or "application/octet-stream")
+    try:
+        for name, ref in case_images(record).items():
+            extension = ref.rsplit(".", 1)[-1]
+            pair_images[name] = services.blobs.put(REVIEWS, f"{copies}{name}.{extension}", services.blobs.get(ref),
+                                                   mimetypes.guess_type(ref)[0] or "application/octet-stream")
+    except KeyError:  # an image went: the subject was erased (or the case changed) while the verdict was given
+        services.blobs.delete_prefix(REVIEWS, copies)
+        if services.records.get(VERIFICATIONS, vid) is None:
+            raise VerificationNotFound("no verification with this id (erased meanwhile)") from None
+        raise Conflict("the case's images changed meanwhile; open it again", code="not_in_review") from None
     reviewed_at = now_iso()
     review = {"verdict": verdict, "presentation": presentation, "note": note, "reviewer": reviewer.name,
               "reviewer_id": reviewer.id, "reviewed_at": reviewed_at}
     results = {step: (entry or {}).get("result") for step, entry in record.get("steps", {}).items()}
-    services.records.upsert(REVIEWS, {
+    pair = {
         "id": vid,
         "subject_id": record["subject_id"],
         "label": "genuine" if verdict == "accept" else "impostor",
@@ -338,7 +351,7 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
         "step_results": results,
         "images": pair_images,
         **review,
-    })
+    }
 
     def mutate(doc: dict) -> dict | None:
         if doc.get("status") != "review":
@@ -349,9 +362,44 @@ def close_review(record: dict, verdict: str, note: str, reviewer: Principal, ser
                            "by": "reviewer", "decided_at": reviewed_at, "service_outcome": previous.get("outcome")}
         doc["review"] = review
         doc["updated_at"] = reviewed_at
+        told = (doc.get("steps") or {}).pop(NOTIFY, None)  # the device was told `review`: it is told the verdict too
+        if told is not None:
+            doc.setdefault("notified", []).append(told)
         return doc
 
-    return update_record(services.records, VERIFICATIONS, vid, mutate)
+    def verdict_event(doc: dict) -> list[AuditEvent]:
+        return [AuditEvent(action="review.verdict", actor_id=reviewer.id, actor_role=reviewer.role, actor_key_id=reviewer.key_id,
+                           subject_id=doc["subject_id"], device_id=doc.get("device_id"), verification_id=vid,
+                           details={"verdict": verdict, "presentation": presentation,
+                                    "service_outcome": (record.get("decision") or {}).get("outcome"), **step_models(record)})]
+
+    try:
+        closed = update_record(services.records, VERIFICATIONS, vid, mutate, audit=services.audit, events=verdict_event,
+                               writes=lambda doc: [RecordWrite(REVIEWS, pair, upsert=True)])
+    except Conflict:
+        services.blobs.delete_prefix(REVIEWS, copies)
+        raise
+    if closed is None:  # erased between the copies and the write
+        services.blobs.delete_prefix(REVIEWS, copies)
+        raise VerificationNotFound("no verification with this id (erased meanwhile)")
+    if closed.get("callback_url"):
+        try:
+            send_with_retry(services.queues, STEPS[NOTIFY].queue,
+                            StepMessage(vid, closed["subject_id"], closed.get("images", {})).to_json(),
+                            wait_seconds=services.settings.enqueue_wait_seconds)
+        except Exception as exc:  # noqa: BLE001 - the verdict stands; the device reads it with GET
+            log.warning("verification %s: verdict callback not queued (%s)", vid, type(exc).__name__)
+    return closed
+
+
+def linked_case(ref: str) -> str | None:
+    """The verification whose image a link names: the device's images and the face crops belong to one case."""
+    parts = ref.split("/")
+    if len(parts) >= 4 and parts[:2] == ["images", "verifications"]:
+        return parts[2]
+    if len(parts) >= 3 and parts[0] == "crops":
+        return parts[1]
+    return None
 
 
 @route(bp, "v1/blobs/{*ref}", "GET")
@@ -361,6 +409,10 @@ def get_linked_blob(call: Call) -> func.HttpResponse:
     ref = unquote(call.path("ref"))
     if not check_link(ref, req.params.get("expires", ""), req.params.get("sig", ""), services.secrets.link_signing_key):
         raise Unauthorized("link is invalid or expired", code="invalid_link")
+    case = linked_case(ref)
+    if case is not None and (services.records.get(VERIFICATIONS, case) or {}).get("status") != "review":
+        # A case's images are for deciding it: once closed (or erased), its links stop, whatever their expiry.
+        raise VerificationNotFound("no such image (its case is closed)", code="not_found")
     try:
         data = services.blobs.get(ref)
     except KeyError:
@@ -375,9 +427,12 @@ def get_reference(call: Call) -> func.HttpResponse:
     reviewer the link was signed for."""
     services = call.services
     link = check_reference_link(services, call.path("subject_id"), call.path("kind"), call.path("index"), call.req.params)
+    if (services.records.get(VERIFICATIONS, link.case_id) or {}).get("status") != "review":
+        raise VerificationNotFound("no such reference (its case is closed)", code="not_found")  # as the case's images
     data, media_type = read_reference(services, link)
+    # The credential that acted is the link signed for this reviewer (the API key stays in the console).
     services.audit.append(AuditEvent(action="reference.viewed", actor_id=link.reviewer_id, actor_role="reviewer",
-                                     subject_id=link.subject_id, verification_id=link.case_id,
+                                     actor_key_id="signed-link", subject_id=link.subject_id, verification_id=link.case_id,
                                      details={"kind": link.kind, "index": link.index}))
     return func.HttpResponse(data, status_code=200, mimetype=media_type, headers={"Cache-Control": "private, no-store"})
 
@@ -403,6 +458,7 @@ def health_details(call: Call) -> func.HttpResponse:
         "queues": report.queues,
         "pollers": report.pollers,
         "blob_write": report.blob_write,
+        "recovery": report.recovery,
     })
 
 
@@ -443,20 +499,27 @@ def create_key(call: Call) -> func.HttpResponse:
     name = data.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 200):
         raise InvalidRequest("'name' must be a string of at most 200 characters", code="invalid_field", details={"field": "name"})
+    check_may_issue(principal, data.get("role"))
     issued = services.credentials.issue(data.get("role"), data.get("principal_id"), name=name, created_by=principal.id)
-    services.audit.append(key_event("key.created", issued, principal.id, principal.role))
+    services.audit.append(key_event("key.created", issued, principal.id, principal.role, principal.key_id))
     return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
 
 
-@route(bp, "v1/keys/{key_id}/rotation", "POST", roles=("operator",))
+@route(bp, "v1/keys/{key_id}/rotation", "POST", roles=("operator", "reviewer"))
 def rotate_key(call: Call) -> func.HttpResponse:
-    """A new key for the same principal; the old one is revoked unless `{"keep_old": true}` (a changeover)."""
+    """A new key for the same principal; the old one is revoked unless `{"keep_old": true}` (a changeover).
+
+    Operators rotate device keys and their own; reviewers their own; another reviewer's or operator's key only its
+    holder or an admin (an operator never receives a secret that speaks for another person).
+    """
     services, principal = call.services, call.principal
     keep_old = call.json(empty_is_object=True).get("keep_old", False)
     if not isinstance(keep_old, bool):
         raise InvalidRequest("'keep_old' must be true or false", code="invalid_field", details={"field": "keep_old"})
-    issued = services.credentials.rotate(call.path("key_id"), created_by=principal.id, keep_old=keep_old)
-    services.audit.append(key_event("key.rotated", issued, principal.id, principal.role))
+    key_id = call.path("key_id")
+    check_may_rotate(principal, services.credentials.get(key_id))
+    issued = services.credentials.rotate(key_id, created_by=principal.id, keep_old=keep_old)
+    services.audit.append(key_event("key.rotated", issued, principal.id, principal.role, principal.key_id))
     return json_response(_key_view(issued), 201, {"Cache-Control": "no-store"})
 
 
@@ -465,7 +528,7 @@ def revoke_key(call: Call) -> func.HttpResponse:
     """The key stops working at once; it stays listed, revoked."""
     services, principal = call.services, call.principal
     info = services.credentials.revoke(call.path("key_id"))
-    services.audit.append(key_event("key.revoked", info, principal.id, principal.role))
+    services.audit.append(key_event("key.revoked", info, principal.id, principal.role, principal.key_id))
     return json_response(_key_view(info))
 
 

@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
+from .intake import outbox_summary
+
 log = logging.getLogger("bioauth.health")
 
 # A message older than this in a step queue means the chain is not keeping up (or not running).
@@ -42,6 +44,7 @@ class HealthReport:
     queues: dict[str, dict] = field(default_factory=dict)
     pollers: list[dict] | None = None
     blob_write: dict = field(default_factory=dict)
+    recovery: dict = field(default_factory=dict)  # first messages not yet confirmed sent, stranded, sent again
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +117,9 @@ def _measure(services, queues: Sequence[str], stalled_after_seconds: float) -> H
                 report.problems.append(f"poller_stalled:{s.queue}")
     try:
         services.records.get("verifications", "health-probe")
+        report.recovery = outbox_summary(services)
+        if report.recovery["stranded"]:
+            report.problems.append("requests_stranded")
     except Exception as exc:  # noqa: BLE001 - any storage failure is the finding
         log.warning("health: records read failed (%s)", type(exc).__name__)
         report.problems.append("records_unreadable")

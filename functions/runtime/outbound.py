@@ -77,6 +77,7 @@ class OutboundPolicy:
     tries: int = 3
     per_destination: int = 2  # POSTs in flight to one host:port in this process
     blocked: frozenset[str] = frozenset()  # "host:port" never to call (the service's own public address)
+    own: tuple[str, int] | None = None  # the service's own host and port: no address it resolves to is a destination
     resolver: Resolver | None = None  # host, port -> addresses; None = the system's resolver
     ssl_context: ssl.SSLContext | None = None  # None = the system's trust store with hostname checks
 
@@ -240,6 +241,24 @@ def resolve(host: str, port: int, policy: OutboundPolicy, timeout: float) -> lis
     return addresses
 
 
+def reaches_self(addresses: list[str], port: int, policy: OutboundPolicy) -> bool:
+    """Whether these addresses on this port are the service itself, judged by address, not by spelling
+    (`localhost`, `127.1` and an /etc/hosts name all reach a host listening on 127.0.0.1). A loopback service is
+    reached by every loopback address (a server on 0.0.0.0 answers on all of 127.0.0.0/8 and ::1)."""
+    if policy.own is None or port != policy.own[1]:
+        return False
+    try:
+        own = {ipaddress.ip_address(a) for a in resolve(policy.own[0], port, policy, 1.0)}
+    except UnsafeDestination:
+        return False
+    own_loopback = any(a.is_loopback for a in own)
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if ip in own or (own_loopback and ip.is_loopback):
+            return True
+    return False
+
+
 def check_destination(url: object, policy: OutboundPolicy, *, timeout: float | None = None) -> Destination:
     """A destination we may POST to, with the address to pin; raises UnsafeDestination otherwise.
 
@@ -258,6 +277,8 @@ def check_destination(url: object, policy: OutboundPolicy, *, timeout: float | N
         loopback_only = loopback_only and ipaddress.ip_address(address).is_loopback
     if scheme == "http" and not (policy.allow_loopback and loopback_only):
         raise _refuse("callback_url must be an https URL", "scheme")
+    if reaches_self(addresses, port, policy):
+        raise _refuse("callback_url may not point at this service", "self")
     return Destination(scheme=scheme, host=host, port=port, target=target, address=addresses[0])
 
 
@@ -388,6 +409,7 @@ class Delivery:
     sign: Callable[[str, int, bytes], dict[str, str]]  # (delivery id, timestamp, body) -> headers
     content_type: str = "application/json"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    kind: str = "callback"  # "callback" (devices) or "webhook" (reviewers): each has its own in-flight slots
 
 
 def deliver(delivery: Delivery, policy: OutboundPolicy, *, now_iso: Callable[[], str] = lambda: "") -> DeliveryResult:
@@ -404,9 +426,11 @@ def deliver(delivery: Delivery, policy: OutboundPolicy, *, now_iso: Callable[[],
     except UnsafeDestination as exc:
         log.warning("delivery %s refused: %s", delivery.delivery_id, exc.details.get("reason"))
         return DeliveryResult("failed", delivery.delivery_id, 0, reason=f"refused_{exc.details.get('reason')}", at=now_iso())
-    # A receiver that answers promptly frees a slot within this wait; one that holds its slots does not.
-    if not _slots.take(dest.key, policy.per_destination, wait_seconds=policy.attempt_deadline_seconds / 10):
-        raise DestinationBusy(f"{dest.key} has {policy.per_destination} deliveries in flight; deferred")
+    # A receiver that answers promptly frees a slot within this wait; one that holds its slots does not. Device
+    # callbacks and review webhooks count apart: a slow device receiver on the webhook's host:port cannot starve it.
+    slot = f"{delivery.kind}|{dest.key}"
+    if not _slots.take(slot, policy.per_destination, wait_seconds=policy.attempt_deadline_seconds / 10):
+        raise DestinationBusy(f"{dest.key} has {policy.per_destination} {delivery.kind} deliveries in flight; deferred")
     try:
         last = ""
         tries = 0
@@ -438,7 +462,7 @@ def deliver(delivery: Delivery, policy: OutboundPolicy, *, now_iso: Callable[[],
                     time.sleep(pause)
         raise DeliveryFailed(f"not delivered to {dest.key} after {tries} tries: {last}")
     finally:
-        _slots.give_back(dest.key)
+        _slots.give_back(slot)
 
 
 def policy_from_settings(settings) -> OutboundPolicy:
@@ -452,4 +476,5 @@ def policy_from_settings(settings) -> OutboundPolicy:
         tries=settings.delivery_tries,
         per_destination=settings.delivery_per_destination,
         blocked=frozenset({f"{own.hostname.lower()}:{port}"}) if own.hostname else frozenset(),
+        own=(own.hostname, port) if own.hostname else None,
     )

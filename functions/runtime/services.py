@@ -47,11 +47,11 @@ def open_services(settings: Settings) -> Services:
         blobs = FileBlobStore(data / "blobs")
         queues = SqliteQueueStore(data / "queue.sqlite")
     records = open_record_store(settings)
-    secrets_ = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(data)
+    secrets_ = load_key_vault_secrets(settings.key_vault_url) if settings.key_vault_url else load_local_secrets(data, settings.secrets_file)
     blobs = EncryptedBlobStore(blobs, secrets_.template_key)  # images, crops and review copies: ciphertext at rest
     blobs.ensure_containers()
     return Services(settings=settings, blobs=blobs, records=records, queues=queues, secrets=secrets_,
-                    credentials=CredentialStore(records), audit=open_audit_log(settings, records))
+                    credentials=CredentialStore(records), audit=open_audit_log(settings, records, secrets_.template_secret))
 
 
 _services: Services | None = None

@@ -35,6 +35,8 @@ from .waiting import announce_decided
 log = logging.getLogger("bioauth.pipeline")
 
 VERIFICATIONS = "verifications"
+# A record's outbox (runtime/intake.py): its first message may be unsent. A step that runs proves it was sent.
+OUTBOX_FIELDS = ("outbox", "outbox_owner", "outbox_until")
 
 
 def now_iso() -> str:
@@ -113,7 +115,8 @@ class StepTable:
 def mark_failed(table: StepTable, services: Services, verification_id: str, step: str, code: str, message: str) -> None:
     """End the request as failed, saying where and why. A case already decided keeps its decision.
 
-    A device that gave a callback URL is told, through the queue of the table's failure notice (notify).
+    A device that gave a callback URL is told, through the queue of the table's failure notice (notify), unless
+    it already was.
     """
 
     def mutate(doc: dict) -> dict:
@@ -141,7 +144,10 @@ def mark_failed(table: StepTable, services: Services, verification_id: str, step
             details={"outcome": "failed", "reasons": [code], **step_models(saved)},
         ))
     notice = table.failure_notice
-    if record.status == "failed" and record.callback_url and notice and not table[step].runs_after_failure:
+    # Failed, or decided but never told (a review webhook that failed for good: the case stays in review, and the
+    # device learns `review` now and the verdict when a reviewer closes the case).
+    untold = record.callback_url and notice and notice.name not in record.steps
+    if untold and record.is_terminal and not table[step].runs_after_failure:
         message_text = StepMessage(verification_id, record.subject_id, record.images, trace=current_trace_context(),
                                    request_id=current_request_id()).to_json()
         services.queues.send(notice.queue, message_text)
@@ -240,10 +246,23 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
             current.decision = outcome.decision
         if current.status == "queued":
             current.status = "processing"
+        for name in OUTBOX_FIELDS:
+            current.extra.pop(name, None)
         current.updated_at = now_iso()
         return current.to_dict()
 
-    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=stored)
+    def decided(doc: dict) -> list[AuditEvent]:
+        """The decision's audit event, committed with it: a redelivered copy that loses the race writes neither."""
+        if outcome.decision is None or outcome.decision.outcome not in TERMINAL:
+            return []
+        return [AuditEvent("verification.decided", "bioauth", "service", subject_id=doc.get("subject_id"),
+                           device_id=doc.get("device_id"), verification_id=vid,
+                           details={"outcome": outcome.decision.outcome, "reasons": list(outcome.decision.reasons),
+                                    **({"explanation": outcome.decision.extra["explanation"]}
+                                       if "explanation" in outcome.decision.extra else {}),
+                                    **step_models(stored)})]
+
+    saved = update_record(services.records, VERIFICATIONS, vid, mutate, current=stored, audit=services.audit, events=decided)
     if saved is None:  # erased while the step ran: what the step wrote (crops) goes too
         delete_verification_blobs(services.blobs, vid)
         trace.outcome = "gone"

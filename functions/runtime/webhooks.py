@@ -75,7 +75,7 @@ def verify(secret: bytes, headers: dict[str, str], body: bytes, *, now: float | 
     return delivery
 
 
-def send_signed(url: str, payload: dict, secret: bytes, delivery: str, settings: Settings) -> dict:
+def send_signed(url: str, payload: dict, secret: bytes, delivery: str, settings: Settings, *, kind: str = "callback") -> dict:
     """POST the payload, each try signed afresh with this receiver's secret.
 
     Returns the recorded result (delivered, or a final refusal); raises
@@ -86,4 +86,4 @@ def send_signed(url: str, payload: dict, secret: bytes, delivery: str, settings:
     def sign(delivery_: str, timestamp: int, body_: bytes) -> dict[str, str]:
         return signed_headers(secret, delivery_, timestamp, body_)
 
-    return deliver(Delivery(url, body, delivery, sign), policy_from_settings(settings), now_iso=now_iso).to_dict()
+    return deliver(Delivery(url, body, delivery, sign, kind=kind), policy_from_settings(settings), now_iso=now_iso).to_dict()

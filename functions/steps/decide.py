@@ -1,4 +1,4 @@
-"""Decide step: the decision (biometrics/decision.py) from the recorded results, audited, and where the request goes next.
+"""Decide step: the decision (biometrics/decision.py) from the recorded results, and where the request goes next.
 
 The policy is the setting BIOAUTH_DECISION_POLICY; the fused policy's thresholds
 come from the policy manifest (models/decision/policy.json). The decision's
@@ -17,7 +17,6 @@ from ..errors import ModelNotInstalled
 from ..manifests import FusedThresholds, read_policy
 from ..records import DecisionRecord
 from ..runtime.step_runner import StepContext, StepOutcome, now_iso
-from ..storage.audit import AuditEvent, step_models
 
 
 def policy_thresholds(models_dir: Path) -> FusedThresholds | None:
@@ -35,12 +34,7 @@ def decide_step(ctx: StepContext) -> StepOutcome:
     thresholds = policy_thresholds(s.models_dir) if s.decision_policy == FUSED else None
     decision = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action,
                       policy=s.decision_policy, thresholds=thresholds)
-    ctx.services.audit.append(AuditEvent(
-        "verification.decided", "bioauth", "service", subject_id=record.subject_id,
-        device_id=record.device_id, verification_id=record.id,
-        details={"outcome": decision.outcome, "reasons": decision.reasons, "explanation": decision.explanation,
-                 **step_models(record.to_dict())},
-    ))
+    # The step runner records the decision and its `verification.decided` audit event (with the explanation) together.
     if decision.outcome == "review":
         branch = "review"
     else:

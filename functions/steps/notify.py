@@ -36,5 +36,7 @@ def notify_step(ctx: StepContext) -> StepOutcome:
     if not url:
         return StepOutcome(result={"status": "no_callback"}, branch="done")
     secret = ctx.services.secrets.device_callback_secret(ctx.record.device_id or "")
-    result = send_signed(url, callback_payload(ctx.record), secret, delivery_id("callback", ctx.record.id), ctx.services.settings)
+    # A reviewer's verdict is a second callback after the one that said `review`: a delivery id of its own.
+    kind = "callback-verdict" if ctx.record.decision is not None and ctx.record.decision.by == "reviewer" else "callback"
+    result = send_signed(url, callback_payload(ctx.record), secret, delivery_id(kind, ctx.record.id), ctx.services.settings)
     return StepOutcome(result=result, branch="done")

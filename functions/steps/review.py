@@ -42,5 +42,5 @@ def review_step(ctx: StepContext) -> StepOutcome:
     if not url:
         return StepOutcome(result={"status": "not_configured", "at": now_iso()}, branch=then)
     result = send_signed(url, review_payload(ctx), ctx.services.secrets.review_webhook_secret,
-                         delivery_id("review", ctx.record.id), ctx.services.settings)
+                         delivery_id("review", ctx.record.id), ctx.services.settings, kind="webhook")
     return StepOutcome(result=result, branch=then)

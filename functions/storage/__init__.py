@@ -26,6 +26,20 @@ class PreconditionFailed(Conflict):
     code = "precondition_failed"
 
 
+@dataclass(frozen=True)
+class RecordWrite:
+    """One document write of a group committed with audit events (AuditLog.commit).
+
+    `etag` None creates the document (Conflict when its id exists); an etag replaces it only if unchanged since
+    read (PreconditionFailed otherwise); `upsert` writes it whatever is there.
+    """
+
+    container: str
+    doc: dict
+    etag: str | None = None
+    upsert: bool = False
+
+
 class BlobStore(Protocol):
     def put(self, container: str, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Store bytes; returns the reference 'container/name'."""
@@ -100,6 +114,10 @@ class QueueStore(Protocol):
 
     def forget(self, queues: list[str], needles: list[str]) -> int:
         """Delete the waiting messages of these queues whose text contains one of `needles` (erasure); returns how many."""
+
+    def holds(self, queue: str, needle: str) -> bool | None:
+        """Whether a message of the queue, visible or leased, contains `needle`; None when the store cannot tell."""
+
     def oldest_age(self, queue: str) -> float | None:
         """Seconds since the oldest message was added, or None for an empty queue."""
 
@@ -149,11 +167,13 @@ def delete_verification_blobs(blobs: BlobStore, verification_id: str) -> int:
 
 
 def update_record(records: RecordStore, container: str, id: str, mutate: Callable[[dict], dict | None], attempts: int = 20,
-                  current: dict | None = None) -> dict | None:
+                  current: dict | None = None, *, audit=None, events: Callable[[dict], Sequence] | None = None,
+                  writes: Callable[[dict], Sequence[RecordWrite]] | None = None) -> dict | None:
     """Read-modify-write with optimistic concurrency. `mutate` returns the new doc, or None to leave it unchanged.
 
     `current`, a copy just read (with its `_etag`), saves the first read; if it is stale the write is refused and
-    the record is read again.
+    the record is read again. With `audit`, the events `events(new)` names and the documents `writes(new)` names
+    are committed with the new doc (audit.commit): a write that loses the race writes none of them.
     """
     for i in range(attempts):
         doc = dict(current) if i == 0 and current is not None else records.get(container, id)
@@ -165,6 +185,10 @@ def update_record(records: RecordStore, container: str, id: str, mutate: Callabl
             doc["_etag"] = etag
             return doc
         try:
+            if audit is not None and (events or writes):
+                told = list(events(new)) if events else []
+                others = list(writes(new)) if writes else []
+                return audit.commit(told, [RecordWrite(container, new, etag), *others])[0]
             return records.replace(container, new, etag)
         except PreconditionFailed:
             time.sleep(0.005 * (i + 1))

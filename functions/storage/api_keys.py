@@ -17,13 +17,14 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from ..errors import Conflict, InvalidRequest, Unauthorized, VerificationNotFound
+from ..errors import Conflict, Forbidden, InvalidRequest, Unauthorized, VerificationNotFound
 
 CREDENTIALS = "credentials"
 ROLES = ("device", "operator", "reviewer")
 ADMIN = "admin"  # the local development bootstrap key only: may act in every role
 TOKEN_PREFIX = "bioauth"
-PRINCIPAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+PRINCIPAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # as a verification's device_id (runtime/intake.py)
 
 
 def _now() -> str:
@@ -84,9 +85,12 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def check_principal_id(principal_id: str) -> str:
-    if not isinstance(principal_id, str) or not PRINCIPAL_ID.match(principal_id):
-        raise InvalidRequest("a principal id is 1-128 letters, digits, '.', '_', ':', '@' or '-'", code="invalid_field",
+def check_principal_id(principal_id: str, role: str | None = None) -> str:
+    """A person's id may be an email address; a device's is a device id as verifications carry it (no '@'), or its
+    key could never be used."""
+    pattern, allowed = (DEVICE_ID, "'.', '_', ':' or '-'") if role == "device" else (PRINCIPAL_ID, "'.', '_', ':', '@' or '-'")
+    if not isinstance(principal_id, str) or not pattern.fullmatch(principal_id):
+        raise InvalidRequest(f"a {role or 'principal'} id is 1-128 letters, digits, {allowed}", code="invalid_field",
                              details={"field": "principal_id"})
     return principal_id
 
@@ -105,7 +109,7 @@ class CredentialStore:
         """A new key for a principal. A principal with an active key gets another only by rotation."""
         if role not in ROLES:
             raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_field", details={"field": "role"})
-        check_principal_id(principal_id)
+        check_principal_id(principal_id, role)
         if replaces is None and any(c.active and c.role == role for c in self.for_principal(principal_id)):
             raise Conflict(f"{role} {principal_id!r} already has an active key: rotate it instead", code="principal_exists")
         key_id = secrets.token_hex(8)
@@ -189,12 +193,33 @@ class CredentialStore:
         return new
 
 
-def key_event(action: str, key: "IssuedKey | CredentialInfo", actor_id: str, actor_role: str):
-    """The audit event of a key made, rotated or revoked: which key of whom, never its secret."""
+def check_may_issue(actor: Principal, role: str) -> None:
+    """No principal obtains another's secret: an operator issues device keys only. Reviewer and operator keys are
+    made by an admin (the admin command, or the local bootstrap key), so an operator cannot mint itself a reviewer."""
+    if role not in ROLES:
+        return  # issue() says what the roles are (400)
+    if actor.role != ADMIN and not (actor.role == "operator" and role == "device"):
+        raise Forbidden(f"a {actor.role} may issue device keys only; {role} keys are made by an admin "
+                        f"(python -m functions.admin create-{role})", code="forbidden_key_role", details={"role": role})
+
+
+def check_may_rotate(actor: Principal, key: CredentialInfo) -> None:
+    """A rotation hands out a working secret: an operator rotates device keys and its own, a reviewer its own;
+    another reviewer's or operator's key only an admin (or that principal itself)."""
+    own = key.principal_id == actor.id and key.role == actor.role
+    if actor.role == ADMIN or own or (actor.role == "operator" and key.role == "device"):
+        return
+    raise Forbidden(f"a {actor.role} may rotate its own key{' and device keys' if actor.role == 'operator' else ''} only; "
+                    f"this {key.role}'s key is rotated by its holder or an admin", code="forbidden_key_role",
+                    details={"role": key.role})
+
+
+def key_event(action: str, key: "IssuedKey | CredentialInfo", actor_id: str, actor_role: str, actor_key_id: str):
+    """The audit event of a key made, rotated or revoked: which key of whom, by which key, never its secret."""
     from .audit import AuditEvent
 
     info = key.info if isinstance(key, IssuedKey) else key
-    return AuditEvent(action=action, actor_id=actor_id, actor_role=actor_role,
+    return AuditEvent(action=action, actor_id=actor_id, actor_role=actor_role, actor_key_id=actor_key_id,
                       device_id=info.principal_id if info.role == "device" else None,
                       details={"key_id": info.key_id, "role": info.role, "principal_id": info.principal_id,
                                **({"replaces": info.replaces} if info.replaces else {})})

@@ -22,10 +22,11 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence
 
 AUDIT = "audit"
 PSEUDONYM_PREFIX = "erased:"
+SERVICE_KEY_ID = "service"  # the service's own steps act with its identity, not an API key
 
 # What an event may record. Free-form details are checked against this list, so an image or a
 # template cannot be logged by mistake.
@@ -64,12 +65,18 @@ class AuditEvent:
     details: dict = field(default_factory=dict)
     at: str = ""
     id: str = ""
+    # The credential that acted: an API key's id, `cli:<user>` for the admin command, `service` for the service's
+    # own steps (in Azure, its managed identity). Never empty: an event that cannot say which key acted is refused.
+    actor_key_id: str = ""
 
     def stamped(self) -> "AuditEvent":
         unknown = set(self.details) - DETAIL_KEYS
         if unknown:
             raise ValueError(f"audit details may not carry {sorted(unknown)}")
-        return AuditEvent(**{**asdict(self), "at": self.at or _now(), "id": self.id or _event_id()})
+        key_id = self.actor_key_id or (SERVICE_KEY_ID if self.actor_role == "service" else "")
+        if not key_id:
+            raise ValueError(f"audit event {self.action!r} does not name the key that acted")
+        return AuditEvent(**{**asdict(self), "at": self.at or _now(), "id": self.id or _event_id(), "actor_key_id": key_id})
 
 
 def pseudonym(subject_id: str, key: bytes) -> str:
@@ -79,7 +86,7 @@ def pseudonym(subject_id: str, key: bytes) -> str:
 
 def pseudonym_key(secrets) -> bytes:
     """The pseudonymisation key, derived from the template secret (Key Vault in Azure, the key file locally)."""
-    return hmac.new(secrets.template_secret, b"bioauth:audit-pseudonym", hashlib.sha256).digest()
+    return chain_keys(secrets.template_secret)[0]
 
 
 def step_models(record: dict) -> dict:
@@ -101,6 +108,11 @@ class AuditLog(Protocol):
 
     def append(self, event: AuditEvent) -> AuditEvent: ...
 
+    def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
+        """The record writes (storage.RecordWrite) and the events that tell of them, all or nothing where the store
+        has transactions (SQLite: one transaction in the records file). Elsewhere the writes go first, in order (the
+        first is the one that may lose a race), then the events. Returns the written documents."""
+
     def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
               limit: int = 200) -> list[AuditEvent]:
         """Events matching every given filter, oldest first (at most `limit`, the newest ones)."""
@@ -120,46 +132,144 @@ CREATE TABLE IF NOT EXISTS audit (
     subject_id TEXT,
     device_id TEXT,
     verification_id TEXT,
-    details TEXT NOT NULL
+    details TEXT NOT NULL,
+    actor_key_id TEXT,
+    chain TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit (subject_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_device ON audit (device_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor_id, seq);
-CREATE TRIGGER IF NOT EXISTS audit_refuses_delete BEFORE DELETE ON audit
+"""
+
+# Made again on every open, so a trail made under older rules gets these. The one update allowed is erasure's: a
+# subject id (never NULL) replaced by a well-formed pseudonym ('erased:' + 32 hex digits), everything else the same.
+# A pseudonym of the right shape but not the subject's own is caught by the hash chain (verify_chain).
+_TRIGGERS = """
+DROP TRIGGER IF EXISTS audit_refuses_delete;
+DROP TRIGGER IF EXISTS audit_refuses_update;
+CREATE TRIGGER audit_refuses_delete BEFORE DELETE ON audit
 BEGIN
     SELECT RAISE(ABORT, 'the audit trail is append-only');
 END;
-CREATE TRIGGER IF NOT EXISTS audit_refuses_update BEFORE UPDATE ON audit
+CREATE TRIGGER audit_refuses_update BEFORE UPDATE ON audit
 WHEN NOT (
-    NEW.subject_id LIKE 'erased:%' AND OLD.subject_id NOT LIKE 'erased:%'
+    OLD.subject_id IS NOT NULL AND OLD.subject_id NOT LIKE 'erased:%'
+    AND NEW.subject_id IS NOT NULL AND length(NEW.subject_id) = 39 AND substr(NEW.subject_id, 1, 7) = 'erased:'
+    AND substr(NEW.subject_id, 8) NOT GLOB '*[^0-9a-f]*'
     AND NEW.seq = OLD.seq AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action
     AND NEW.actor_id = OLD.actor_id AND NEW.actor_role = OLD.actor_role AND NEW.device_id IS OLD.device_id
     AND NEW.verification_id IS OLD.verification_id AND NEW.details = OLD.details
+    AND NEW.actor_key_id IS OLD.actor_key_id AND NEW.chain IS OLD.chain
 )
 BEGIN
     SELECT RAISE(ABORT, 'the audit trail is append-only (erasure may only pseudonymise a subject id)');
 END;
 """
 
-_COLUMNS = ("id", "at", "action", "actor_id", "actor_role", "subject_id", "device_id", "verification_id", "details")
+_COLUMNS = ("id", "at", "action", "actor_id", "actor_role", "subject_id", "device_id", "verification_id", "details",
+            "actor_key_id")
+CHAIN_START = "0" * 64
+
+
+def chain_keys(secret: bytes) -> tuple[bytes, bytes]:
+    """(pseudonym key, chain key), both derived from the template secret (Key Vault, or the local key file outside the
+    data folder): whoever edits the trail without the secret cannot make a matching chain."""
+    return (hmac.new(secret, b"bioauth:audit-pseudonym", hashlib.sha256).digest(),
+            hmac.new(secret, b"bioauth:audit-chain", hashlib.sha256).digest())
+
+
+def chain_link(chain_key: bytes, pseudonym_key: bytes, previous: str, row: dict) -> str:
+    """The event's link: HMAC(chain key, previous link + the event). The subject enters as its pseudonym, so erasure's
+    pseudonymisation leaves the chain whole and any other change to the subject id breaks it."""
+    subject = row.get("subject_id")
+    if subject is not None and not subject.startswith(PSEUDONYM_PREFIX):
+        subject = pseudonym(subject, pseudonym_key)
+    fields = [previous, *(str(row.get(c)) if row.get(c) is not None else "\x00" for c in _COLUMNS if c != "subject_id"),
+              subject if subject is not None else "\x00"]
+    return hmac.new(chain_key, "\x1f".join(fields).encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What verify_chain found: events checked, the newest link (keep it elsewhere to catch a cut-off tail), and the
+    first break: an edited event, or events missing before it."""
+
+    events: int
+    unchained: int  # events written before the trail was chained
+    head: str
+    broken_at: int | None = None  # seq of the first event whose link does not hold
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
 
 
 class SqliteAuditLog:
-    """The embedded default: a table beside the records, guarded by triggers."""
+    """The embedded default: a table beside the records, guarded by triggers and a keyed hash chain."""
 
     backend = "sqlite"
 
-    def __init__(self, path: Path):
-        from .embedded import _Sqlite
+    def __init__(self, path: Path, secret: bytes = b""):
+        from .embedded import RECORDS_SCHEMA, _Sqlite
 
-        self.db = _Sqlite(Path(path), _SCHEMA)
+        self.db = _Sqlite(Path(path), RECORDS_SCHEMA + _SCHEMA)  # the documents beside it: commit() writes both
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(audit)")}
+        for column in ("actor_key_id", "chain"):  # a trail made before events named their key, or were chained
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+        self.db._conn().executescript(_TRIGGERS)
+        self._pseudonym_key, self._chain_key = chain_keys(secret)
 
     def append(self, event: AuditEvent) -> AuditEvent:
         e = event.stamped()
-        row = {**asdict(e), "details": json.dumps(e.details, sort_keys=True)}
-        self.db.execute(f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                        tuple(row[c] for c in _COLUMNS))
+        with self.db.transaction() as conn:  # one writer at a time: each link names the one before
+            self._insert(conn, e)
         return e
+
+    def _insert(self, conn, e: AuditEvent) -> None:
+        row = {**asdict(e), "details": json.dumps(e.details, sort_keys=True)}
+        last = conn.execute("SELECT chain FROM audit WHERE chain IS NOT NULL ORDER BY seq DESC LIMIT 1").fetchone()
+        row["chain"] = chain_link(self._chain_key, self._pseudonym_key, last[0] if last else CHAIN_START, row)
+        columns = (*_COLUMNS, "chain")
+        conn.execute(f"INSERT INTO audit ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                     tuple(row[c] for c in columns))
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the trail oldest first and recompute every link: an edited or forged field, a forged pseudonym, or a
+        deleted event breaks the link of the event it touched (or of the one after the gap)."""
+        rows = self.db.execute(f"SELECT seq, {', '.join(_COLUMNS)}, chain FROM audit ORDER BY seq").fetchall()
+        previous, events, unchained, last_seq = CHAIN_START, 0, 0, None
+        for seq, *values, chain in rows:
+            if chain is None and previous == CHAIN_START:
+                unchained += 1
+                last_seq = seq
+                continue
+            row = dict(zip(_COLUMNS, values))
+            if chain is None or chain_link(self._chain_key, self._pseudonym_key, previous, row) != chain:
+                gap = last_seq is not None and seq != last_seq + 1
+                return ChainReport(events, unchained, previous, seq,
+                                   "events missing before it" if gap else "edited, or an event before it deleted")
+            previous, events, last_seq = chain, events + 1, seq
+        return ChainReport(events, unchained, previous)
+
+    def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
+        """One transaction in the records file: the documents beside this table, then the events."""
+        from .embedded import insert_document, replace_document, upsert_document
+
+        stamped = [e.stamped() for e in events]
+        with self.db.transaction() as conn:
+            written = []
+            for w in writes:
+                if w.upsert:
+                    written.append(upsert_document(conn, w.container, w.doc))
+                elif w.etag is None:
+                    written.append(insert_document(conn, w.container, w.doc))
+                else:
+                    written.append(replace_document(conn, w.container, w.doc, w.etag))
+            for e in stamped:
+                self._insert(conn, e)
+        return written
 
     def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
               limit: int = 200) -> list[AuditEvent]:
@@ -172,7 +282,8 @@ class SqliteAuditLog:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self.db.execute(sql + " ORDER BY seq DESC LIMIT ?", (*args, int(limit))).fetchall()
-        return [AuditEvent(**{**dict(zip(_COLUMNS, r)), "details": json.loads(r[-1])}) for r in reversed(rows)]
+        return [AuditEvent(**{**dict(zip(_COLUMNS, r)), "details": json.loads(r[_COLUMNS.index("details")])})
+                for r in reversed(rows)]
 
     def pseudonymise_subject(self, subject_id: str, key: bytes) -> int:
         if subject_id.startswith(PSEUDONYM_PREFIX):
@@ -192,6 +303,21 @@ class RecordAuditLog:
         e = event.stamped()
         self.records.create(AUDIT, {**asdict(e), "kind": "audit"})
         return e
+
+    def commit(self, events: Sequence[AuditEvent], writes: Sequence = ()) -> list[dict]:
+        """Cosmos DB has no transaction across containers: the writes in order (the first may lose a race, and then
+        nothing is written), then the events."""
+        written = []
+        for w in writes:
+            if w.upsert:
+                written.append(self.records.upsert(w.container, w.doc))
+            elif w.etag is None:
+                written.append(self.records.create(w.container, w.doc))
+            else:
+                written.append(self.records.replace(w.container, w.doc, w.etag))
+        for event in events:
+            self.append(event)
+        return written
 
     def query(self, *, subject_id: str | None = None, device_id: str | None = None, actor_id: str | None = None,
               limit: int = 200) -> list[AuditEvent]:
@@ -213,8 +339,9 @@ class RecordAuditLog:
         return changed
 
 
-def open_audit_log(settings, records) -> AuditLog:
-    """The trail beside the records: a guarded table in the SQLite file, or the `audit` container of Cosmos DB."""
+def open_audit_log(settings, records, secret: bytes = b"") -> AuditLog:
+    """The trail beside the records: a guarded, chained table in the SQLite file (`secret`: the template secret, which
+    keys the chain), or the `audit` container of Cosmos DB."""
     if settings.records == "cosmos":
         return RecordAuditLog(records)
-    return SqliteAuditLog(settings.data_dir / "records.sqlite")
+    return SqliteAuditLog(settings.data_dir / "records.sqlite", secret)

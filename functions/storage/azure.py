@@ -193,6 +193,13 @@ class AzureQueueStore:
                 except ResourceNotFoundError:
                     pass
         return removed
+
+    def holds(self, queue: str, needle: str) -> bool | None:
+        """True when one of the first 32 visible messages contains needle; None otherwise (Storage queues peek only
+        visible messages, at most 32: a leased message or a long queue cannot be ruled out)."""
+        peeked = self._queue(queue).peek_messages(max_messages=32)
+        return True if any(needle in (m.content or "") for m in peeked) else None
+
     def oldest_age(self, queue: str) -> float | None:
         """Age of the first visible message (Storage queues peek only visible ones)."""
         first = self._queue(queue).peek_messages(max_messages=1)

@@ -149,7 +149,7 @@ class FileBlobStore:
         return count
 
 
-_RECORDS_SCHEMA = """
+RECORDS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     container TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -157,14 +157,48 @@ CREATE TABLE IF NOT EXISTS documents (
     etag TEXT NOT NULL,
     PRIMARY KEY (container, id)
 );
+-- Requests whose first message may be unsent (runtime/intake.py): the recovery sweep reads only these.
+CREATE INDEX IF NOT EXISTS documents_by_outbox ON documents (container, json_extract(body, '$.outbox'));
 """
+
+
+def insert_document(conn: sqlite3.Connection, container: str, doc: dict) -> dict:
+    """Insert a document (in the caller's transaction, if any); Conflict when the id exists."""
+    body = {k: v for k, v in doc.items() if k != "_etag"}
+    etag = new_etag()
+    try:
+        conn.execute("INSERT INTO documents (container, id, body, etag) VALUES (?, ?, ?, ?)",
+                     (container, body["id"], json.dumps(body), etag))
+    except sqlite3.IntegrityError:
+        raise Conflict(f"{container}/{body['id']} already exists") from None
+    return {**body, "_etag": etag}
+
+
+def replace_document(conn: sqlite3.Connection, container: str, doc: dict, etag: str) -> dict:
+    """Replace a document only if its etag is still `etag`; PreconditionFailed otherwise."""
+    body = {k: v for k, v in doc.items() if k != "_etag"}
+    new = new_etag()
+    cur = conn.execute("UPDATE documents SET body=?, etag=? WHERE container=? AND id=? AND etag=?",
+                       (json.dumps(body), new, container, body["id"], etag))
+    if cur.rowcount != 1:
+        raise PreconditionFailed(f"{container}/{body['id']} changed since it was read")
+    return {**body, "_etag": new}
+
+
+def upsert_document(conn: sqlite3.Connection, container: str, doc: dict) -> dict:
+    body = {k: v for k, v in doc.items() if k != "_etag"}
+    etag = new_etag()
+    conn.execute("INSERT INTO documents (container, id, body, etag) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT(container, id) DO UPDATE SET body=excluded.body, etag=excluded.etag",
+                 (container, body["id"], json.dumps(body), etag))
+    return {**body, "_etag": etag}
 
 
 class SqliteRecordStore:
     backend = "sqlite"
 
     def __init__(self, path: Path):
-        self.db = _Sqlite(path, _RECORDS_SCHEMA)
+        self.db = _Sqlite(path, RECORDS_SCHEMA)
 
     def ensure_containers(self) -> None:
         pass
@@ -185,39 +219,15 @@ class SqliteRecordStore:
 
     def create(self, container: str, doc: dict) -> dict:
         self._check(container)
-        body = {k: v for k, v in doc.items() if k != "_etag"}
-        etag = new_etag()
-        try:
-            self.db.execute(
-                "INSERT INTO documents (container, id, body, etag) VALUES (?, ?, ?, ?)",
-                (container, body["id"], json.dumps(body), etag),
-            )
-        except sqlite3.IntegrityError:
-            raise Conflict(f"{container}/{body['id']} already exists") from None
-        return {**body, "_etag": etag}
+        return insert_document(self.db._conn(), container, doc)
 
     def replace(self, container: str, doc: dict, etag: str) -> dict:
         self._check(container)
-        body = {k: v for k, v in doc.items() if k != "_etag"}
-        new = new_etag()
-        cur = self.db.execute(
-            "UPDATE documents SET body=?, etag=? WHERE container=? AND id=? AND etag=?",
-            (json.dumps(body), new, container, body["id"], etag),
-        )
-        if cur.rowcount != 1:
-            raise PreconditionFailed(f"{container}/{body['id']} changed since it was read")
-        return {**body, "_etag": new}
+        return replace_document(self.db._conn(), container, doc, etag)
 
     def upsert(self, container: str, doc: dict) -> dict:
         self._check(container)
-        body = {k: v for k, v in doc.items() if k != "_etag"}
-        etag = new_etag()
-        self.db.execute(
-            "INSERT INTO documents (container, id, body, etag) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(container, id) DO UPDATE SET body=excluded.body, etag=excluded.etag",
-            (container, body["id"], json.dumps(body), etag),
-        )
-        return {**body, "_etag": etag}
+        return upsert_document(self.db._conn(), container, doc)
 
     def delete(self, container: str, id: str) -> bool:
         self._check(container)
@@ -332,6 +342,9 @@ class SqliteQueueStore:
                 removed += self.db.execute("DELETE FROM messages WHERE queue=? AND instr(body, ?) > 0", (queue, needle)).rowcount
         self.db.purge_log()
         return removed
+
+    def holds(self, queue: str, needle: str) -> bool:
+        return self.db.execute("SELECT 1 FROM messages WHERE queue=? AND instr(body, ?) > 0 LIMIT 1", (queue, needle)).fetchone() is not None
 
     def oldest_age(self, queue: str) -> float | None:
         oldest = self.db.execute("SELECT MIN(inserted_at) FROM messages WHERE queue=?", (queue,)).fetchone()[0]

@@ -6,6 +6,7 @@
 //   bioauth.queue.depth                   gauge     attributes: queue
 //   bioauth.queue.oldest_message_age      gauge (s) attributes: queue
 //   bioauth.queue.poison                  gauge     attributes: queue (messages in <queue>-poison)
+//   bioauth.requests.redriven             counter   attributes: found_by (first messages sent again after a crash)
 param namePrefix string
 param location string
 param tags object
@@ -68,6 +69,13 @@ var rules = [
     description: 'p95 of the verification POST (sync answers included).'
     query: 'requests | where name has "verifications" and name has "POST" | summarize value = percentile(duration, 95)'
     threshold: maxP95LatencyMs
+  }
+  {
+    name: 'requests-redriven'
+    severity: 2
+    description: 'A verification was created but its first message was lost (its process died); the recovery sweep or a retry sent it again. Look for crashing instances.'
+    query: 'customMetrics | where name == "bioauth.requests.redriven" | summarize value = sum(valueSum)'
+    threshold: 0
   }
   {
     name: 'model-not-installed'
