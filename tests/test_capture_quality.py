@@ -25,6 +25,7 @@ from functions.errors import ModelNotInstalled
 from functions.biometrics.face_detection import crop_face
 from functions.settings import REPO_ROOT
 from tests.fixtures.photos import astronaut, capture
+from tests.helpers.api_schema import assert_conforms
 
 LIMITS = load_limits(REPO_ROOT / "models")
 
@@ -203,6 +204,7 @@ def test_a_blurred_live_capture_is_asked_to_retake_never_called_a_spoof(client, 
     crop = final["steps"]["face-crop"]["result"]
     assert crop["retake"] == retake and crop["quality"]["limits_version"] == LIMITS.version
     assert "antispoof" not in final["steps"] and "crops" not in crop
+    assert_conforms(final, "Verification")  # the retake and quality fields are named in the API description
 
 
 @pytest.mark.parametrize("sigma, gain", [(0.0, 0.15), (1.5, 0.3), (2.0, 1.0), (3.0, 0.5), (0.0, 2.5)])

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Client, png_b64, start_host
+from tests.helpers.api_schema import assert_conforms
 
 
 @pytest.fixture(params=["embedded", pytest.param("azurite", marks=pytest.mark.azurite)])
@@ -28,8 +29,10 @@ def test_a_photo_without_a_face_is_rejected_with_its_reason_async_and_sync(backe
     final = client.wait_terminal(r.headers["Location"])
     assert (final["status"], final["decision"]["reasons"]) == ("rejected", ["no_face"])
     assert final["steps"]["face-crop"]["duration_ms"] > 0
+    assert_conforms(final, "Verification")  # every field the steps record is named in the API description
     sync = client.post("/api/v1/verifications?mode=sync", json=body)
     assert sync.status_code == 200 and sync.json()["status"] == "rejected"
+    assert_conforms(sync.json(), "Verification")
     health = client.get("/api/v1/health").json()
     assert health["storage"]["queues"] == ("sqlite" if services.queues.backend == "sqlite" else "azure-queue")
 
@@ -128,6 +131,7 @@ def test_with_every_shipped_model_the_decision_follows_the_policy(client, embedd
     assert _enrol(client, astronaut).status_code == 201
     r = client.post("/api/v1/verifications", json=_attempt(capture(astronaut, 21), make_signature(7, 21)))
     final = client.wait_terminal(r.headers["Location"])
+    assert_conforms(final, "Verification")  # every field each real model's step records is named in the API description
     results = {step: entry["result"] for step, entry in final["steps"].items()}
     s = embedded_services.settings
     expected = decide(results, face_review_margin=s.face_review_margin, spoof_action=s.spoof_action,
@@ -222,6 +226,11 @@ def test_with_spoof_action_review_a_spoof_verdict_goes_to_a_person_with_the_whol
         assert final["status"] == "review" and "spoof_suspected" in final["decision"]["reasons"], final
         # The review step runs after the decision; the sync answer may be read before or after it has run.
         assert [s for s in final["steps"] if s != "review"] == ["face-crop", "antispoof", "face-match", "signature", "decide"]
+        case = client.get(f"/api/v1/reviews/{final['id']}").json()
+        assert_conforms(case, "ReviewCase")
+        closed = client.post(f"/api/v1/reviews/{final['id']}", json={"verdict": "reject", "presentation": "attack"}).json()
+        assert closed["status"] == "rejected", closed
+        assert_conforms(closed, "Verification")
     finally:
         host.stop()
 

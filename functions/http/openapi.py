@@ -4,12 +4,18 @@ Written beside the routes so that tests/test_openapi.py can hold both to each
 other: every route of the app has a description and every description has a
 route. Error and reason codes are enums, so a client can switch on them; the
 error codes are read from the error classes (functions/errors.py) each time
-the document is made, so they are never typed here again."""
+the document is made, so they are never typed here again. Each step's result is
+described field by field from what the step records (biometrics/*.py to_record(),
+steps/*.py), left open to fields added later; the examples are in openapi_examples.py."""
 
 from __future__ import annotations
 
+from ..biometrics.face_detection import (FACE_CUT_OFF, FACE_TOO_SMALL, KEYPOINT_NAMES, LOW_FACE_SCORE, MULTIPLE_FACES, NO_FACE,
+                                        OTHER_FACES_IGNORED)
 from ..biometrics.quality import RETAKE_REASONS
+from ..biometrics.signature_preparation import SignatureImageError
 from ..errors import error_codes
+from .openapi_examples import EXAMPLES, REVIEWED, VID
 
 API_VERSION = "1.0.0"
 
@@ -34,18 +40,28 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
-    answer = {"description": description, "content": {"application/json": {"schema": schema}}}
+def _example_of(schema: dict) -> dict | None:
+    """The example for a component (functions/http/openapi_examples.py), when the schema is a reference to one."""
+    ref = schema.get("$ref", "")
+    return EXAMPLES.get(ref.rsplit("/", 1)[-1]) if ref else None
+
+
+def _json(schema: dict, description: str, headers: dict | None = None, example: dict | None = None) -> dict:
+    media: dict = {"schema": schema}
+    example = example if example is not None else _example_of(schema)
+    if example is not None:
+        media["example"] = example
+    answer = {"description": description, "content": {"application/json": media}}
     if headers:
         answer["headers"] = headers
     return answer
 
 
-def _path_param(name: str, description: str, pattern: str | None = None) -> dict:
+def _path_param(name: str, description: str, example: str, pattern: str | None = None) -> dict:
     schema: dict = {"type": "string", "minLength": 1}
     if pattern:
         schema["pattern"] = pattern
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema, "example": example}
 
 
 SUBJECT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -71,20 +87,229 @@ ERROR_STATUS = {400: "bad input", 401: "no credential, or an unknown or revoked 
                      "(service_unavailable: nothing was kept; send the same request again after Retry-After)"}
 
 
-def _schemas() -> dict:
-    codes = error_codes()
-    step_entry = {
+def _nullable(schema: dict) -> dict:
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+def _open_object(description: str, properties: dict, required: tuple[str, ...] = ()) -> dict:
+    """A step's result: every field recorded today is named and typed; others may be added (additionalProperties)."""
+    schema = {"type": "object", "description": description, "properties": properties, "additionalProperties": True}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+NUMBER, INTEGER, STRING, BOOLEAN = {"type": "number"}, {"type": "integer"}, {"type": "string"}, {"type": "boolean"}
+NUMBERS = {"type": "array", "items": NUMBER}
+POINT = {"type": "array", "items": NUMBER, "minItems": 2, "maxItems": 2, "description": "[x, y] in image pixels"}
+LLR = {"type": ["number", "null"], "description": "calibrated natural-log likelihood ratio of the check's hypothesis "
+       "(> 0 supports it); null when the model has no LLR calibration"}
+CHECKS = ("face", "liveness", "signature")  # biometrics/decision.py EVIDENCE
+FACE_CROP_REASONS = (NO_FACE, MULTIPLE_FACES, LOW_FACE_SCORE, FACE_CUT_OFF, FACE_TOO_SMALL, *RETAKE_REASONS)
+SIGNATURE_IMAGE_REASONS = tuple(dict.fromkeys(
+    code for cls in (SignatureImageError, *SignatureImageError.__subclasses__()) for code in (cls.code, *cls.other_codes)))
+DELIVERY_STATUSES = ("delivered", "failed", "not_configured", "no_callback")
+
+
+def _step_run(result: str | None, step: str) -> dict:
+    """One step's entry in a verification: its result and when and on which try it ran."""
+    return {
         "type": "object",
+        "description": f"the {step} step: what it recorded, when, and on which delivery of its message",
+        "required": ["result"],
         "properties": {
-            "result": {"type": ["object", "null"], "additionalProperties": True,
-                       "description": "what the step measured (label, score, band, thresholds, reason, model_version, ...)"},
+            "result": _nullable(_ref(result)) if result else {"type": ["object", "null"], "additionalProperties": True},
             "duration_ms": {"type": ["number", "null"]},
             "started_at": {"type": ["string", "null"]},
             "finished_at": {"type": ["string", "null"]},
-            "attempt": {"type": ["integer", "null"]},
+            "attempt": {"type": ["integer", "null"], "description": "1 on the first try; more when its message was redelivered"},
         },
     }
+
+
+def _step_schemas() -> dict:
+    """What each step records (biometrics/*.py to_record(), steps/*.py), as the Verification's `steps` shows it."""
     return {
+        "VerificationSteps": {
+            "type": "object",
+            "description": "the steps that have run, by name, in the order they ran; a step that has not run is absent",
+            "properties": {
+                "face-crop": _ref("FaceCropStep"), "antispoof": _ref("AntispoofStep"), "face-match": _ref("FaceMatchStep"),
+                "signature": _ref("SignatureStep"), "decide": _ref("DecideStep"),
+                "review": _ref("ReviewStep"), "notify": _ref("NotifyStep"),
+            },
+            "additionalProperties": False,
+        },
+        "FaceCropStep": _step_run("FaceCropResult", "face-crop"),
+        "AntispoofStep": _step_run("AntispoofResult", "antispoof"),
+        "FaceMatchStep": _step_run("FaceMatchResult", "face-match"),
+        "SignatureStep": _step_run("SignatureResult", "signature"),
+        "DecideStep": _step_run("DecideResult", "decide"),
+        "ReviewStep": _step_run("DeliveryResult", "review"),
+        "NotifyStep": _step_run("DeliveryResult", "notify"),
+        "FaceDetection": {
+            "type": "object",
+            "description": "the face verified: its box, the detector's score and six keypoints, in the photo's pixels",
+            "required": ["box", "score", "keypoints"],
+            "properties": {
+                "box": {"type": "array", "items": NUMBER, "minItems": 4, "maxItems": 4, "description": "[x, y, width, height]"},
+                "score": {"type": "number", "description": "the detector's confidence, 0..1"},
+                "keypoints": {"type": "object", "properties": {k: POINT for k in KEYPOINT_NAMES}, "additionalProperties": POINT},
+                "inter_eye_px": {"type": "number", "description": "distance between the eye centres, pixels"},
+            },
+        },
+        "CaptureMeasures": {
+            "type": "object",
+            "description": "what was measured of the face region (biometrics/quality.py)",
+            "properties": {
+                "sharpness": {"type": "number", "description": "Laplacian variance per thousand of the region's variance"},
+                "brightness": {"type": "number", "description": "mean grey level, 0..255"},
+                "contrast": {"type": "number", "description": "standard deviation of the grey levels (recorded, not judged)"},
+                "dark_fraction": {"type": "number", "description": "share of near-black pixels"},
+                "bright_fraction": {"type": "number", "description": "share of near-white pixels"},
+                "eye_distance_px": NUMBER,
+                "yaw_deg": NUMBER, "pitch_deg": NUMBER, "roll_deg": NUMBER,
+            },
+            "additionalProperties": True,
+        },
+        "CaptureQuality": {
+            "type": "object",
+            "description": "the capture-quality check: the measures, the limits' version, every limit broken",
+            "required": ["measures", "limits_version", "retakes"],
+            "properties": {
+                "measures": _ref("CaptureMeasures"),
+                "limits_version": {"type": "string", "description": "version of models/quality/manifest.json"},
+                "retakes": {"type": "array", "items": _ref("Retake"), "description": "empty: the capture is usable"},
+            },
+            "additionalProperties": True,
+        },
+        "FaceCropResult": _open_object(
+            "The face-crop step: the face found (or why none could be used), the capture's quality, the stored crops. "
+            "An unusable photo has a reason and no quality; a poor capture a retake_* reason, `quality` and `retake`; "
+            "a usable one `quality` and `crops`.",
+            {
+                "reason": _nullable({"type": "string", "enum": list(FACE_CROP_REASONS)}),
+                "faces_found": {"type": "integer", "minimum": 0},
+                "flags": {"type": "array", "items": {"type": "string", "enum": [OTHER_FACES_IGNORED]},
+                          "description": "about a usable photo: other_faces_ignored (bystanders beside the subject)"},
+                "detection": _nullable(_ref("FaceDetection")),
+                "chip_size": {"type": ["integer", "null"], "description": "side of the aligned chip for the face model, pixels"},
+                "context_size": {"type": ["integer", "null"], "description": "side of the reviewers' context crop, pixels"},
+                "quality": _ref("CaptureQuality"),
+                "retake": _ref("Retake"),
+                "crops": {"type": "object", "additionalProperties": {"type": "string"},
+                          "description": "stored crop references by name: chip, context and each anti-spoofing member's crop"},
+            },
+            ("reason", "faces_found", "flags", "detection"),
+        ),
+        "AntispoofResult": _open_object(
+            "The anti-spoofing ensemble's judgement (biometrics/liveness.py)",
+            {
+                "label": {"type": "string", "enum": ["live", "spoof", "uncertain"]},
+                "score": {"type": "number", "description": "fused probability that the face is live, 0..1"},
+                "thresholds": {"type": "object", "properties": {"live": NUMBER, "spoof": NUMBER}, "additionalProperties": NUMBER,
+                               "description": "live at or above `live`, spoof at or below `spoof`, uncertain between"},
+                "model_version": STRING,
+                "member_scores": {"type": "object", "additionalProperties": NUMBER,
+                                  "description": "each ensemble member's probability of live, by member name"},
+                "llr": LLR,
+                "score_meaning": {"type": "string", "description": "what `score` is a probability of"},
+            },
+            ("label", "score", "thresholds", "model_version"),
+        ),
+        "FaceMatchResult": _open_object(
+            "The probe against the subject's protected template (biometrics/face_matching.py): cosine similarity, "
+            "its band and the band limits",
+            {
+                "score": {"type": "number", "description": "cosine between the probe and the references' mean, -1..1"},
+                "band": {"type": "string", "enum": ["accept", "review", "reject"]},
+                "accept_at": NUMBER, "review_at": NUMBER,
+                "is_match": {"type": "boolean", "description": "band is accept"},
+                "model": STRING, "model_version": STRING,
+                "rule": {"type": "string", "description": "how the references are combined (centroid)"},
+                "reference_scores": {**NUMBERS, "description": "cosine to each enrolled reference, in enrolment order"},
+                "llr": LLR,
+            },
+            ("score", "band", "accept_at", "review_at", "model_version"),
+        ),
+        "SignatureModel": {
+            "type": "object", "required": ["name", "version"],
+            "properties": {"name": STRING, "version": STRING, "sha256": STRING}, "additionalProperties": True,
+        },
+        "SignatureResult": _open_object(
+            "The questioned signature against the subject's references (biometrics/signature_verification.py). "
+            "Either a comparison (label, score, thresholds, distances, svm, rule, model, llr) or, for an image that "
+            "cannot be read as a signature, a reason, its message and the model_version.",
+            {
+                "label": {"type": "string", "enum": ["genuine", "forged", "uncertain"]},
+                "score": {"type": "number", "description": "calibrated, 0..1, higher is more likely genuine"},
+                "thresholds": {"type": "object", "properties": {"genuine": NUMBER, "forged": NUMBER}, "additionalProperties": NUMBER},
+                "distances": {**NUMBERS, "description": "feature distance to each reference, in reference order"},
+                "distance": {"type": "number", "description": "mean of `distances` over the references' own spread"},
+                "svm": {"type": "number", "description": "the writer model's decision value (> 0: the subject's side)"},
+                "rule": STRING,
+                "model": _ref("SignatureModel"),
+                "llr": LLR,
+                "details": {"type": "object", "additionalProperties": True},
+                "reason": {"type": "string", "enum": list(SIGNATURE_IMAGE_REASONS)},
+                "message": STRING,
+                "model_version": STRING,
+            },
+        ),
+        "DecideResult": _open_object(
+            "The decide step's result: the service's decision with its explanation (biometrics/decision.py)",
+            {
+                "outcome": {"type": "string", "enum": list(OUTCOMES)},
+                "reasons": {"type": "array", "items": _ref("ReasonCode")},
+                "explanation": _ref("DecisionExplanation"),
+                "retake": _nullable(_ref("Retake")),
+            },
+            ("outcome", "reasons", "explanation"),
+        ),
+        "DeliveryResult": _open_object(
+            "How a signed webhook (review step: the reviewers' webhook; notify step: the device's callback) ended. "
+            "Never the URL: it may carry a token",
+            {
+                "status": {"type": "string", "enum": list(DELIVERY_STATUSES)},
+                "delivery_id": STRING, "tries": INTEGER,
+                "http_status": INTEGER, "reason": STRING,
+                "destination": {"type": "string", "description": "host:port only"},
+                "at": STRING,
+            },
+            ("status",),
+        ),
+    }
+
+
+def _health_parts() -> dict:
+    return {
+        "QueueState": {
+            "type": "object",
+            "properties": {"oldest_message_seconds": {"type": ["number", "null"]},
+                           "error": {"type": "string", "description": "why the queue could not be read (exception type)"}},
+            "additionalProperties": True,
+        },
+        "PollerState": {
+            "type": "object",
+            "required": ["queue", "alive"],
+            "properties": {"queue": STRING, "alive": BOOLEAN, "seconds_since_poll": {"type": ["number", "null"]},
+                           "consecutive_errors": INTEGER, "last_error": {"type": ["string", "null"]}},
+            "additionalProperties": True,
+        },
+        "BlobWriteProbe": {
+            "type": "object",
+            "required": ["ok"],
+            "properties": {"ok": BOOLEAN, "ms": NUMBER, "error": {"type": "string", "description": "exception type"}},
+            "additionalProperties": True,
+        },
+    }
+
+
+def _schemas() -> dict:
+    codes = error_codes()
+    return {
+        **_step_schemas(),
+        **_health_parts(),
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -139,15 +364,26 @@ def _schemas() -> dict:
                 "policy": {"type": "string", "enum": ["all", "fused"], "description": "the rule that decided (BIOAUTH_DECISION_POLICY, "
                            "or 'all' when the fused policy lacked a manifest or an LLR; see note)"},
                 "policy_version": {"type": ["string", "null"], "description": "version of models/decision/policy.json (fused only)"},
-                "llr": {"type": "object", "properties": {k: {"type": ["number", "null"]} for k in ("face", "liveness", "signature")}},
-                "llr_of": {"type": "object", "additionalProperties": {"type": "string"}},
-                "fused": {"type": ["number", "null"], "description": "sum of the three LLRs (null when a check did not run)"},
-                "thresholds": {"oneOf": [{"type": "null"}, {"type": "object", "required": ["accept", "review"], "properties": {
-                    "accept": {"type": "number"}, "review": {"type": "number"}}}]},
-                "veto": {"type": ["string", "null"], "description": "the reason that decided before any sum (unusable image, spoof, "
-                         "face far below its review band, unreadable signature)"},
-                "note": {"type": "string"},
+                "llr": {"type": "object", "required": list(CHECKS), "additionalProperties": LLR,
+                        "properties": {check: LLR for check in CHECKS},
+                        "description": "each check's LLR (face: same person; liveness: live; signature: same writer); "
+                                       "null where its step did not run or its model has no LLR calibration"},
+                "llr_of": {"type": "object", "properties": {check: STRING for check in CHECKS}, "additionalProperties": STRING,
+                           "description": "the hypothesis each check's LLR supports"},
+                "fused": {"type": ["number", "null"], "description": "sum of the three LLRs (null when one is missing)"},
+                "thresholds": _nullable(_ref("FusedThresholds")),
+                "veto": {**_nullable(_ref("ReasonCode")), "description": "the reason that decided before any sum (unusable "
+                         "image, poor capture, spoof, face far below its review band, unreadable signature)"},
+                "note": {"type": "string", "description": "why the 'all' rule decided when the fused one was asked for"},
             },
+            "additionalProperties": True,
+        },
+        "FusedThresholds": {
+            "type": "object",
+            "description": "the fused policy's cuts on the summed LLR: >= accept accepted, >= review review, below rejected",
+            "required": ["accept", "review"],
+            "properties": {"accept": NUMBER, "review": NUMBER},
+            "additionalProperties": True,
         },
         "Retake": {
             "type": "object",
@@ -172,7 +408,7 @@ def _schemas() -> dict:
             "type": "object",
             "properties": {
                 "verdict": {"type": "string", "enum": ["accept", "reject"]},
-                "presentation": {"type": ["string", "null"], "enum": ["bona_fide", "attack", None]},
+                "presentation": _nullable({"type": "string", "enum": ["bona_fide", "attack"]}),
                 "note": {"type": "string"},
                 "reviewer": {"type": "string"},
                 "reviewed_at": {"type": "string"},
@@ -188,7 +424,7 @@ def _schemas() -> dict:
                 "status": {"type": "string", "enum": list(STATUSES)},
                 "decision": {"oneOf": [_ref("Decision"), {"type": "null"}]},
                 "failure": {"oneOf": [_ref("Failure"), {"type": "null"}]},
-                "steps": {"type": "object", "propertyNames": {"enum": list(STEPS)}, "additionalProperties": step_entry},
+                "steps": _ref("VerificationSteps"),
                 "created_at": {"type": ["string", "null"]},
                 "updated_at": {"type": ["string", "null"]},
                 "review": _ref("Review"),
@@ -320,10 +556,11 @@ def _schemas() -> dict:
                 "models": {"type": "array", "items": {"type": "object", "required": ["name", "version"],
                                                       "properties": {"name": {"type": "string"}, "version": {"type": "string"},
                                                                      "sha256": {"type": "string"}}}},
-                "queues": {"type": "object", "description": "per queue: the age of its oldest message",
-                           "additionalProperties": {"type": "object", "additionalProperties": True}},
-                "pollers": {"type": ["object", "array", "null"]},
-                "blob_write": {"type": ["object", "string", "boolean", "null"]},
+                "queues": {"type": "object", "description": "per queue: the age of its oldest message, or why it could not be read",
+                           "additionalProperties": _ref("QueueState")},
+                "pollers": {"oneOf": [{"type": "array", "items": _ref("PollerState")}, {"type": "null"}],
+                            "description": "the local host's queue pollers (null where the Functions host runs the triggers)"},
+                "blob_write": _ref("BlobWriteProbe"),
             },
         },
     }
@@ -363,14 +600,14 @@ def _op(summary: str, answers: dict, *, errors: tuple[int, ...] = (), roles: tup
     if parameters:
         op["parameters"] = parameters
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body), "example": EXAMPLES[body]}}}
     return op
 
 
 def _paths() -> dict:
-    vid = _path_param("id", "the verification id")
-    subject = _path_param("subject_id", "the subject's identifier", SUBJECT_ID_PATTERN)
-    key_id = _path_param("key_id", "the key's id")
+    vid = _path_param("id", "the verification id", VID)
+    subject = _path_param("subject_id", "the subject's identifier", "astronaut", SUBJECT_ID_PATTERN)
+    key_id = _path_param("key_id", "the key's id", EXAMPLES["Key"]["key_id"])
     body_errors = (400, 413, 415, 422)
     limit = {"name": "limit", "in": "query", "required": False, "description": "at most this many (outside the range: 400 invalid_field)"}
     return {
@@ -423,7 +660,7 @@ def _paths() -> dict:
                        {"200": _json(_ref("ReviewCase"), "the case")}, errors=(404, 409), roles=("reviewer",),
                        parameters=[vid], operation_id="getReviewCase"),
             "post": _op("A reviewer's verdict: closes the case and keeps it as a labelled pair",
-                        {"200": _json(_ref("Verification"), "the closed verification")},
+                        {"200": _json(_ref("Verification"), "the closed verification", example=REVIEWED)},
                         errors=(400, 404, 409, 413), roles=("reviewer",), body="ReviewVerdictRequest", parameters=[vid],
                         operation_id="postReviewVerdict"),
         },
@@ -483,7 +720,9 @@ def _paths() -> dict:
         )},
         "/openapi.json": {"get": _op(
             "This description",
-            {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")}, operation_id="openapi",
+            {"200": _json({"type": "object"}, "the OpenAPI 3.1 document",
+                          example={"openapi": "3.1.0", "info": {"title": "bioauth", "version": API_VERSION}, "paths": {}})},
+            operation_id="openapi",
         )},
     }
 
