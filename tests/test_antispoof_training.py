@@ -77,6 +77,7 @@ def test_reviewed_faces_are_read_from_the_export_layout(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "minifasnet").is_dir(), reason="../shared/data/minifasnet is absent")
 def test_the_conversion_matches_our_definition_and_separates_the_upstream_samples(tmp_path):
+    pytest.importorskip("torch", reason="the training stack (model_export/requirements.txt) is not installed")
     import json
 
     from model_export.antispoof.convert import convert
