@@ -5,14 +5,17 @@ Every pipeline works in a run folder (model_export/runs/<model>/ by default):
     face       fetch -> calibrate -> evaluate -> ship
     antispoof  convert -> calibrate -> evaluate -> ship
     signature  train -> export -> calibrate -> evaluate -> ship
+    quality    sweep -> bystanders -> choose -> evaluate -> ship   (capture-quality limits, several-faces rule)
+    system     calibrate -> evaluate -> ship   (each check's LLR and the fused decision policy)
     reviews    export                  (reviewed cases as a data set for retraining)
-    system     calibrate -> evaluate   (each check's LLR; the fused decision policy and its report)
 
-fetch/convert/train/export make the network, calibrate writes the run's
-thresholds, evaluate writes a report (never a manifest), and ship is the only
-step of a model's pipeline that writes into models/. The system steps do not
-follow that shape yet: they write each shipped manifest's `calibration.llr`
-and models/decision/ in place (re-run `system calibrate` after a ship).
+fetch/convert/train/export/sweep make the network or the measurements,
+calibrate/choose write the run's thresholds or limits, evaluate writes a report
+into the run (never a manifest), and ship is the only step that writes into
+models/: a model's folder, models/quality/, models/decision/ and each shipped
+manifest's `calibration.llr`, with the build record (seeds, data hash, commit).
+After a model ships, `system calibrate --only <check>`, `evaluate` and `ship`
+fit its LLR again.
 """
 
 from __future__ import annotations
@@ -44,10 +47,22 @@ PIPELINES: dict[str, dict[str, str]] = {
         "evaluate": "model_export.signature.evaluate:main",
         "ship": "model_export.common.shipping:main",
     },
+    "quality": {
+        "sweep": "model_export.quality.sweep:main",
+        "remeasure": "model_export.quality.remeasure:main",
+        "bystanders": "model_export.quality.bystanders:main",
+        "choose": "model_export.quality.choose:choose_main",
+        "evaluate": "model_export.quality.choose:evaluate_main",
+        "ship": "model_export.quality.choose:ship_main",
+    },
+    # the decision as a whole: each check's LLR and the fused thresholds (calibrate; --only signature after a
+    # new signature model), the report (evaluate), the LLRs and models/decision/ (ship)
+    "system": {
+        "calibrate": "model_export.system.evaluate:calibrate_main",
+        "evaluate": "model_export.system.evaluate:evaluate_main",
+        "ship": "model_export.system.evaluate:ship_main",
+    },
     "reviews": {"export": "model_export.common.reviewed_cases:main"},
-    # the decision as a whole: each check's LLR into its manifest (calibrate; --only signature after a new
-    # signature model), then the fused thresholds (models/decision/policy.json) and the report (evaluate)
-    "system": {"calibrate": "model_export.system.evaluate:calibrate_main", "evaluate": "model_export.system.evaluate:evaluate_main"},
 }
 # What `ship` copies from a run beside the manifest and the report.
 SHIPPED_FILES = {
@@ -71,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     model, step = argv[0], argv[1]
     module_name, func_name = PIPELINES[model][step].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    if step == "ship":
+    if step == "ship" and model in SHIPPED_FILES:
         func = functools.partial(func, model=model, files=SHIPPED_FILES[model])
     return int(func(argv[2:]) or 0)
 

@@ -17,9 +17,9 @@ the rule is chosen on; NUAA dev and faces/img31+ those it is reported on.
 Each run stores, per composite, the faces BlazeFace finds (not the pixels), so
 the rule can be evaluated offline:
 
-    python -m model_export.quality.bystanders --half choose --per-kind 300
-    python -m model_export.quality.bystanders --half test --per-kind 1000 --seed 1
-    python -m model_export.quality.bystanders evaluate            # the grid on 'choose', the chosen rule on 'test'
+    python -m model_export quality bystanders --half choose --per-kind 300
+    python -m model_export quality bystanders --half test --per-kind 1000 --seed 1
+    python -m model_export quality evaluate     # the grid on 'choose', the chosen rule on 'test': BYSTANDERS.md in the run
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from ..common.images import read_rgb
-from ..common.paths import MODELS_DIR, RUNS_DIR, SHARED_DATA
+from ..common.paths import RUNS_DIR, SHARED_DATA
+from ..common.provenance import not_shipped
 
 CENTRE_JITTER = 0.08  # the subject's face centre lies within this share of the frame's side from its middle
 BYSTANDER_SIZE = (0.3, 0.8)  # a bystander's eye distance, as a share of the subject's
@@ -258,7 +259,7 @@ def report(result: dict) -> str:
     lines = [
         "# Several faces in the photo: choosing the subject",
         "",
-        "Written by `python -m model_export.quality.bystanders evaluate` (see its docstring for how the composites are "
+        "Written by `python -m model_export quality evaluate` from the composites of `quality bystanders` (see bystanders.py for how the composites are "
         "made: a centred subject with one to three smaller faces near the edges, some cut by the frame; two people of "
         "nearly one size either side of the centre). Composites are generated at run time from NUAA live frames and "
         "the faces/ photos and never stored; only the faces the detector found are kept.",
@@ -312,31 +313,41 @@ def report(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def evaluate_composites(run: Path) -> dict | None:
+    """`quality evaluate`'s second half: the rule chosen and tested on the run's composites, into BYSTANDERS.md and report/.
+
+    None when the run has no composites of both halves.
+    """
+    paths = [run / f"bystanders_{half}.jsonl" for half in ("choose", "test")]
+    if not all(p.is_file() for p in paths):
+        return None
+    choose_rows, test_rows = (read_composites(p) for p in paths)
+    result = evaluate(choose_rows, test_rows)
+    result["previous_rule"] = {"choose": previous_rule(choose_rows), "test": previous_rule(test_rows)}
+    result["composites"] = {"choose": len(choose_rows), "test": len(test_rows)}
+    (run / "report").mkdir(exist_ok=True)
+    (run / "report" / "bystanders_evaluation.json").write_text(json.dumps(result, indent=1))
+    (run / "BYSTANDERS.md").write_text(report(result))
+    print(json.dumps({k: v for k, v in result.items() if k != "grid"}, indent=1))
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "evaluate":
-        choose_rows = read_composites(RUNS_DIR / "quality" / "bystanders_choose.jsonl")
-        test_rows = read_composites(RUNS_DIR / "quality" / "bystanders_test.jsonl")
-        result = evaluate(choose_rows, test_rows)
-        result["previous_rule"] = {"choose": previous_rule(choose_rows), "test": previous_rule(test_rows)}
-        result["composites"] = {"choose": len(choose_rows), "test": len(test_rows)}
-        (RUNS_DIR / "quality" / "bystanders_evaluation.json").write_text(json.dumps(result, indent=1))
-        (MODELS_DIR / "quality" / "BYSTANDERS.md").write_text(report(result))
-        print(json.dumps({k: v for k, v in result.items() if k != "grid"}, indent=1))
-        return 0
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    """`quality bystanders --half choose|test`: several-faces composites through the detector, into the run folder."""
+    ap = argparse.ArgumentParser(prog="python -m model_export quality bystanders", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED_DATA)
     ap.add_argument("--half", choices=("choose", "test"), default="choose")
     ap.add_argument("--per-kind", type=int, default=400)
     ap.add_argument("--nuaa-every", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--run", type=Path, default=RUNS_DIR / "quality")
     args = ap.parse_args(argv)
     from functions.biometrics.face_detection import detect_faces
 
     people = portraits(portrait_paths(args.data, args.half, args.nuaa_every))
     print(f"{len(people)} portraits", file=sys.stderr)
-    out = args.out or RUNS_DIR / "quality" / f"bystanders_{args.half}.jsonl"
+    out = not_shipped(args.run) / f"bystanders_{args.half}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as f:
         for n, c in enumerate(composites(people, args.per_kind, args.seed)):
@@ -351,6 +362,3 @@ def main(argv: list[str] | None = None) -> int:
                 print(n, file=sys.stderr, flush=True)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

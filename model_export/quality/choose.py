@@ -1,4 +1,10 @@
-"""Choose the capture-quality limits from a sweep (model_export/quality/sweep.py) and write the manifest and report.
+"""The capture-quality pipeline's last steps: `python -m model_export quality choose | evaluate | ship`.
+
+`choose` turns the sweeps (sweep.py) into limits, written to the run folder's
+manifest.json (model_export/runs/quality/ unless --run); `evaluate` reports
+them on both splits (REPORT.md, report/metrics.json) and, when the several-faces
+composites were made (bystanders.py), the face-crop rule for bystanders
+(BYSTANDERS.md); `ship` alone writes models/quality/.
 
 Every limit is chosen on the training split's live frames only, against what the
 models still get right:
@@ -22,11 +28,13 @@ chosen limits, how often a live capture is still called a spoof, how often an
 undegraded one is asked to retake, and whether any print passing the limits is
 called live.
 
-    python -m model_export.quality.choose --train model_export/runs/quality/train.jsonl --dev model_export/runs/quality/dev.jsonl
+    python -m model_export quality sweep --split train --every 8
+    python -m model_export quality sweep --split dev --every 8
+    python -m model_export quality choose && python -m model_export quality evaluate && python -m model_export quality ship
 
 The report's last sections (cost on the request path, what the figures do not
-show) are written by hand from benchmarks/capture_quality.py: keep them when
-the limits are chosen again.
+show) are written by hand from benchmarks/capture_quality.py: `evaluate`
+carries them over from the shipped report (`--against`).
 """
 
 from __future__ import annotations
@@ -35,15 +43,17 @@ import argparse
 import datetime as dt
 import json
 import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from ..common.paths import MODELS_DIR, RUNS_DIR
+from ..common.paths import MODELS_DIR, RUNS_DIR, SHARED_DATA
+from ..common.provenance import data_record, not_shipped
+from ..common.shipping import METRICS_FILE, read_run, ship, shipping_parser, with_build
 
 VERSION_PREFIX = "quality"
+MANIFEST_FILE = "manifest.json"
 LEVEL_MISREAD_RATE = 0.10
 
 
@@ -195,8 +205,8 @@ def report(manifest: dict, train: list[dict], dev: list[dict]) -> str:
     lines = [
         "# Capture quality: limits and what they do",
         "",
-        f"Version `{manifest['version']}`, written by `python -m model_export.quality.choose` from the sweeps of "
-        "`python -m model_export.quality.sweep` (NUAA frames degraded by blur, exposure gain, fewer pixels and rotation, "
+        f"Version `{manifest['version']}`, chosen by `python -m model_export quality choose` from the sweeps of "
+        "`python -m model_export quality sweep` and reported by `quality evaluate` (NUAA frames degraded by blur, exposure gain, fewer pixels and rotation, "
         "each run through the service's detector, the anti-spoofing ensemble and the SFace face model).",
         "",
         "## Limits",
@@ -222,14 +232,27 @@ def report(manifest: dict, train: list[dict], dev: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", type=Path, default=RUNS_DIR / "quality" / "train.jsonl")
-    ap.add_argument("--dev", type=Path, default=RUNS_DIR / "quality" / "dev.jsonl")
-    ap.add_argument("--out", type=Path, default=MODELS_DIR / "quality")
-    args = ap.parse_args(argv)
+def arguments(step: str, doc: str | None) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=f"python -m model_export quality {step}", description=doc)
+    ap.add_argument("--run", type=Path, default=RUNS_DIR / "quality", help="run folder with the sweeps (never inside models/)")
+    return ap
 
-    train, dev = read_rows(args.train), read_rows(args.dev)
+
+def sweeps(run: Path) -> tuple[list[dict], list[dict]]:
+    """The run's train and dev sweeps; SystemExit when `sweep` has not run for both."""
+    missing = [run / f"{split}.jsonl" for split in ("train", "dev") if not (run / f"{split}.jsonl").is_file()]
+    if missing:
+        raise SystemExit(f"{', '.join(map(str, missing))} missing: run `python -m model_export quality sweep --split train|dev` first")
+    return read_rows(run / "train.jsonl"), read_rows(run / "dev.jsonl")
+
+
+def choose_main(argv: list[str] | None = None) -> int:
+    """`quality choose`: the limits from the run's train sweep, into <run>/manifest.json (see the module docstring)."""
+    ap = arguments("choose", choose_main.__doc__)
+    ap.add_argument("--nuaa", type=Path, default=SHARED_DATA / "nuaa", help="the frames the sweep read (for the data hash)")
+    args = ap.parse_args(argv)
+    run = not_shipped(args.run)
+    train, _ = sweeps(run)
     live = [r for r in measured(train) if r["label"] == "live" and not r.get("crop_reason")]
     family = lambda *kinds: [r for r in live if r["kind"] in kinds]  # noqa: E731
 
@@ -300,15 +323,52 @@ def main(argv: list[str] | None = None) -> int:
         "frontal_nose_position": "median nose-tip place between eye line and mouth on undegraded training captures",
     }
     today = dt.date.today().isoformat()
+    frames = sorted({args.nuaa / "train" / r["label"] / r["person"] / r["file"] for r in train})
     manifest = {"name": "quality", "version": f"{today}-{VERSION_PREFIX}", "limits": limits, "calibration": how,
-                "evaluation": {"train": outcome_table(train, limits, frontal), "dev": outcome_table(dev, limits, frontal)}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (args.out / "REPORT.md").write_text(report(manifest, train, dev))
+                "evaluation": None,  # filled by `ship` from the evaluation's report/metrics.json
+                "build": {"seeds": {}, "randomness": "none: the sweep takes every n-th frame and the limits are rules on its rows",
+                          "data": {"choice": data_record("NUAA train frames of the sweep", args.nuaa, frames)}}}
+    (run / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(limits, indent=1))
     print(json.dumps(how, indent=1))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+HAND_WRITTEN_FROM = "## Cost on the request path"  # the report's sections from here on are written by hand
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """`quality evaluate`: the run's limits on both splits, and the several-faces rule: reports into the run, nothing else."""
+    ap = arguments("evaluate", evaluate_main.__doc__)
+    ap.add_argument("--against", type=Path, default=MODELS_DIR / "quality", help="shipped limits whose hand-written report sections are kept")
+    args = ap.parse_args(argv)
+    run = not_shipped(args.run)
+    if not (run / MANIFEST_FILE).is_file():
+        raise SystemExit(f"{run / MANIFEST_FILE} is missing: run `python -m model_export quality choose` first")
+    manifest = json.loads((run / MANIFEST_FILE).read_text())
+    train, dev = sweeps(run)
+    limits, frontal = manifest["limits"], manifest["limits"]["frontal_nose_position"]
+    metrics = {"train": outcome_table(train, limits, frontal), "dev": outcome_table(dev, limits, frontal)}
+    (run / "report").mkdir(exist_ok=True)
+    (run / "report" / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    text = report({**manifest, "evaluation": metrics}, train, dev)
+    shipped = args.against / "REPORT.md"
+    if shipped.is_file() and HAND_WRITTEN_FROM in shipped.read_text():
+        text = text.rstrip("\n") + "\n\n" + shipped.read_text()[shipped.read_text().index(HAND_WRITTEN_FROM):]
+    (run / "REPORT.md").write_text(text)
+    from .bystanders import evaluate_composites
+
+    if evaluate_composites(run) is None:
+        print("no several-faces composites in the run (quality bystanders --half choose|test): BYSTANDERS.md not written")
+    print(f"wrote {run / 'REPORT.md'} and {run / 'report'}; next: python -m model_export quality ship")
+    return 0
+
+
+def ship_main(argv: list[str] | None = None) -> int:
+    """`quality ship`: the run's limits (with their evaluation and build record) and reports into models/quality/."""
+    args = shipping_parser("python -m model_export quality ship", "quality", ship_main.__doc__).parse_args(argv)
+    manifest, metrics = read_run(args.run)
+    manifest["evaluation"] = metrics
+    path = ship(args.run, args.models_dir / "quality", with_build(manifest), ())
+    print(f"shipped quality limits {manifest['version']} from {manifest['build']['code_commit']} into {path.parent}")
+    return 0

@@ -4,17 +4,19 @@ The sweep stores each capture's face box and keypoints, so a change of a
 measure's definition needs neither the detector nor the models again: each
 frame is degraded once more, exactly as the sweep did, and measured.
 
-    python -m model_export.quality.remeasure model_export/runs/quality/train.jsonl [...]
+    python -m model_export quality remeasure [--run DIR]     # the run's train.jsonl and dev.jsonl
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from ..common.images import read_rgb
-from ..common.paths import SHARED_DATA
+from ..common.paths import RUNS_DIR, SHARED_DATA
+from ..common.provenance import not_shipped
 
 
 def remeasure(path: Path, nuaa: Path = SHARED_DATA / "nuaa") -> int:
@@ -44,10 +46,13 @@ def remeasure(path: Path, nuaa: Path = SHARED_DATA / "nuaa") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    for name in (sys.argv[1:] if argv is None else argv):
-        print(name, remeasure(Path(name)), "captures measured again", file=sys.stderr)
+    ap = argparse.ArgumentParser(prog="python -m model_export quality remeasure", description=__doc__)
+    ap.add_argument("--run", type=Path, default=RUNS_DIR / "quality")
+    ap.add_argument("--nuaa", type=Path, default=SHARED_DATA / "nuaa")
+    args = ap.parse_args(argv)
+    for split in ("train", "dev"):
+        path = not_shipped(args.run) / f"{split}.jsonl"
+        if path.is_file():
+            print(path, remeasure(path, args.nuaa), "captures measured again", file=sys.stderr)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

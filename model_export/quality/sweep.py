@@ -8,7 +8,7 @@ mean of ENROLMENT_FRAMES undegraded frames of another session when there is one,
 as a subject enrols). One JSON line per capture; model_export/quality/choose.py
 turns the lines into limits.
 
-    python -m model_export.quality.sweep --split train --every 8 --out model_export/runs/quality/train.jsonl
+    python -m model_export quality sweep --split train --every 8     # model_export/runs/quality/train.jsonl
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 
 from ..common.images import read_rgb
 from ..common.paths import MODELS_DIR, RUNS_DIR, SHARED_DATA
+from ..common.provenance import not_shipped
 
 ENROLMENT_FRAMES = 5
 BLUR_SIGMAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
@@ -108,13 +109,14 @@ def frames(root: Path, split: str, label: str) -> list[tuple[Path, dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m model_export quality sweep", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nuaa", type=Path, default=SHARED_DATA / "nuaa")
     ap.add_argument("--split", default="train", choices=("train", "dev"))
     ap.add_argument("--every", type=int, default=24, help="use every n-th live frame")
     ap.add_argument("--every-spoof", type=int, default=48, help="use every n-th print attack frame")
     ap.add_argument("--models-dir", type=Path, default=MODELS_DIR)
-    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--run", type=Path, default=RUNS_DIR / "quality", help="run folder (never inside models/)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     face_model = load_model("face_sface", args.models_dir)
     geometry = ChipGeometry.from_manifest(face_model.manifest)
     accept_at = float(face_model.manifest.thresholds["accept"])
-    out = args.out or RUNS_DIR / "quality" / f"{args.split}.jsonl"
+    out = not_shipped(args.run) / f"{args.split}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def crop(img):
@@ -201,6 +203,3 @@ def _nose_position(keypoints: dict) -> float:
     _, pitch, _ = pose_angles(keypoints, 0.0)
     return math.tan(math.radians(pitch)) * NOSE_DEPTH_PER_EYE_DISTANCE / MOUTH_DROP_PER_EYE_DISTANCE
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,8 +13,8 @@ One fit per model, each on the data its bands were chosen on:
   rule, on the NUAA calibration subjects of models/face_sface (model_export/face/pairs.py);
 - liveness (`fit_liveness_llr`): NUAA train, live frames against printed-photo attacks (model_export/antispoof);
 - signature (`fit_signature_llr`): validation writers' genuine trials against their skilled forgeries, with the
-  shipped model's writer model. Call it again whenever a new signature model ships:
-  `python -m model_export system calibrate --only signature`.
+  shipped model's writer model. Fit it again whenever a new signature model ships:
+  `python -m model_export system calibrate --only signature`, then `system evaluate` and `system ship`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from datetime import date
 
 import numpy as np
 
-from functions.manifests import LlrCalibration, read_manifest, write_manifest
+from functions.manifests import LlrCalibration
+
+from ..common.shipping import write_calibration_llr
 
 ENROLMENT_FRAMES = 5
 TEMPLATE_DRAWS = 4  # templates per person and session: seeded draws of ENROLMENT_FRAMES frames
@@ -84,14 +86,11 @@ def describe(cal: LlrCalibration, hypothesis: str, data: str, same: np.ndarray, 
 
 
 def store(models_dir, model_name: str, llr: dict) -> dict:
-    """Write calibration.llr into the model's manifest (bands, version and everything else unchanged)."""
-    from dataclasses import replace
+    """Write calibration.llr into the model's manifest (bands, version and everything else unchanged).
 
-    folder = models_dir / model_name
-    manifest = read_manifest(folder)
-    calibration = dict(manifest.calibration)
-    calibration["llr"] = llr
-    write_manifest(folder, replace(manifest, calibration=calibration))
+    Only `system ship` calls it: `system calibrate` keeps the fitted LLRs in its run folder.
+    """
+    write_calibration_llr(models_dir, model_name, llr)
     return llr
 
 
