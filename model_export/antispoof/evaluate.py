@@ -28,6 +28,7 @@ from functions.onnx_models import OnnxModel
 from model_export.common.metrics import det_curve, equal_error_rate, error_rates, three_zone_rates
 
 from ..common.paths import SHARED_DATA
+from ..common.plots import probit_axes, pyplot, save
 from ..common.provenance import not_shipped
 from ..common.shipping import METRICS_FILE
 from . import calibrate, scoring
@@ -168,36 +169,22 @@ def step_latency(model_dir: Path, n: int = 200) -> dict:
 
 
 def plot_det(curves: dict, path: Path, title: str = "DET on NUAA dev") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from scipy.stats import norm
 
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ticks = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
+    fig, ax = pyplot().subplots(figsize=(5.5, 5))
     for name, (apcer, bpcer) in curves.items():
         a, b = np.clip(apcer, 5e-4, 0.5), np.clip(bpcer, 5e-4, 0.5)
         ax.plot(norm.ppf(a), norm.ppf(b), label=name)
-    ax.set_xticks(norm.ppf(ticks), [f"{t:.1%}" for t in ticks], rotation=45)
-    ax.set_yticks(norm.ppf(ticks), [f"{t:.1%}" for t in ticks])
+    probit_axes(ax, [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4], label="{:.1%}", rotation=45)
     ax.set_xlabel("APCER")
     ax.set_ylabel("BPCER")
     ax.set_title(f"{title}\n(rates below 0.05% drawn at 0.05%)", fontsize=9)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def plot_scores(scores: dict[str, np.ndarray], labels: np.ndarray, edges: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(scores), figsize=(4.2 * len(scores), 3.4), sharey=True)
+    fig, axes = pyplot().subplots(1, len(scores), figsize=(4.2 * len(scores), 3.4), sharey=True)
     bins = np.linspace(0, 1, 41)
     for ax, (name, s) in zip(np.atleast_1d(axes), scores.items()):
         ax.hist(s[labels == 1], bins=bins, alpha=0.6, label="live", color="tab:green")
@@ -209,9 +196,7 @@ def plot_scores(scores: dict[str, np.ndarray], labels: np.ndarray, edges: dict, 
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("probability of live")
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def pct(x: float | None) -> str:

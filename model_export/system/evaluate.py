@@ -43,6 +43,7 @@ from functions.manifests import (
 )
 from functions.biometrics.decision import ALL, FUSED
 
+from ..common.plots import probit_axes, pyplot, save
 from ..common.paths import MODELS_DIR, RUNS_DIR, SHARED_DATA
 from ..common.provenance import data_record, not_shipped
 from ..common.shipping import METRICS_FILE, read_run, ship, shipping_parser, with_build
@@ -145,16 +146,11 @@ def upper_bound(accepted: int, n: int) -> float:
 
 
 def plot_det(ev: dict[str, A.Attempts], out: Path, thresholds: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from scipy.stats import norm
 
     genuine = ev["genuine"].fused
     g = np.sort(np.where(np.isnan(genuine), -np.inf, genuine))
-    fig, ax = plt.subplots(figsize=(6.2, 5))
-    ticks = np.array([1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5])
+    fig, ax = pyplot().subplots(figsize=(6.2, 5))
     for kind in ("zero_effort", "informed", "look_alike", "presentation_attack"):
         imp = ev[kind].fused
         i = np.sort(np.where(np.isnan(imp), -np.inf, imp))  # a veto is the lowest possible sum
@@ -163,27 +159,16 @@ def plot_det(ev: dict[str, A.Attempts], out: Path, thresholds: dict) -> None:
         frr = np.searchsorted(g, t, side="left") / len(g)
         ok = (far > 0) & (frr > 0)
         ax.plot(norm.ppf(far[ok]), norm.ppf(frr[ok]), label=TITLES[kind])
-    ax.set_xticks(norm.ppf(ticks), [f"{v:g}" for v in ticks])
-    ax.set_yticks(norm.ppf(ticks), [f"{v:g}" for v in ticks])
-    ax.set_xlim(norm.ppf(5e-6), norm.ppf(0.6))
-    ax.set_ylim(norm.ppf(5e-5), norm.ppf(0.6))
+    probit_axes(ax, [1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5], xlim=(5e-6, 0.6), ylim=(5e-5, 0.6))
     ax.set_xlabel("attempts of the kind at or above the cut (vetoes never)")
     ax.set_ylabel("genuine attempts below the cut (or vetoed)")
     ax.set_title(f"Fused LLR, evaluation attempts (accept at {thresholds['accept']:g})", fontsize=9)
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    save(fig, out)
 
 
 def plot_fused(ev: dict[str, A.Attempts], out: Path, thresholds: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = pyplot().subplots(figsize=(7, 3.8))
     bins = np.linspace(-25, 35, 121)
     for kind in A.KINDS:
         v = ev[kind].fused
@@ -196,9 +181,7 @@ def plot_fused(ev: dict[str, A.Attempts], out: Path, thresholds: dict) -> None:
     ax.set_xlabel("fused LLR (natural log): face + liveness + signature")
     ax.set_ylabel("density")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+    save(fig, out)
 
 
 def sweep(runs: dict[str, A.Attempts], cuts=tuple(np.arange(5.0, 14.01, 1.0))) -> list[dict]:

@@ -42,8 +42,21 @@ DEFAULT_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / "bioauth-system-scores"
 SIMULATED_EVERY = 2  # every 2nd NUAA dev live frame becomes one simulated print and one simulated screen replay
 
 
+class CachedArrays:
+    """Arrays aligned by index, kept in the score cache as one .npz file."""
+
+    @classmethod
+    def load(cls, path: Path):
+        with np.load(path, allow_pickle=False) as z:
+            return cls(**{k: z[k] for k in cls.__dataclass_fields__})
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+
 @dataclass
-class FaceImages:
+class FaceImages(CachedArrays):
     """One row per face photo (arrays aligned by index)."""
 
     paths: np.ndarray  # str, relative to the NUAA folder (simulated: "<kind>:<source path>")
@@ -56,15 +69,6 @@ class FaceImages:
     embedding: np.ndarray  # (N, 128) unit vectors, NaN where the face was not usable
     live_score: np.ndarray  # the anti-spoofing step's fused probability of live, NaN where not usable
     live_members: np.ndarray  # (N, members)
-
-    @classmethod
-    def load(cls, path: Path) -> "FaceImages":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(**{k: z[k] for k in cls.__dataclass_fields__})
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
 
     @property
     def usable(self) -> np.ndarray:
@@ -141,7 +145,7 @@ def score_faces(nuaa: Path = SHARED_DATA / "nuaa", cache: Path = DEFAULT_CACHE, 
 
 
 @dataclass
-class SignatureImages:
+class SignatureImages(CachedArrays):
     """Validation and test writers' signatures: features by the shipped network (arrays aligned by index)."""
 
     paths: np.ndarray
@@ -151,15 +155,6 @@ class SignatureImages:
     part: np.ndarray  # "val" | "test"
     reason: np.ndarray  # the preprocessing's refusal code, "" when usable
     features: np.ndarray  # (N, d), NaN where refused
-
-    @classmethod
-    def load(cls, path: Path) -> "SignatureImages":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(**{k: z[k] for k in cls.__dataclass_fields__})
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
 
 
 def score_signatures(root: Path = SHARED_DATA / "signatures", cache: Path = DEFAULT_CACHE, models_dir: Path | None = None) -> SignatureImages:
