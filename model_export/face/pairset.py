@@ -21,7 +21,7 @@ Writes pairset.json and DET plots into --out. With --write-bands, the fusion's b
 calibration people) go into the face model's manifest (models/face_sface by default: thresholds,
 `fusion`, `calibration` saying how they were chosen, the report people's figures under
 `metrics.fused_pairset`); its `calibration.llr` is then stale until
-`python -m model_export system calibrate --only face` re-fits it on the fused score.
+`python -m model_export system calibrate --only face`, `system evaluate` and `system ship` re-fit it on the fused score.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def write_fused_bands(face_dir: Path, result: dict, photos: list[Photo], edgefac
                   f"threshold: on the report people the accept band passes {rep['at_door_bands']['fmr_at_accept']:.1e} of "
                   "different-person pairs (MODEL_CARD.md)",
         "recalibrate": "python -m model_export face pairset --frll ... --singles ... --write-bands, then "
-                       "python -m model_export system calibrate --only face; see MODEL_CARD.md",
+                       "python -m model_export system calibrate --only face, system evaluate, system ship; see MODEL_CARD.md",
     }
     manifest.setdefault("metrics", {})["fused_pairset"] = {"report_people": {k: v for k, v in rep.items()},
                                                            "calibration_people": {k: v for k, v in cal.items()}}
