@@ -77,6 +77,7 @@ def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(acce
     assert final["status"] == "accepted", final
     assert list(final["steps"]) == ["face-crop", "antispoof", "face-match", "signature", "decide"]
     assert final["steps"]["face-match"]["result"]["band"] == "accept"
+    assert set(final["steps"]["face-match"]["result"]["member_scores"]) == {"face_sface", "face_edgeface"}
 
     impostor = client.post("/api/v1/verifications", json=_attempt(grace_hopper, make_forgery(7, 1)))
     final = client.wait_terminal(impostor.headers["Location"])
@@ -235,12 +236,15 @@ def test_with_spoof_action_review_a_spoof_verdict_goes_to_a_person_with_the_whol
         host.stop()
 
 
+FUSED_TEMPLATE = "face_sface/1.0.0+face_edgeface/1.0.0"
+
+
 def test_a_template_of_another_face_model_is_refused_until_renewed(accept_path_models, embedded_services, client, astronaut):
     """Embeddings of two models are not comparable: the request gets `template_outdated`; renewal re-enrols."""
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature
 
-    assert _enrol(client, astronaut).json()["face_model"] == "face_sface/1.0.0"
+    assert _enrol(client, astronaut).json()["face_model"] == FUSED_TEMPLATE
     subject = embedded_services.records.get("subjects", "astronaut")
     subject.pop("_etag", None)
     subject["face"].pop("model")  # as enrolled before templates named their model: the first face model's 1.0.0
@@ -253,9 +257,48 @@ def test_a_template_of_another_face_model_is_refused_until_renewed(accept_path_m
     assert "astronaut" not in error["message"]
 
     renewed = client.post("/api/v1/subjects/astronaut/renewal")
-    assert renewed.status_code == 200 and renewed.json()["face_model"] == "face_sface/1.0.0"
+    assert renewed.status_code == 200 and renewed.json()["face_model"] == FUSED_TEMPLATE
     again = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 16), make_signature(7, 16)))
     assert again.status_code == 200 and again.json()["status"] == "accepted", again.json()
+
+
+def test_a_single_embedding_template_is_refused_and_renewed_to_the_two_embedding_version(accept_path_models, embedded_services,
+                                                                                        client, astronaut):
+    """A version-1 template (SFace's embeddings only) cannot give the fused score: `template_outdated` until renewal,
+    which rebuilds it from the retained images with both networks."""
+    from functions.runtime.subjects import FACE_TEMPLATE_VERSION, load_face_template, protected_face
+    from tests.fixtures.photos import capture
+    from tests.fixtures.signatures import make_signature
+
+    assert _enrol(client, astronaut).status_code == 201
+    subject = embedded_services.records.get("subjects", "astronaut")
+    current = load_face_template(subject, embedded_services)
+    assert subject["face"]["template_version"] == FACE_TEMPLATE_VERSION == 2 and current.model == FUSED_TEMPLATE
+    assert {k: len(v) for k, v in current.references.items()} == {"face_sface": 3, "face_edgeface": 3}
+    # As the service wrote it before the fusion: SFace's protected embeddings only, no members, no template version.
+    single = protected_face("astronaut", {"face_sface": current.references["face_sface"]}, "face_sface/1.0.0", embedded_services)
+    for key in ("members", "template_version"):
+        single["face"].pop(key)
+    subject.pop("_etag", None)
+    subject.update(single)
+    embedded_services.records.upsert("subjects", subject)
+    old = load_face_template(embedded_services.records.get("subjects", "astronaut"), embedded_services)
+    assert old.model == "face_sface/1.0.0" and list(old.references) == ["face_sface"] and len(old.references["face_sface"]) == 3
+
+    refused = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 15), make_signature(7, 15)))
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "template_outdated"
+    assert error["details"] == {"subject_id": "astronaut", "template_model": "face_sface/1.0.0", "service_model": FUSED_TEMPLATE}
+
+    renewed = client.post("/api/v1/subjects/astronaut/renewal")
+    assert renewed.status_code == 200 and renewed.json()["face_model"] == FUSED_TEMPLATE
+    assert embedded_services.records.get("subjects", "astronaut")["face"]["template_version"] == 2
+    again = client.post("/api/v1/verifications?mode=sync", json=_attempt(capture(astronaut, 16), make_signature(7, 16)))
+    assert again.status_code == 200 and again.json()["status"] == "accepted", again.json()
+    match = again.json()["steps"]["face-match"]["result"]
+    assert set(match["member_scores"]) == {"face_sface", "face_edgeface"}
+    assert match["score"] == pytest.approx(sum(match["member_scores"].values()) / 2, abs=2e-5)
 
 
 def test_the_face_match_step_refuses_a_template_of_another_model(accept_path_models, embedded_services, client, astronaut):

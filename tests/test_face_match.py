@@ -78,3 +78,27 @@ def test_no_reference_is_an_error():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError):
         match_face(np.ones(128), [np.ones(64)], bands=BANDS, model_version="v")
+
+
+def test_two_networks_score_the_mean_of_their_cosines_and_record_each():
+    """The fused template: each network's probe against its own references; the score is the mean of the two cosines."""
+    rng = np.random.default_rng(5)
+    small, large = unit(rng.standard_normal(128)), unit(rng.standard_normal(512))
+    probe = {"face_sface": at_cosine(small, 0.30), "face_edgeface": at_cosine(large, 0.50)}
+    refs = {"face_sface": [small], "face_edgeface": [large]}
+    result = match_face(probe, refs, bands=BANDS, model_version="1.0.0")
+    assert result.member_scores == pytest.approx({"face_sface": 0.30, "face_edgeface": 0.50}, abs=1e-6)
+    assert result.score == pytest.approx(0.40, abs=1e-6)
+    # SFace alone would reject (0.30), EdgeFace alone accept (0.50): the mean (0.40) decides.
+    assert result.band == REVIEW
+    record = result.to_record()
+    assert record["member_scores"] == {"face_sface": 0.3, "face_edgeface": 0.5} and record["score"] == 0.4
+
+
+def test_two_networks_need_references_of_both():
+    rng = np.random.default_rng(6)
+    probe = {"face_sface": rng.standard_normal(128), "face_edgeface": rng.standard_normal(512)}
+    with pytest.raises(ValueError, match="references of"):
+        match_face(probe, {"face_sface": [rng.standard_normal(128)]}, bands=BANDS, model_version="v")
+    with pytest.raises(NoReferences):
+        match_face(probe, {"face_sface": [rng.standard_normal(128)], "face_edgeface": []}, bands=BANDS, model_version="v")

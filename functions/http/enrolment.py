@@ -12,7 +12,7 @@ import numpy as np
 
 from ..biometrics.face_alignment import ChipGeometry
 from ..biometrics.face_detection import crop_face
-from ..biometrics.face_matching import MODEL_NAME, embed_face, template_model
+from ..biometrics.face_matching import embed_members, face_models
 from ..biometrics.signature_preparation import SignatureImageError
 from ..biometrics.signature_verification import MODEL_NAME as SIGNATURE_MODEL, build_writer_model, prepare_reference
 from ..errors import Conflict, InvalidImage, InvalidRequest, SubjectNotEnrolled
@@ -45,12 +45,13 @@ def check_counts(faces: list, signatures: list) -> None:
                              code="invalid_field", details={"field": "signature_images"})
 
 
-def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[list[np.ndarray], str]:
-    """Unit-length embeddings of the enrolment photos and the model ("<name>/<version>") that made them."""
+def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[dict[str, list[np.ndarray]], str]:
+    """Unit-length embeddings of the enrolment photos by each fused network (network name -> one per photo), and what
+    the template records of the networks ("<name>/<version>", "+"-joined)."""
     s = services.settings
-    model = load_model(MODEL_NAME, s.models_dir)
-    geometry = ChipGeometry.from_manifest(model.manifest)
-    embeddings = []
+    models = face_models(s.models_dir)
+    geometry = ChipGeometry.from_manifest(models.primary.manifest)
+    embeddings: dict[str, list[np.ndarray]] = {m.manifest.name: [] for m in models.members}
     for i, image in enumerate(images):
         found = crop_face(
             load_rgb(image.data),
@@ -63,8 +64,9 @@ def face_embeddings(images: list[DecodedImage], services: Services) -> tuple[lis
         if found.reason:
             raise InvalidImage(f"face_images[{i}]: {found.reason.replace('_', ' ')}", code=found.reason,
                                details={"field": f"face_images[{i}]"})
-        embeddings.append(embed_face(found.chip, model))
-    return embeddings, template_model(model)
+        for name, embedding in embed_members(found.chip, models).items():
+            embeddings[name].append(embedding)
+    return embeddings, models.template_model
 
 
 def signature_references(images: list[DecodedImage]) -> list[np.ndarray]:
@@ -116,7 +118,7 @@ def enrol_subject(subject_id: str, faces: list[DecodedImage], signatures: list[D
     _remove_old_enrolment_images(subject_id, previous, retained, services)
     return {
         "subject_id": subject_id,
-        "faces": len(embeddings),
+        "faces": len(faces),
         "signatures": len(references),
         "face_model": face_model,
         "face_model_version": face["face"]["model_version"],
@@ -171,7 +173,7 @@ def renew_subject(subject_id: str, services: Services) -> dict:
     services.records.upsert(SUBJECTS, subject)
     return {
         "subject_id": subject_id,
-        "faces": len(embeddings),
+        "faces": len(faces),
         "face_model": face_model,
         "face_model_version": subject["face"]["model_version"],
         "renewed_at": subject["renewed_at"],

@@ -221,13 +221,17 @@ def _step_schemas() -> dict:
             "The probe against the subject's protected template (biometrics/face_matching.py): cosine similarity, "
             "its band and the band limits",
             {
-                "score": {"type": "number", "description": "cosine between the probe and the references' mean, -1..1"},
+                "score": {"type": "number", "description": "mean over the networks (member_scores) of the cosine between the probe "
+                                                           "and the references' mean, -1..1"},
                 "band": {"type": "string", "enum": ["accept", "review", "reject"]},
                 "accept_at": NUMBER, "review_at": NUMBER,
                 "is_match": {"type": "boolean", "description": "band is accept"},
                 "model": STRING, "model_version": STRING,
                 "rule": {"type": "string", "description": "how the references are combined (centroid)"},
-                "reference_scores": {**NUMBERS, "description": "cosine to each enrolled reference, in enrolment order"},
+                "reference_scores": {**NUMBERS, "description": "the first network's cosine to each enrolled reference, in enrolment order"},
+                "member_scores": {"type": "object", "additionalProperties": NUMBER,
+                                  "description": "each fused network's cosine (probe vs the references' mean), by network name; "
+                                                 "empty when one network scores"},
                 "llr": LLR,
             },
             ("score", "band", "accept_at", "review_at", "model_version"),

@@ -1,7 +1,8 @@
 """A subject's enrolled references, protected at rest: what the face-match and signature steps compare against.
 
-Face: one embedding per enrolment photo, made cancelable with a per-subject
-token and encrypted. Signature: the references in processed form
+Face: one embedding per enrolment photo and per network the face score fuses
+(template version 2: SFace and EdgeFace-XS), each made cancelable with a
+per-subject token and encrypted. Signature: the references in processed form
 (model-independent, so they survive a model upgrade) and the writer model made
 from them with the current signature model, both encrypted. Enrolment
 (http/enrolment.py) writes them, the steps read them, erasure removes them.
@@ -25,6 +26,7 @@ from ..crypto.template_protection import (
     protected_to_vector,
     unpack_arrays,
 )
+from ..biometrics.face_matching import member_names
 from ..manifests import FACE_MODEL, read_manifest
 from ..storage import delete_verification_blobs
 from .services import Services
@@ -35,14 +37,17 @@ REVIEWS = "reviews"  # closed cases kept as labelled pairs (records and the copi
 # Templates enrolled before they recorded their model's name were made by the first face model, no longer
 # shipped (its name, as templates and template_outdated errors give it): they are refused until renewed.
 LEGACY_FACE_MODEL = "face_embedding"
+# 1: one network's embeddings (the `face.model` a single "<name>/<version>"); 2: one embedding per enrolment photo for
+# each network the face score fuses, stored member after member (`face.members`).
+FACE_TEMPLATE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class FaceTemplate:
     token: bytes
-    references: list[np.ndarray]  # protected vectors, compared in the protected space
+    references: dict[str, list[np.ndarray]]  # network name -> protected vectors, compared in the protected space
     model_version: str
-    model: str  # "<model name>/<version>": embeddings of another model are not comparable
+    model: str  # "<name>/<version>" of each network, "+"-joined: embeddings of other networks are not comparable
 
 
 def face_template_model(subject: dict) -> str:
@@ -52,12 +57,14 @@ def face_template_model(subject: dict) -> str:
 
 
 def installed_face_model(models_dir: Path) -> str | None:
-    """ "<name>/<version>" of the face model installed in models_dir, from its manifest; None when absent."""
+    """What a template made now would record ("<name>/<version>" of each fused network, "+"-joined), from the
+    manifests in models_dir; None when one is absent."""
     try:
         manifest = read_manifest(Path(models_dir) / FACE_MODEL)
+        members = [read_manifest(Path(models_dir) / name) for name in member_names(manifest)[1:]]
     except ModelNotInstalled:
         return None
-    return f"{manifest.name}/{manifest.version}"
+    return "+".join(f"{m.name}/{m.version}" for m in (manifest, *members))
 
 
 def check_face_template_current(subject: dict, services: Services) -> None:
@@ -86,20 +93,25 @@ def associated_data(kind: str, subject_id: str) -> str:
     return f"bioauth:{kind}:{subject_id}"
 
 
-def protected_face(subject_id: str, embeddings: list[np.ndarray], model: str, services: Services) -> dict:
+def protected_face(subject_id: str, embeddings: dict[str, list[np.ndarray]], model: str, services: Services) -> dict:
     """The subject document's `token` and `face` fields: a fresh token, the embeddings protected with it, encrypted.
 
-    `model` is "<name>/<version>" of the face model that made the embeddings.
+    `embeddings` holds one list per network (the face model first), one embedding per enrolment photo in each;
+    `model` is what the networks' template records ("<name>/<version>", "+"-joined).
     """
     key = services.secrets.template_key
     token = new_subject_token()
-    protected = [protect_embedding(e, token, services.secrets.template_secret) for e in embeddings]
+    members = list(embeddings)
+    count = len(embeddings[members[0]])
+    protected = [protect_embedding(e, token, services.secrets.template_secret) for name in members for e in embeddings[name]]
     return {
         "token": base64.b64encode(encrypt(token, key, associated_data("token", subject_id))).decode(),
         "face": {
             "model": model,
-            "model_version": model.rsplit("/", 1)[-1],
-            "count": len(protected),
+            "model_version": model.split("+")[0].rsplit("/", 1)[-1],
+            "template_version": FACE_TEMPLATE_VERSION,
+            "members": members,
+            "count": count,
             "templates": base64.b64encode(encrypt(pack_arrays(protected), key, associated_data("face", subject_id))).decode(),
         },
     }
@@ -130,11 +142,18 @@ def load_face_template(subject: dict, services: Services) -> FaceTemplate:
     token = decrypt(base64.b64decode(subject["token"]), key, associated_data("token", sid))
     packed = decrypt(base64.b64decode(subject["face"]["templates"]), key, associated_data("face", sid))
     vectors = [protected_to_vector(p) for p in unpack_arrays(packed)]
-    return FaceTemplate(token, vectors, subject["face"].get("model_version", ""), face_template_model(subject))
+    made_with = face_template_model(subject)
+    # Version 1 templates (no `members`) hold one network's embeddings, named by their model.
+    members = subject["face"].get("members") or [made_with.split("/")[0]]
+    count = subject["face"].get("count") or len(vectors)
+    references = {name: vectors[i * count:(i + 1) * count] for i, name in enumerate(members)}
+    return FaceTemplate(token, references, subject["face"].get("model_version", ""), made_with)
 
 
-def protect_probe(embedding: np.ndarray, template: FaceTemplate, services: Services) -> np.ndarray:
-    return protected_to_vector(protect_embedding(embedding, template.token, services.secrets.template_secret))
+def protect_probe(embeddings: dict[str, np.ndarray], template: FaceTemplate, services: Services) -> dict[str, np.ndarray]:
+    """Each network's probe embedding in the subject's protected space."""
+    secret = services.secrets.template_secret
+    return {name: protected_to_vector(protect_embedding(e, template.token, secret)) for name, e in embeddings.items()}
 
 
 def load_signature_references(subject: dict, services: Services) -> list[np.ndarray]:

@@ -2,7 +2,8 @@
 
 A run folder (model_export/runs/<model>/ by default) holds what the earlier
 steps made: the network (`model.onnx` and any file beside it), the candidate
-`manifest.json` (thresholds from `calibrate`), and the evaluation's report
+`manifest.json` (thresholds from `calibrate`; a network fused into another
+model's score, manifest `fused_into`, has none of its own), and the evaluation's report
 (`REPORT.md`, `report/` with `metrics.json`, plots and results). `ship` copies
 those into models/<name>/, puts the evaluation's metrics and the `build` block
 (seeds, data hashes, code commit) into the manifest, and checks the sha256 of
@@ -32,7 +33,7 @@ def read_run(run: Path, manifest_file: str = MANIFEST_FILE) -> tuple[dict, dict]
     if not metrics_path.is_file():
         raise SystemExit(f"{metrics_path} is missing: run `evaluate` on {run} first")
     manifest = json.loads(manifest_path.read_text())
-    if not (manifest.get("thresholds") or manifest.get("limits")):
+    if not (manifest.get("thresholds") or manifest.get("limits") or manifest.get("fused_into")):
         raise SystemExit(f"{manifest_path} has no thresholds: run `calibrate` first")
     return manifest, json.loads(metrics_path.read_text())
 
@@ -47,6 +48,9 @@ def ship(run: Path, target: Path, manifest: dict, files: tuple[str, ...], manife
         shutil.copyfile(run / name, target / name)
     for report in sorted(run.glob("*.md")):
         shutil.copyfile(report, target / report.name)
+    for name in ("LICENSE", "NOTICE"):
+        if (run / name).is_file():
+            shutil.copyfile(run / name, target / name)
     if (run / "report").is_dir():
         shutil.copytree(run / "report", target / "report", dirs_exist_ok=True)
     if "file" in manifest and sha256_file(target / manifest["file"]) != manifest["sha256"]:

@@ -10,7 +10,11 @@ int8-rounded weights; ONNX Runtime's output is compared with the PyTorch
 module's on real aligned chips (the chips SFace sees: same five-point
 geometry, 112x112).
 
-Writes model.onnx and a candidate manifest into --run; never into models/.
+Writes model.onnx, LICENSE (the authors' notice), a candidate manifest and
+report/metrics.json (the parity check) into --run; never into models/.
+EdgeFace has no bands of its own: the face score is the mean of its cosine
+and SFace's, banded and calibrated in models/face_sface (manifest
+`fused_into`). `python -m model_export face ship --run <run>` ships it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,39 @@ PROVENANCE = {
     "license": "BSD-3-Clause (EdgeFace repository LICENSE: code and the checkpoints it distributes)",
     "modified": "int8 Linear weights turned back into float32 (values unchanged); loaded into our own definition, exported to ONNX",
 }
+
+
+LICENSE_TEXT = """BSD 3-Clause License
+
+Copyright (c) 2024, Anjith George, Christophe Ecabert, Hatef Otroshi Shahreza,
+Ketan Kotwal, S\u00e9bastien Marcel
+Idiap Research Institute, Martigny 1920, Switzerland.
+
+Redistribution and use in source and binary forms, with or without
+modification, are permitted provided that the following conditions are met:
+
+1. Redistributions of source code must retain the above copyright notice, this
+   list of conditions and the following disclaimer.
+
+2. Redistributions in binary form must reproduce the above copyright notice,
+   this list of conditions and the following disclaimer in the documentation
+   and/or other materials provided with the distribution.
+
+3. Neither the name of the copyright holder nor the names of its
+   contributors may be used to endorse or promote products derived from
+   this software without specific prior written permission.
+
+THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS AND CONTRIBUTORS "AS IS"
+AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED TO, THE
+IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR PURPOSE ARE
+DISCLAIMED. IN NO EVENT SHALL THE COPYRIGHT HOLDER OR CONTRIBUTORS BE LIABLE
+FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR CONSEQUENTIAL
+DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF SUBSTITUTE GOODS OR
+SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS INTERRUPTION) HOWEVER
+CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
+OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
+OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.
+"""
 
 
 def sha256(path: Path) -> str:
@@ -124,11 +161,16 @@ def main(argv: list[str] | None = None) -> int:
         extra={
             "alignment": {**sface_geometry().to_dict(), "method": "the same chip as face_sface (five-point 112x112 reference)"},
             "embedding": {"size": 512, "score": "cosine", "unit_norm": True, "batch": 1},
-            "license": PROVENANCE["license"],
+            "license": PROVENANCE["license"] + "; LICENSE beside the model",
+            "training": "none here: the authors' published checkpoint (trained on WebFace12M)",
+            "fused_into": "face_sface",
             "source": PROVENANCE,
             "conversion": {"parity_onnx_vs_pytorch": check},
         },
     )
     write_manifest(run, manifest)
-    print(f"{onnx_path} and its manifest written")
+    (run / "LICENSE").write_text(LICENSE_TEXT)
+    (run / "report").mkdir(exist_ok=True)
+    (run / "report" / "metrics.json").write_text(json.dumps({"parity_onnx_vs_pytorch": check}, indent=1) + "\n")
+    print(f"{onnx_path}, LICENSE, its manifest and report/metrics.json written")
     return 0

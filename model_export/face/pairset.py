@@ -17,7 +17,11 @@ edgeface cosines). People are split in two: calibration people (NUAA's calibrati
 half of the others by a hash of their name) choose the door band; the figures are reported on
 the other half, which chose nothing.
 
-Writes pairset.json, PAIRSET.md and DET plots into --out.
+Writes pairset.json and DET plots into --out. With --write-bands, the fusion's bands (chosen on the
+calibration people) go into the face model's manifest (models/face_sface by default: thresholds,
+`fusion`, `calibration` saying how they were chosen, the report people's figures under
+`metrics.fused_pairset`); its `calibration.llr` is then stale until
+`python -m model_export system calibrate --only face`, `system evaluate` and `system ship` re-fit it on the fused score.
 """
 
 from __future__ import annotations
@@ -202,11 +206,59 @@ def summary(pairs: Pairs, kind: str, where: np.ndarray, bands: dict | None) -> d
         acc = imp >= bands["accept"]
         out["at_door_bands"] = {
             **bands, "fnmr_at_accept": round(float(np.mean(g < bands["accept"])), 5),
+            "genuine_to_review": round(float(np.mean((g >= bands["review"]) & (g < bands["accept"]))), 5),
             "genuine_rejected": round(float(np.mean(g < bands["review"])), 5),
             "impostors_accepted": int(acc.sum()), "fmr_at_accept": float(acc.mean()),
+            "impostors_to_review": int(((imp >= bands["review"]) & ~acc).sum()),
+            "impostors_rejected": int((imp < bands["review"]).sum()),
             "impostor_people_accepted": sorted({f"{x}~{y}" for x, y in zip(a[acc], b[acc])})[:20],
         }
     return out
+
+
+def write_fused_bands(face_dir: Path, result: dict, photos: list[Photo], edgeface: OnnxModel) -> dict:
+    """The fusion's bands and how they were chosen into the face manifest; the face LLR is left for `system calibrate`."""
+    from functions.manifests import MANIFEST_FILE
+
+    from ..common.provenance import build_record, content_sha256
+
+    path = face_dir / MANIFEST_FILE
+    manifest = json.loads(path.read_text())
+    fusion = result["variants"][FUSION]
+    cal, rep = fusion["calibration"], fusion["report"]
+    bands = {k: cal["at_door_bands"][k] for k in ("accept", "review")}
+    calibration_photos = [p.path for p in photos if is_calibration(p.person)]
+    manifest["thresholds"] = bands
+    manifest["fusion"] = {
+        "members": [manifest["name"], edgeface.manifest.name],
+        "score": "mean of the members' cosines (each: probe vs the mean of the enrolled references), same aligned chip",
+        "template": f"{manifest['name']}/{manifest['version']}+{edgeface.manifest.name}/{edgeface.manifest.version}",
+    }
+    manifest["calibration"] = {
+        "score": "fused (mean of the SFace and EdgeFace-XS cosines)",
+        "method": f"bands chosen on the pair set's calibration people only: accept where at most {DOOR_FMR:g} of their "
+                  f"different-person pairs pass (rounded up to 0.005), review where {REVIEW_FMR:g} of them pass (rounded down to 0.001)",
+        "data": "pair set of python -m model_export face pairset: NUAA live frames, Face Research Lab London Set, Young Adult "
+                "White Faces, 3DSK; calibration people = NUAA's calibration subjects and half of the others by a hash of their name",
+        "calibration_people": cal["people"], "calibration_pairs": {"genuine": cal["genuine_pairs"], "impostor": cal["impostor_pairs"],
+                                                                  "pairs_of_people": cal["different_person_pairs_of_people"]},
+        "operating_point": {"accept_fmr_target": DOOR_FMR, "observed_calibration_fmr_at_accept": cal["at_door_bands"]["fmr_at_accept"],
+                            "review_fmr": REVIEW_FMR},
+        "caveat": f"{cal['people']} people ({cal['different_person_pairs_of_people']} pairs of people) cannot place a {DOOR_FMR:g} "
+                  f"threshold: on the report people the accept band passes {rep['at_door_bands']['fmr_at_accept']:.1e} of "
+                  "different-person pairs (MODEL_CARD.md)",
+        "recalibrate": "python -m model_export face pairset --frll ... --singles ... --write-bands, then "
+                       "python -m model_export system calibrate --only face, system evaluate, system ship; see MODEL_CARD.md",
+    }
+    manifest.setdefault("metrics", {})["fused_pairset"] = {"report_people": {k: v for k, v in rep.items()},
+                                                           "calibration_people": {k: v for k, v in cal.items()}}
+    build = manifest.get("build", {})
+    data = dict(build.get("data", {}))
+    data["fused_bands_calibration"] = {"what": f"pair-set photos of the {cal['people']} calibration people",
+                                       **content_sha256(Path("/"), calibration_photos)}
+    manifest["build"] = build_record(data, build.get("seeds", {}), randomness=build.get("randomness"))
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return bands
 
 
 def plot(pairs: Pairs, kinds: list[str], where: np.ndarray, path: Path, title: str) -> None:
@@ -249,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edgeface", type=Path, default=RUNS_DIR / "face_edgeface", help="run folder of `face edgeface`")
     parser.add_argument("--no-mesh", action="store_true", help="skip the face-mesh alignment variant")
     parser.add_argument("--out", type=Path, default=RUNS_DIR / "face_pairset")
+    parser.add_argument("--write-bands", action="store_true",
+                        help="write the fusion's bands (chosen on the calibration people) into --sface's manifest")
     args = parser.parse_args(argv)
 
     photos = collect(args.nuaa, args.frll, args.singles)
@@ -290,4 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     plot(pairs, kinds, everyone, args.out / "det_all.png", "all pairs")
     (args.out / "pairset.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=1))
+    if args.write_bands:
+        if edgeface is None:
+            raise SystemExit("--write-bands needs the EdgeFace run (--edgeface)")
+        print(f"fused bands {write_fused_bands(args.sface, result, photos, edgeface)} written into {args.sface}")
     return 0

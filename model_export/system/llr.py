@@ -10,7 +10,9 @@ liveness calibration data do not. The result is clamped to
 
 One fit per model, each on the data its bands were chosen on:
 - face (`fit_face_llr`): probe against the mean of ENROLMENT_FRAMES frames of another session, the service's
-  rule, on the NUAA calibration subjects of models/face_sface (model_export/face/pairs.py);
+  rule (with two fused networks, the mean of their cosines), on the NUAA calibration subjects of
+  models/face_sface (model_export/face/pairs.py). Call it again whenever the face score changes:
+  `python -m model_export system calibrate --only face`;
 - liveness (`fit_liveness_llr`): NUAA train, live frames against printed-photo attacks (model_export/antispoof);
 - signature (`fit_signature_llr`): validation writers' genuine trials against their skilled forgeries, with the
   shipped model's writer model. Fit it again whenever a new signature model ships:
@@ -110,15 +112,23 @@ def face_templates(faces, people, split: str, draws: int = TEMPLATE_DRAWS, seed:
             for _ in range(draws):
                 frames = rng.choice(pool, ENROLMENT_FRAMES, replace=False)
                 centre = faces.embedding[frames].astype(np.float64).mean(0)
-                out.append({"person": person, "session": session, "frames": frames, "vector": centre / np.linalg.norm(centre)})
+                second = faces.second_embedding[frames].astype(np.float64).mean(0)
+                out.append({"person": person, "session": session, "frames": frames, "vector": centre / np.linalg.norm(centre),
+                            "second": second / np.linalg.norm(second) if second.size else second})
     return out
 
 
 def face_pair_scores(faces, probes: np.ndarray, templates: list[dict]) -> np.ndarray:
-    """(probes, templates) cosine between each probe's embedding and each template: the face-match step's score."""
+    """(probes, templates) the face-match step's score: the cosine between each probe's embedding and each template,
+    averaged with the second fused network's cosine where the face score fuses two."""
     e = faces.embedding[probes].astype(np.float64)
     e = e / np.linalg.norm(e, axis=1, keepdims=True)
-    return e @ np.stack([t["vector"] for t in templates]).T
+    score = e @ np.stack([t["vector"] for t in templates]).T
+    if faces.second_embedding.shape[1] == 0:
+        return score
+    e2 = faces.second_embedding[probes].astype(np.float64)
+    e2 = e2 / np.linalg.norm(e2, axis=1, keepdims=True)
+    return (score + e2 @ np.stack([t["second"] for t in templates]).T) / 2
 
 
 def fit_face_llr(faces, calibration_people) -> tuple[LlrCalibration, dict]:

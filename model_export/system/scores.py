@@ -25,7 +25,7 @@ import numpy as np
 
 from functions.biometrics.face_alignment import ChipGeometry
 from functions.biometrics.face_detection import crop_face
-from functions.biometrics.face_matching import embed_face
+from functions.biometrics.face_matching import embed_face, face_models
 from functions.biometrics.liveness import MODEL_NAME as ANTISPOOF_MODEL
 from functions.biometrics.liveness import check_liveness, member_crops
 from functions.biometrics.signature_preparation import SignatureImageError, prepare_signature
@@ -67,8 +67,16 @@ class FaceImages(CachedArrays):
     reason: np.ndarray  # the face-crop step's reason code, "" when the face is usable
     flags: np.ndarray  # the face-crop step's flags, comma-joined
     embedding: np.ndarray  # (N, 128) unit vectors, NaN where the face was not usable
+    second_embedding: np.ndarray  # (N, d) the second fused network's unit vectors (EdgeFace: 512); (N, 0) without fusion
     live_score: np.ndarray  # the anti-spoofing step's fused probability of live, NaN where not usable
     live_members: np.ndarray  # (N, members)
+
+    @classmethod
+    def load(cls, path: Path) -> "FaceImages":
+        with np.load(path, allow_pickle=False) as z:
+            fields = {k: z[k] for k in cls.__dataclass_fields__ if k in z.files}
+        fields.setdefault("second_embedding", np.zeros((len(fields["paths"]), 0), dtype=np.float32))  # a cache from before fusion
+        return cls(**fields)
 
     @property
     def usable(self) -> np.ndarray:
@@ -109,8 +117,11 @@ def score_faces(nuaa: Path = SHARED_DATA / "nuaa", cache: Path = DEFAULT_CACHE, 
     """Every NUAA photo (and the simulated attacks) through face-crop, face-match's embedding and antispoof, once."""
     settings = get_settings()
     face_model = load_model(FACE_MODEL, models_dir)
+    networks = face_models(models_dir, face_model).members
+    if len(networks) > 2:
+        raise ValueError("the system scores hold two face networks at most")
     spoof_model = load_model(ANTISPOOF_MODEL, models_dir)
-    key = f"{face_model.manifest.sha256[:10]}-{spoof_model.manifest.sha256[:10]}-{SIMULATED_EVERY}"
+    key = "-".join(m.manifest.sha256[:10] for m in networks) + f"-{spoof_model.manifest.sha256[:10]}-{SIMULATED_EVERY}"
     path = cache / f"faces-{key}.npz"
     if path.is_file():
         return FaceImages.load(path)
@@ -119,6 +130,7 @@ def score_faces(nuaa: Path = SHARED_DATA / "nuaa", cache: Path = DEFAULT_CACHE, 
     n, members = len(items), len(spoof_model.manifest.extra["members"])
     rows = {"reason": [], "flags": []}
     embedding = np.full((n, 128), np.nan, dtype=np.float32)
+    second = np.full((n, networks[1].manifest.extra["embedding"]["size"] if len(networks) > 1 else 0), np.nan, dtype=np.float32)
     live = np.full(n, np.nan)
     live_members = np.full((n, members), np.nan)
     for i, (_, _, _, _, _, load) in enumerate(items):
@@ -130,6 +142,8 @@ def score_faces(nuaa: Path = SHARED_DATA / "nuaa", cache: Path = DEFAULT_CACHE, 
         if found.reason:
             continue
         embedding[i] = embed_face(found.chip, face_model)
+        if len(networks) > 1:
+            second[i] = embed_face(found.chip, networks[1])
         result = check_liveness(member_crops(image, found.detection.box, spoof_model.manifest), spoof_model)
         live[i] = result.score
         live_members[i] = list(result.member_scores.values())
@@ -138,7 +152,7 @@ def score_faces(nuaa: Path = SHARED_DATA / "nuaa", cache: Path = DEFAULT_CACHE, 
     out = FaceImages(
         paths=np.array([it[0] for it in items]), split=np.array([it[1] for it in items]), kind=np.array([it[2] for it in items]),
         person=np.array([it[3] for it in items]), session=np.array([it[4] for it in items]),
-        reason=np.array(rows["reason"]), flags=np.array(rows["flags"]), embedding=embedding, live_score=live, live_members=live_members,
+        reason=np.array(rows["reason"]), flags=np.array(rows["flags"]), embedding=embedding, second_embedding=second, live_score=live, live_members=live_members,
     )
     out.save(path)
     return out
