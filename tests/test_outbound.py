@@ -241,12 +241,12 @@ def test_one_slow_destination_holds_back_only_its_own_deliveries():
         fast.close()
 
 
-def test_the_readme_receiver_snippet_accepts_a_real_delivery_once_and_refuses_a_replay():
+def test_the_documented_receiver_snippet_accepts_a_real_delivery_once_and_refuses_a_replay():
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("### Verifying callbacks and webhooks"):]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    section = page[page.index("## Verifying callbacks and webhooks"):]
     snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     scope: dict = {}
     exec(snippet, scope)

@@ -61,9 +61,9 @@ def test_an_empty_value_is_the_default_and_words_are_read_in_any_case():
     assert (s.min_face_score, s.storage, s.retain_enrolment_images) == (0.6, "azure", False)
 
 
-def _readme_defaults() -> dict[str, str | None]:
-    """setting -> default, from the README's Settings table (`A`, `B` | `1`, `2` | ...)."""
-    section = (ROOT / "README.md").read_text().split("## Settings", 1)[1].split("\n## ", 1)[0]
+def _documented_defaults() -> dict[str, str | None]:
+    """setting -> default, from the Settings table in docs/operations.md (`A`, `B` | `1`, `2` | ...)."""
+    section = (ROOT / "docs" / "operations.md").read_text().split("## Settings", 1)[1].split("\n## ", 1)[0]
     defaults: dict[str, str | None] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -71,14 +71,14 @@ def _readme_defaults() -> dict[str, str | None]:
             continue
         names, values = re.findall(r"`([^`]+)`", cells[0]), re.findall(r"`([^`]+)`", cells[1])
         if values and len(values) != len(names):
-            raise AssertionError(f"README settings row with {len(names)} names and {len(values)} defaults: {line}")
+            raise AssertionError(f"docs/operations.md settings row with {len(names)} names and {len(values)} defaults: {line}")
         defaults.update(zip(names, values or [None] * len(names)))
     return defaults
 
 
-def test_the_readme_gives_the_same_defaults():
+def test_the_settings_table_gives_the_same_defaults():
     by_name = {s.name: s for s in SETTINGS}
-    documented = {name: value for name, value in _readme_defaults().items() if name in by_name}
+    documented = {name: value for name, value in _documented_defaults().items() if name in by_name}
     assert len(documented) >= 20
     for name, value in documented.items():
         assert _effective(by_name[name], value) == _effective(by_name[name], None), name
