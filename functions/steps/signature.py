@@ -20,7 +20,11 @@ writer (`comparison.normalisation: "cohort"`): at enrolment the writer model
 also scores a cohort of other writers' signatures shipped beside the model
 (`cohort.npz`, features only) and keeps their mean and spread; a questioned
 signature's scores are then read in cohort standard deviations (z-norm), so a
-writer whose model scores everybody high does not let everybody in.
+writer whose model scores everybody high does not let everybody in. With
+`"cohort_and_references"` the writer's own references are scored too (each
+against a writer model of the others, leave-one-out) and a score is read on
+the scale from "like the cohort" (0) to "like the writer's own references"
+(1), so a steady writer and a varying one share one threshold.
 
 A model whose manifest names a `canvas.stroke_width` sees every canvas with
 its strokes redrawn at that width (`normalise_strokes`), so a pad's thin line
@@ -69,6 +73,7 @@ MIN_REFERENCES = 3
 DISTANCE_OVER_SPREAD, WRITER_SVM, FUSION = "distance_over_spread", "writer_svm", "fusion"
 SVM_NEWTON_STEPS = 30
 COHORT = "cohort"  # comparison.normalisation: scores z-normalised by the writer model's scores of a cohort of other writers
+COHORT_AND_REFERENCES = "cohort_and_references"  # scores placed between the cohort's mean (0) and the references' own (1)
 WRITER_MODEL_FORMAT = 2  # 2: cohort statistics stored; a stored model of another format is rebuilt from the canvases
 MIN_COHORT_STD = 1e-3
 
@@ -167,6 +172,8 @@ class WriterModel:
     # (distance_over_spread, svm) of the cohort against this writer model: mean and standard deviation
     cohort_mean: np.ndarray = field(default_factory=lambda: np.zeros(2))
     cohort_std: np.ndarray = field(default_factory=lambda: np.ones(2))
+    # (distance_over_spread, svm) of each reference against a model of the other references, averaged (leave-one-out)
+    reference_mean: np.ndarray = field(default_factory=lambda: np.zeros(2))
     format: int = WRITER_MODEL_FORMAT
 
     def encode(self) -> bytes:
@@ -174,7 +181,7 @@ class WriterModel:
         np.savez_compressed(buf, model_sha256=np.array(self.model_sha256), features=self.features.astype(np.float32),
                             spread=np.array(self.spread), svm=self.svm.astype(np.float64),
                             cohort_mean=self.cohort_mean.astype(np.float64), cohort_std=self.cohort_std.astype(np.float64),
-                            format=np.array(self.format))
+                            reference_mean=self.reference_mean.astype(np.float64), format=np.array(self.format))
         return buf.getvalue()
 
     @classmethod
@@ -183,7 +190,7 @@ class WriterModel:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 fmt = int(z["format"]) if "format" in z.files else 1
-                cohort = (z["cohort_mean"], z["cohort_std"]) if fmt >= 2 else (np.zeros(2), np.ones(2))
+                cohort = (z["cohort_mean"], z["cohort_std"], z["reference_mean"]) if fmt >= 2 else (np.zeros(2), np.ones(2), np.zeros(2))
                 return cls(str(z["model_sha256"]), z["features"].astype(np.float64), float(z["spread"]), z["svm"], *cohort, format=fmt)
         except Exception as exc:  # corrupt or foreign bytes
             raise SignatureReferenceError(f"stored signature writer model cannot be read: {exc}") from exc
@@ -227,7 +234,20 @@ def writer_model_from_features(features: np.ndarray, background: np.ndarray, svm
     if cohort is None or len(cohort) < 2:
         return writer
     mean, std = cohort_statistics(writer, cohort)
-    return WriterModel(writer.model_sha256, writer.features, writer.spread, writer.svm, mean, std)
+    return WriterModel(writer.model_sha256, writer.features, writer.spread, writer.svm, mean, std,
+                       reference_statistics(features, background, svm_c))
+
+
+def reference_statistics(features: np.ndarray, background: np.ndarray, svm_c: float) -> np.ndarray:
+    """Mean (distance_over_spread, svm) of each reference scored by a writer model of the other references (leave-one-out)."""
+    if len(features) < 3:
+        return np.zeros(2)
+    rows = []
+    for i in range(len(features)):
+        others = np.delete(features, i, axis=0)
+        model = WriterModel("", others, mean_pairwise_distance(others), fit_linear_svm(others, background, svm_c))
+        rows.append(batch_writer_scores(features[i : i + 1], model)[0])
+    return np.mean(rows, axis=0)
 
 
 def batch_writer_scores(features: np.ndarray, writer: WriterModel) -> np.ndarray:
@@ -255,10 +275,18 @@ def writer_scores(feature: np.ndarray, writer: WriterModel) -> tuple[np.ndarray,
 
 def normalised_scores(over_spread: float, svm: float, writer: WriterModel, comparison: dict) -> tuple[float, float]:
     """The two scores as the rule reads them: in cohort standard deviations when the manifest asks for it (z-norm)."""
-    if comparison.get("normalisation") != COHORT:
-        return over_spread, svm
-    z = (np.array([over_spread, svm]) - writer.cohort_mean) / writer.cohort_std
-    return float(z[0]), float(z[1])
+    normalisation = comparison.get("normalisation")
+    x = np.array([over_spread, svm])
+    if normalisation == COHORT:
+        z = (x - writer.cohort_mean) / writer.cohort_std
+        return float(z[0]), float(z[1])
+    if normalisation == COHORT_AND_REFERENCES:
+        # 0 = where the cohort scores, 1 = where the writer's own references score; at least one cohort deviation apart.
+        span = writer.reference_mean - writer.cohort_mean
+        span = np.where(np.abs(span) < writer.cohort_std, np.where(span < 0, -1.0, 1.0) * writer.cohort_std, span)
+        t = (x - writer.cohort_mean) / span
+        return float(1.0 - t[0]), float(t[1])  # distance stays "higher = farther"; svm "higher = more like the writer"
+    return over_spread, svm
 
 
 def raw_score(over_spread: float, svm: float, comparison: dict) -> float:
@@ -321,7 +349,7 @@ def background_features(model: OnnxModel) -> np.ndarray:
 
 def cohort_features(model: OnnxModel) -> np.ndarray | None:
     """Other writers' features (not the background) that each writer model scores at enrolment, for z-norm; None if not used."""
-    if model.manifest.extra["comparison"].get("normalisation") != COHORT:
+    if model.manifest.extra["comparison"].get("normalisation") not in (COHORT, COHORT_AND_REFERENCES):
         return None
     return _shipped_features(model, "cohort", _cohort)
 
@@ -398,7 +426,8 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
         distances=[float(d) for d in distances],
         distance=over_spread,
         svm=svm,
-        rule=f"{comparison['rule']} against {len(refs)} references" + (", cohort-normalised" if comparison.get("normalisation") == COHORT else ""),
+        rule=f"{comparison['rule']} against {len(refs)} references"
+        + (f", normalised by {comparison['normalisation']}" if comparison.get("normalisation", "none") != "none" else ""),
         llr=log_likelihood_ratio(raw, manifest.calibration),
         model_version=model.version,
         model_sha256=manifest.sha256,

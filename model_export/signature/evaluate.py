@@ -38,6 +38,7 @@ from functions.manifests import InputSpec, ModelManifest, sha256_file, write_man
 from functions.runtime.models import OnnxModel
 from functions.steps.signature import (
     COHORT,
+    COHORT_AND_REFERENCES,
     background_features,
     batch_writer_scores,
     calibrated_score,
@@ -61,7 +62,7 @@ GENUINE_EDGE_RANDOM_FAR = 0.001  # random forgeries in the genuine zone, validat
 FORGED_EDGE_FRR = 0.02  # genuine signatures in the forged zone, validation writers
 SVM_CS = (0.01, 0.1, 1.0)
 RULES = ("distance_over_spread", "writer_svm", "fusion")
-NORMALISATIONS = ("none", COHORT)
+NORMALISATIONS = ("none", COHORT, COHORT_AND_REFERENCES)
 CAPTURES = ("scan", "pad", "scan->pad")  # references' capture -> questioned capture
 KINDS = ("genuine", "skilled", "random")
 BACKGROUND_PER_WRITER = 2  # the SVM's negatives: genuine #1 (scan) and #2 (as a pad) of every training writer
@@ -130,14 +131,17 @@ def score_pairs(trials, ref_features: np.ndarray, q_features: np.ndarray, backgr
             idx = getattr(t, kind)
             pairs = batch_writer_scores(q_features[idx], writer) if len(idx) else np.zeros((0, 2))
             row[kind] = pairs
-            row[kind + ":" + COHORT] = (pairs - writer.cohort_mean) / writer.cohort_std
+            for norm in (COHORT, COHORT_AND_REFERENCES):
+                comparison = {"normalisation": norm}
+                row[kind + ":" + norm] = np.array([normalised_scores(a, b, writer, comparison) for a, b in pairs]).reshape(-1, 2)
         out.append(row)
     return out
 
 
 def rule_scores(pairs: list[dict], comparison: dict) -> list[dict[str, np.ndarray]]:
     """One raw score per questioned signature under a comparison (the service's raw_score)."""
-    suffix = ":" + COHORT if comparison.get("normalisation") == COHORT else ""
+    norm = comparison.get("normalisation", "none")
+    suffix = "" if norm == "none" else ":" + norm
     return [{k: np.array([raw_score(a, b, comparison) for a, b in row[k + suffix]]) for k in KINDS} for row in pairs]
 
 
@@ -209,7 +213,7 @@ def choose(features: dict[str, np.ndarray], trials, background: np.ndarray, coho
                  {"scan": ("scan", "scan"), "pad": ("pad", "pad")}.items()}
         pairs_cache[c] = pairs
         for norm in NORMALISATIONS:
-            suffix = ":" + COHORT if norm == COHORT else ""
+            suffix = "" if norm == "none" else ":" + norm
             fusion = fit_fusion(list(pairs.values()), suffix)
             for rule in RULES:
                 comparison = {"rule": rule, "fusion": fusion, "normalisation": norm, "svm_c": c}
@@ -441,7 +445,7 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
                                  **background_info["cohort"]},
                       "min_references": 3,
                       "chosen_by": "lowest pooled skilled-forgery EER on validation writers (scans and pad renderings averaged) among "
-                                   "every SVM C, normalisation (none, cohort z-norm) and rule (distance_over_spread, writer_svm, fusion)"}
+                                   "every SVM C, normalisation (none, cohort z-norm, cohort-and-references) and rule (distance_over_spread, writer_svm, fusion)"}
     manifest = ModelManifest(
         name="signature", version=version, file="model.onnx", sha256=sha256_file(out_dir / "model.onnx"), input=input_spec(ckpt),
         outputs=("embedding",),
