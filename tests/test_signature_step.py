@@ -94,7 +94,13 @@ def test_manifest_matches_the_shipped_files(model):
     background = comparison["background"]
     assert background["sha256"] == sha256_file(model.dir / background["file"])
     assert m.extra["training"]["splits_sha256"] == sha256_file(ROOT / "model_export" / "signature" / "splits.json")
-    assert set(m.metrics["per_set"]) == {"sign_data", "bhsig_bengali", "bhsig_hindi", "cedar", "all"}
+    cohort = comparison.get("cohort")
+    if comparison.get("normalisation", "none") != "none":
+        assert cohort["sha256"] == sha256_file(model.dir / cohort["file"])
+    llr = m.calibration["llr"]
+    assert llr["a"] > 0  # a higher score is more likely the same writer
+    for capture in ("scan", "pad", "scan->pad"):  # figures at the deployed zones, per capture and set
+        assert set(m.metrics["per_capture"][capture]) == {"sign_data", "bhsig_bengali", "bhsig_hindi", "cedar", "all"}
 
 
 def test_splits_keep_every_writer_on_one_side():

@@ -51,11 +51,16 @@ def to_tensor(canvases: np.ndarray, size: tuple[int, int], stroke_width: int = 0
     return torch.from_numpy(np.stack([to_network_input(c, *size) for c in prepared])).unsqueeze(1)
 
 
-def smooth_warp(x: torch.Tensor, gen: torch.Generator, strength: float) -> torch.Tensor:
-    """A smooth random displacement of each image (a coarse 3x6 field, upsampled): the shape bent as an imitation bends it."""
+def smooth_warp(x: torch.Tensor, gen: torch.Generator, strength: float, tremor: float = 0.0) -> torch.Tensor:
+    """A smooth random displacement of each image (a coarse 3x6 field, upsampled): the shape bent as an imitation bends it;
+    with `tremor`, also a fine 12x24 field: the shaky line of slow, careful drawing."""
     n, _, h, w = x.shape
     field = (torch.rand(n, 2, 3, 6, generator=gen) * 2 - 1) * strength
-    field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
+    field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True)
+    if tremor > 0:
+        fine = (torch.rand(n, 2, 12, 24, generator=gen) * 2 - 1) * tremor
+        field = field + F.interpolate(fine, size=(h, w), mode="bicubic", align_corners=True)
+    field = field.permute(0, 2, 3, 1)
     identity = F.affine_grid(torch.eye(2, 3).unsqueeze(0).expand(n, 2, 3), [n, 1, h, w], align_corners=False)
     return F.grid_sample(x, identity + field, align_corners=False, padding_mode="zeros")
 
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capture-share", type=float, default=0.5, help="share of training images drawn as one of the captures")
     p.add_argument("--synthetic-forgeries", type=float, default=0.1, help="share of each batch's genuine signatures warped into a forgery")
     p.add_argument("--warp", type=float, default=0.06, help="strength of the synthetic forgeries' warp (share of the image)")
+    p.add_argument("--tremor", type=float, default=0.0, help="strength of the synthetic forgeries' fine tremor (share of the image)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -166,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.synthetic_forgeries > 0:  # warped genuine signatures as forgeries of their writer
                 fake = (y < len(writer_ids)) & (torch.rand(len(idx), generator=gen) < args.synthetic_forgeries)
                 if fake.any():
-                    x[fake] = smooth_warp(x[fake], gen, args.warp)
+                    x[fake] = smooth_warp(x[fake], gen, args.warp, args.tremor)
                     y[fake] += len(writer_ids)
             loss = head(net(x), y)
             opt.zero_grad()
@@ -194,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
                                                        "stroke_width": args.stroke_width, "captures": captures,
                                                        "capture_share": args.capture_share, "synthetic_forgeries": args.synthetic_forgeries,
+                                                       "warp": args.warp, "tremor": args.tremor,
                                                        "train_seconds": round(time.time() - t0, 1),
                                                        "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
     say(f"done: best epoch {best[1]} in {time.time() - t0:.0f} s")
