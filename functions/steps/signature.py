@@ -306,9 +306,14 @@ def raw_score(over_spread: float, svm: float, comparison: dict) -> float:
 
 
 def network_canvas(canvas: np.ndarray, manifest) -> np.ndarray:
-    """A stored or questioned canvas as the model was trained to see it (strokes redrawn at one width if it asks)."""
-    width = manifest.extra.get("canvas", {}).get("stroke_width")
-    return normalise_strokes(canvas, int(width)) if width else canvas
+    """A stored or questioned canvas as the model was trained to see it: as is, its strokes redrawn at one width
+    (`canvas.stroke_width`), or both as two channels (`canvas.channels` = ["canvas", "strokes"])."""
+    spec = manifest.extra.get("canvas", {})
+    width = spec.get("stroke_width")
+    if not width:
+        return canvas
+    strokes = normalise_strokes(canvas, int(width))
+    return np.dstack([canvas, strokes]) if spec.get("channels") == ["canvas", "strokes"] else strokes
 
 
 def signature_features(model: OnnxModel, canvases: Sequence[np.ndarray]) -> np.ndarray:

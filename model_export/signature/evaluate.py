@@ -83,19 +83,22 @@ def checkpoint(run: Path) -> dict:
 
 def input_spec(ckpt: dict) -> InputSpec:
     height, width = ckpt.get("input", (INPUT_HEIGHT, INPUT_WIDTH))
-    return InputSpec(name="signature", height=int(height), width=int(width), color="GRAY", layout="NCHW", mean=(0.0,), std=(255.0,))
+    channels = int(ckpt.get("channels", 1))
+    return InputSpec(name="signature", height=int(height), width=int(width), color="GRAY", layout="NCHW",
+                     mean=(0.0,) * channels, std=(255.0,) * channels)
 
 
 def export(run: Path, out_dir: Path) -> float:
     """best.pt to out_dir/model.onnx with a parity check against PyTorch; returns the largest difference."""
     ckpt = checkpoint(run)
-    net = SignatureFeatureNet()
+    channels = int(ckpt.get("channels", 1))
+    net = SignatureFeatureNet(in_channels=channels)
     net.load_state_dict(ckpt["net"])
     spec = input_spec(ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.onnx"
-    export_onnx(net, path, input_name="signature", input_shape=(1, spec.height, spec.width), output_name="embedding", dummy_batch=2)
-    batch = np.random.default_rng(0).random((4, 1, spec.height, spec.width)).astype(np.float32) ** 8
+    export_onnx(net, path, input_name="signature", input_shape=(channels, spec.height, spec.width), output_name="embedding", dummy_batch=2)
+    batch = np.random.default_rng(0).random((4, channels, spec.height, spec.width)).astype(np.float32) ** 8
     return parity(net, path, batch, tolerance=1e-4)
 
 
@@ -434,6 +437,10 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
     ckpt = checkpoint(run)
     history = json.loads((run / "history.json").read_text())
     stroke_width = int(ckpt.get("stroke_width", 0))
+    channels = int(ckpt.get("channels", 1))
+    canvas_views = {"stroke_width": stroke_width} if stroke_width else {}
+    if channels == 2:
+        canvas_views["channels"] = ["canvas", "strokes"]
     comparison: dict = {}
     if chosen is not None:
         np.savez_compressed(out_dir / "background.npz", features=background.astype(np.float32))
@@ -458,8 +465,8 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
         metrics={},
         extra={
             "comparison": comparison,
-            "canvas": {"height": CANVAS_HEIGHT, "width": CANVAS_WIDTH, "ink": "bright on black", **({"stroke_width": stroke_width} if stroke_width else {})},
-            "training": {"architecture": "SignatureFeatureNet", "parameters": count_parameters(SignatureFeatureNet()),
+            "canvas": {"height": CANVAS_HEIGHT, "width": CANVAS_WIDTH, "ink": "bright on black", **canvas_views},
+            "training": {"architecture": "SignatureFeatureNet", "parameters": count_parameters(SignatureFeatureNet(in_channels=channels)),
                          "loss": "additive-margin softmax over 2 classes per training writer (genuine; skilled and synthetic forgeries)",
                          "epochs": len(history["history"]), "best_epoch": history["best_epoch"], "train_seconds": history["train_seconds"],
                          "threads": history.get("threads", 1), "torch": torch.__version__, "onnx_parity_max_abs_diff": parity_diff,

@@ -45,10 +45,18 @@ from .trials import make_trials, rule_scores, score_trials, summarise
 DISTANCE_RULE = {"rule": "distance_over_spread"}
 
 
-def to_tensor(canvases: np.ndarray, size: tuple[int, int], stroke_width: int = 0) -> torch.Tensor:
-    """Canvases as the network sees them (strokes redrawn if stroke_width), at its input size (height, width), uint8 (N, 1, H, W)."""
-    prepared = (normalise_strokes(c, stroke_width) if stroke_width else c for c in canvases)
-    return torch.from_numpy(np.stack([to_network_input(c, *size) for c in prepared])).unsqueeze(1)
+def network_view(canvas: np.ndarray, stroke_width: int, two_channels: bool) -> np.ndarray:
+    """What the network reads of a canvas: the canvas, its strokes redrawn at one width, or both as two channels (H, W, 2)."""
+    if not stroke_width:
+        return canvas
+    strokes = normalise_strokes(canvas, stroke_width)
+    return np.dstack([canvas, strokes]) if two_channels else strokes
+
+
+def to_tensor(canvases: np.ndarray, size: tuple[int, int], stroke_width: int = 0, two_channels: bool = False) -> torch.Tensor:
+    """Canvases as the network sees them, at its input size (height, width), uint8 (N, C, H, W)."""
+    views = np.stack([to_network_input(network_view(c, stroke_width, two_channels), *size) for c in canvases])
+    return torch.from_numpy(views).unsqueeze(1) if views.ndim == 3 else torch.from_numpy(views).permute(0, 3, 1, 2).contiguous()
 
 
 def smooth_warp(x: torch.Tensor, gen: torch.Generator, strength: float, tremor: float = 0.0) -> torch.Tensor:
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input-size", default=f"{INPUT_HEIGHT}x{INPUT_WIDTH}", help="network input HxW (the 128x256 canvas is resized to it)")
     p.add_argument("--balance-sets", action="store_true", help="draw each epoch's images so every set weighs the same")
     p.add_argument("--stroke-width", type=int, default=STROKE_WIDTH, help="redraw strokes at this width on the canvas (0: the canvas as is)")
+    p.add_argument("--two-channels", action="store_true", help="input = the canvas and its strokes redrawn at --stroke-width")
     p.add_argument("--captures", default="pad,photo,faint", help="capture renderings drawn instead of the scan (comma-separated; empty: none)")
     p.add_argument("--capture-share", type=float, default=0.5, help="share of training images drawn as one of the captures")
     p.add_argument("--synthetic-forgeries", type=float, default=0.1, help="share of each batch's genuine signatures warped into a forgery")
@@ -132,16 +141,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in captures:
         canvases, valid = load_variant(args.data, data, cache, name, writers_of(splits, "train", list(splits["sets"])))
         say(f"capture {name}: {int(valid[train_idx].sum())} of {len(train_idx)} training images rendered")
-        capture_tensors.append(to_tensor(canvases[train_idx], size, args.stroke_width))
+        capture_tensors.append(to_tensor(canvases[train_idx], size, args.stroke_width, args.two_channels))
     writer_ids = sorted(set(train.writers.tolist()))
     index = {w: i for i, w in enumerate(writer_ids)}
     labels = torch.tensor([index[w] + (0 if g else len(writer_ids)) for w, g in zip(train.writers, train.genuine)])
-    x_train, x_val = to_tensor(train.canvases, size, args.stroke_width), to_tensor(val.canvases, size, args.stroke_width)
-    x_val_pad = to_tensor(pad_canvases[val_idx], size, args.stroke_width)
+    x_train = to_tensor(train.canvases, size, args.stroke_width, args.two_channels)
+    x_val = to_tensor(val.canvases, size, args.stroke_width, args.two_channels)
+    x_val_pad = to_tensor(pad_canvases[val_idx], size, args.stroke_width, args.two_channels)
+    channels = int(x_train.shape[1])
     counts = {name: int(np.sum(train.sets == name)) for name in sets}
     set_weights = torch.tensor([1.0 / counts[name] for name in train.sets], dtype=torch.double)
     val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist())))
-    net = SignatureFeatureNet()
+    net = SignatureFeatureNet(in_channels=channels)
     head = MarginClassifier(net.project[2].num_features, 2 * len(writer_ids))
     opt = torch.optim.AdamW(list(net.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * math.ceil(len(labels) / args.batch)
@@ -191,14 +202,14 @@ def main(argv: list[str] | None = None) -> int:
                "epoch_seconds": round(time.time() - te, 1), "elapsed": round(time.time() - t0, 1)}
         history.append(row)
         say(json.dumps(row))
-        checkpoint = {"net": net.state_dict(), "epoch": epoch, "input": list(size), "stroke_width": args.stroke_width}
+        checkpoint = {"net": net.state_dict(), "epoch": epoch, "input": list(size), "stroke_width": args.stroke_width, "channels": channels}
         torch.save(checkpoint, args.out / f"epoch{epoch:02d}.pt")
         key = (row["val_skilled_pooled"] + row["val_pad_skilled_pooled"]) / 2 + row["val_random_pooled"]
         if best is None or key < best[0]:
             best = (key, epoch)
             torch.save(checkpoint, args.out / "best.pt")
     (args.out / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
-                                                       "stroke_width": args.stroke_width, "captures": captures,
+                                                       "stroke_width": args.stroke_width, "channels": channels, "captures": captures,
                                                        "capture_share": args.capture_share, "synthetic_forgeries": args.synthetic_forgeries,
                                                        "warp": args.warp, "tremor": args.tremor,
                                                        "train_seconds": round(time.time() - t0, 1),
