@@ -196,11 +196,12 @@ class WriterModel:
             raise SignatureReferenceError(f"stored signature writer model cannot be read: {exc}") from exc
 
 
-def fit_linear_svm(positives: np.ndarray, negatives: np.ndarray, c: float) -> np.ndarray:
+def fit_linear_svm(positives: np.ndarray, negatives: np.ndarray, c: float, start: np.ndarray | None = None) -> np.ndarray:
     """Linear SVM (squared hinge, L2, balanced class weights) by primal Newton steps; returns [w..., b].
 
     Balanced: the few references weigh as much as the whole background. For a
-    few hundred vectors it converges exactly in a few steps, with numpy alone.
+    few hundred vectors it converges exactly in a few steps, with numpy alone;
+    from a nearby solution (`start`, e.g. the SVM of one more reference) in one or two.
     """
     x = np.vstack([positives, negatives]).astype(np.float64)
     x = np.hstack([x, np.ones((len(x), 1))])
@@ -208,7 +209,7 @@ def fit_linear_svm(positives: np.ndarray, negatives: np.ndarray, c: float) -> np
     cost = np.r_[np.full(len(positives), 0.5 / len(positives)), np.full(len(negatives), 0.5 / len(negatives))] * c * len(x)
     regulariser = np.eye(x.shape[1])
     regulariser[-1, -1] = 1e-6  # the bias is not shrunk
-    w = np.zeros(x.shape[1])
+    w = np.zeros(x.shape[1]) if start is None else np.asarray(start, dtype=np.float64).copy()
     active_before = None
     for _ in range(SVM_NEWTON_STEPS):
         active = y * (x @ w) < 1
@@ -235,17 +236,17 @@ def writer_model_from_features(features: np.ndarray, background: np.ndarray, svm
         return writer
     mean, std = cohort_statistics(writer, cohort)
     return WriterModel(writer.model_sha256, writer.features, writer.spread, writer.svm, mean, std,
-                       reference_statistics(features, background, svm_c))
+                       reference_statistics(features, background, svm_c, writer.svm))
 
 
-def reference_statistics(features: np.ndarray, background: np.ndarray, svm_c: float) -> np.ndarray:
+def reference_statistics(features: np.ndarray, background: np.ndarray, svm_c: float, start: np.ndarray | None = None) -> np.ndarray:
     """Mean (distance_over_spread, svm) of each reference scored by a writer model of the other references (leave-one-out)."""
     if len(features) < 3:
         return np.zeros(2)
     rows = []
     for i in range(len(features)):
         others = np.delete(features, i, axis=0)
-        model = WriterModel("", others, mean_pairwise_distance(others), fit_linear_svm(others, background, svm_c))
+        model = WriterModel("", others, mean_pairwise_distance(others), fit_linear_svm(others, background, svm_c, start))
         rows.append(batch_writer_scores(features[i : i + 1], model)[0])
     return np.mean(rows, axis=0)
 
