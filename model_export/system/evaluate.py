@@ -42,6 +42,7 @@ from functions.manifests import (
     read_manifest,
 )
 from functions.biometrics.decision import ALL, FUSED
+from functions.biometrics.signature_verification import COHORT, COHORT_AND_REFERENCES
 
 from ..common.plots import probit_axes, pyplot, save
 from ..common.paths import MODELS_DIR, RUNS_DIR, SHARED_DATA
@@ -69,9 +70,14 @@ def load_inputs(data: Path, cache: Path, models_dir: Path):
     faces = score_faces(data / "nuaa", cache, models_dir)
     sigs = score_signatures(data / "signatures", cache, models_dir)
     manifests = {k: read_manifest(models_dir / name) for k, name in MODELS.items()}
-    with np.load(models_dir / "signature" / manifests["signature"].extra["comparison"]["background"]["file"]) as z:
+    comparison = manifests["signature"].extra["comparison"]
+    with np.load(models_dir / "signature" / comparison["background"]["file"]) as z:
         background = z["features"].astype(np.float64)
-    trials = A.signature_parts(sigs, manifests["signature"], background)
+    cohort = None
+    if comparison.get("normalisation") in (COHORT, COHORT_AND_REFERENCES):  # the writer model also scores the shipped cohort
+        with np.load(models_dir / "signature" / comparison["cohort"]["file"]) as z:
+            cohort = z["features"].astype(np.float64)
+    trials = A.signature_parts(sigs, manifests["signature"], background, cohort)
     return faces, sigs, manifests, trials
 
 
