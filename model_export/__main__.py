@@ -68,7 +68,7 @@ PIPELINES: dict[str, dict[str, str]] = {
 SHIPPED_FILES = {
     "face": ("model.onnx",),
     "antispoof": ("model.onnx", "LICENSE-minifasnet"),
-    "signature": ("model.onnx", "background.npz"),
+    "signature": ("model.onnx", "background.npz", "cohort.npz"),
 }
 
 

@@ -87,6 +87,35 @@ def test_enrol_then_the_genuine_person_is_accepted_and_an_impostor_rejected(acce
     assert sync.status_code == 200 and sync.json()["status"] == "accepted", sync.json()
 
 
+@pytest.fixture
+def shipped_signature_model(settings_env, tmp_path):
+    """The shipped face and signature models (the signature one normalises by its cohort); liveness is not used here."""
+    from tests.fixtures.models import models_with_an_always_spoof_detector
+
+    settings_env.setenv("BIOAUTH_MODELS_DIR", str(models_with_an_always_spoof_detector(tmp_path / "models")))
+
+
+def test_renewal_rebuilds_a_stored_writer_model_of_the_previous_format(shipped_signature_model, embedded_services, client, astronaut):
+    """A writer model stored before cohort statistics (format 1) is replaced by renewal with one of the current format."""
+    from functions.biometrics.signature_verification import WRITER_MODEL_FORMAT, WriterModel
+    from functions.runtime.subjects import load_signature_writer_model, store_signature_writer_model
+
+    assert _enrol(client, astronaut).status_code == 201
+    subject = embedded_services.records.get("subjects", "astronaut")
+    enrolled = WriterModel.decode(load_signature_writer_model(subject, embedded_services))
+    assert enrolled.format == WRITER_MODEL_FORMAT and np.any(enrolled.reference_mean != 0)
+    old = io.BytesIO()  # what format 1 stored: features, spread and SVM only
+    np.savez_compressed(old, model_sha256=np.array(enrolled.model_sha256), features=enrolled.features.astype(np.float32),
+                        spread=np.array(enrolled.spread), svm=enrolled.svm)
+    store_signature_writer_model("astronaut", old.getvalue(), embedded_services)
+    assert WriterModel.decode(load_signature_writer_model(subject, embedded_services)).format == 1
+
+    assert client.post("/api/v1/subjects/astronaut/renewal").status_code == 200
+    rebuilt = WriterModel.decode(load_signature_writer_model(embedded_services.records.get("subjects", "astronaut"), embedded_services))
+    assert rebuilt.format == WRITER_MODEL_FORMAT and rebuilt.model_sha256 == enrolled.model_sha256
+    assert np.allclose(rebuilt.cohort_mean, enrolled.cohort_mean) and np.allclose(rebuilt.reference_mean, enrolled.reference_mean)
+
+
 def test_renewal_cancels_the_template_and_erasure_forgets_the_subject(accept_path_models, embedded_services, client, astronaut):
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature

@@ -11,9 +11,11 @@ import pytest
 from functions.biometrics.signature_preparation import (
     CANVAS_HEIGHT,
     CANVAS_WIDTH,
+    STROKE_WIDTH,
     BlankImage,
     ImageTooSmall,
     NoInk,
+    normalise_strokes,
     prepare_signature,
     to_network_input,
 )
@@ -128,3 +130,62 @@ def test_paper_grain_alone_is_still_no_ink(grain):
     paper = np.clip(np.random.default_rng(grain).normal(230, grain, (200, 400)), 0, 255).astype(np.uint8)
     with pytest.raises(NoInk):
         prepare_signature(paper)
+
+
+# ---- capture invariance: scans, phone photos and pen-pad strokes become the same network input
+
+
+def _ink_area(canvas: np.ndarray) -> int:
+    return int((canvas > 0).sum())
+
+
+def _raw_scan(gray: np.ndarray) -> np.ndarray:
+    """The signature as a raw office scan: twice the resolution, grey grainy paper, a darker band at the lid's edge, dust."""
+    rng = np.random.default_rng(4)
+    big = cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    page = big * 0.86 + rng.normal(0, 3, big.shape)
+    page[:, :12] *= 0.7
+    for y, x in rng.integers(0, min(big.shape), (20, 2)):
+        page[y, x] = 90
+    return np.clip(page, 0, 255).astype(np.uint8)
+
+
+def test_normalise_strokes_draws_every_stroke_at_one_width():
+    thin, thick = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), np.uint8), np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), np.uint8)
+    cv2.line(thin, (20, 64), (230, 64), 255, 1)
+    cv2.line(thick, (20, 64), (230, 64), 255, 11)
+    assert _ink_area(thick) > 8 * _ink_area(thin)
+    a, b = normalise_strokes(thin), normalise_strokes(thick)
+    assert abs(_ink_area(a) - _ink_area(b)) <= 0.1 * _ink_area(a)
+    assert set(np.unique(a)) == {0, 255}  # even darkness: no pressure or scanner grey levels left
+    assert _ink_area(a) == pytest.approx(211 * STROKE_WIDTH, rel=0.1)
+
+
+def test_normalise_strokes_of_an_empty_canvas_is_empty():
+    assert not normalise_strokes(np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), np.uint8)).any()
+
+
+@pytest.mark.parametrize("capture", ["pad", "photo", "faint", "raw_scan"])
+def test_every_capture_gives_the_same_strokes_after_normalisation(capture):
+    from model_export.signature.capture import CAPTURES
+
+    sig = make_signature(5, 1)
+    rng = np.random.default_rng(9)
+    image = _raw_scan(sig) if capture == "raw_scan" else CAPTURES[capture](sig, rng)
+    scan, other = prepare_signature(sig), prepare_signature(image)
+    a, b = normalise_strokes(scan), normalise_strokes(other)
+    # Same layout (a photo's tilt moves strokes by a few pixels, hence the wide blur), and the same amount of ink.
+    fa, fb = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 4) for x in (a, b))
+    assert np.corrcoef(fa.ravel(), fb.ravel())[0, 1] > 0.8, capture
+    assert 0.8 < _ink_area(b) / _ink_area(a) < 1.25, capture
+
+
+def test_pad_strokes_differ_from_the_scan_until_normalised():
+    from model_export.signature.capture import pad_strokes
+
+    sig = make_signature(7, 0)
+    scan, pad = prepare_signature(sig), prepare_signature(pad_strokes(sig, np.random.default_rng(1)))
+    raw_ratio = _ink_area(pad) / _ink_area(scan)
+    normalised_ratio = _ink_area(normalise_strokes(pad)) / _ink_area(normalise_strokes(scan))
+    assert raw_ratio < 0.8  # a pad's line is thinner than a pen's on paper ...
+    assert abs(normalised_ratio - 1) < abs(raw_ratio - 1) / 2  # ... and the redrawn strokes close most of that gap

@@ -9,21 +9,26 @@ import numpy as np
 import pytest
 
 from functions.biometrics.signature_preparation import NoInk
-from functions.manifests import sha256_file
+from functions.manifests import llr_calibration, sha256_file
 from functions.onnx_models import load_model
 from functions.biometrics.signature_verification import (
+    COHORT,
     FORGED,
     GENUINE,
     UNCERTAIN,
+    WRITER_MODEL_FORMAT,
     SignatureReferenceError,
     SignatureResult,
     WriterModel,
+    batch_writer_scores,
     build_writer_model,
     current_writer_model,
     decode_references,
     encode_references,
+    normalised_scores,
     prepare_reference,
     verify_signature,
+    writer_model_from_features,
     zone,
 )
 from tests.fixtures.signatures import make_forgery, make_signature
@@ -89,7 +94,13 @@ def test_manifest_matches_the_shipped_files(model):
     background = comparison["background"]
     assert background["sha256"] == sha256_file(model.dir / background["file"])
     assert m.extra["training"]["splits_sha256"] == sha256_file(ROOT / "model_export" / "signature" / "splits.json")
-    assert set(m.metrics["per_set"]) == {"sign_data", "bhsig_bengali", "bhsig_hindi", "cedar", "all"}
+    cohort = comparison.get("cohort")
+    if comparison.get("normalisation", "none") != "none":
+        assert cohort["sha256"] == sha256_file(model.dir / cohort["file"])
+    llr = m.calibration["llr"]
+    assert llr["a"] > 0  # a higher score is more likely the same writer
+    for capture in ("scan", "pad", "scan->pad"):  # figures at the deployed zones, per capture and set
+        assert set(m.metrics["per_capture"][capture]) == {"sign_data", "bhsig_bengali", "bhsig_hindi", "cedar", "all"}
 
 
 def test_splits_keep_every_writer_on_one_side():
@@ -190,20 +201,58 @@ def test_phone_photos_and_dark_mode_captures_decide_like_the_clean_scans(model, 
 
 @pytest.mark.skipif(not SIGNATURES.is_dir(), reason=f"signature data sets not found at {SIGNATURES}")
 def test_serving_and_evaluation_compute_the_same_scores(model):
-    """The evaluation scores features from its own batched ONNX path with the service's writer model; it must agree with serving."""
+    """The evaluation scores batches of features with the service's writer model and manifest; it must agree with serving."""
     pytest.importorskip("torch", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
     pytest.importorskip("sklearn", reason="the training stack is not installed (pip install -r model_export/requirements.txt)")
-    from model_export.signature.evaluate import onnx_features
-    from model_export.signature.trials import score_trials, WriterTrials
+    from model_export.signature.evaluate import deployed_scores, model_features
+    from model_export.signature.trials import WriterTrials
 
     genuine, forged = _writer_images("cedar", SPLITS["sets"]["cedar"]["test"][0])
     canvases = np.stack([prepare_reference(_read(p)) for p in genuine[:6] + forged[:1]])
-    features = onnx_features(model.dir / model.manifest.file, canvases, model.manifest.input)
-    comparison = model.manifest.extra["comparison"]
-    with np.load(model.dir / comparison["background"]["file"]) as z:
-        background = z["features"].astype(np.float64)
+    features = model_features(model, canvases)
     trial = WriterTrials("cedar", "w", np.arange(5), np.array([5]), np.array([6]), np.array([], int))
-    evaluation = score_trials([trial], features, background, comparison["svm_c"])[0]
+    evaluation = deployed_scores(model, {"scan": features, "pad": features}, [trial])["scan"][0]
     for kind, index in (("genuine", 5), ("skilled", 6)):
         served = verify_signature(_read((genuine[:6] + forged[:1])[index]), list(canvases[:5]), model=model)
-        np.testing.assert_allclose([served.distance, served.svm], evaluation[kind][0], atol=1e-4)
+        assert served.score == pytest.approx(float(evaluation[kind][0]), abs=1e-4)
+
+
+def test_a_writer_model_of_the_previous_format_is_rebuilt(writer_a_refs, model):
+    """A format-1 writer model (no cohort statistics) decodes, and the step rebuilds it from the stored canvases."""
+    import io
+
+    current = build_writer_model(model, writer_a_refs)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, model_sha256=np.array(model.manifest.sha256), features=current.features.astype(np.float32),
+                        spread=np.array(current.spread), svm=current.svm)
+    old = WriterModel.decode(buf.getvalue())
+    assert old.format == 1
+    rebuilt = current_writer_model(model, np.stack(writer_a_refs), old)
+    assert rebuilt is not old and rebuilt.format == WRITER_MODEL_FORMAT
+    assert np.allclose(rebuilt.cohort_mean, current.cohort_mean) and np.allclose(rebuilt.cohort_std, current.cohort_std)
+
+
+def test_cohort_normalisation_reads_scores_in_cohort_deviations(writer_a_refs, model):
+    """z-norm: the cohort itself scores about 0 on average with unit spread, per writer, whatever the writer's raw scale."""
+    comparison = {"normalisation": COHORT}
+    rng = np.random.default_rng(0)
+    cohort = rng.normal(size=(50, 8))
+    cohort /= np.linalg.norm(cohort, axis=1, keepdims=True)
+    refs = rng.normal(size=(5, 8))
+    writer = writer_model_from_features(refs / np.linalg.norm(refs, axis=1, keepdims=True), -cohort[:10], 0.1, cohort=cohort)
+    z = np.array([normalised_scores(*batch_writer_scores(c[None], writer)[0], writer, comparison) for c in cohort])
+    assert np.allclose(z.mean(axis=0), 0, atol=1e-9) and np.allclose(z.std(axis=0), 1, atol=1e-9)
+    assert normalised_scores(1.0, 2.0, writer, {}) == (1.0, 2.0)  # no normalisation asked: the raw scores
+    restored = WriterModel.decode(writer.encode())
+    assert np.allclose(restored.cohort_mean, writer.cohort_mean) and restored.format == WRITER_MODEL_FORMAT
+
+
+def test_result_carries_a_log_likelihood_ratio_consistent_with_its_score(writer_a_refs, model):
+    """The recorded LLR is the manifest's calibration.llr applied to the calibrated score, the rule the decision reads."""
+    result = verify_signature(make_signature(11, 7), writer_a_refs, model=model)
+    calibration = llr_calibration(model.manifest)
+    assert calibration is not None and result.llr == pytest.approx(calibration.llr(result.score), abs=1e-9)
+    if calibration.of == "logit" and (calibration.a, calibration.b) == (1.0, 0.0):  # the Platt fit itself: llr = logit(score)
+        p = min(max(result.score, 1e-9), 1 - 1e-9)
+        assert result.llr == pytest.approx(min(max(np.log(p / (1 - p)), calibration.low), calibration.high), abs=1e-6)
+    assert result.to_record()["llr"] == round(result.llr, 4)

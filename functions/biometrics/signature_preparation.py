@@ -19,7 +19,10 @@ and a scan then cost the same few milliseconds.
 
 The canvas (`CANVAS_HEIGHT` x `CANVAS_WIDTH`, uint8) does not depend on any
 network: enrolment stores it, so stored references survive a model upgrade.
-`to_network_input()` resizes a canvas to what a given model expects.
+`to_network_input()` resizes a canvas to what a given model expects, and
+`normalise_strokes()` redraws a canvas's strokes at one width (for a model
+whose manifest asks for it): a pen tablet's 1 px line, a felt pen, a faint
+scan and a blurred photo then differ only in the path of the pen.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ INK_TO_NOISE = 4.0  # ink must stand out from the paper by this many times the p
 POLARITY_TAIL = 0.2  # percent of pixels at each end of the histogram that stand for the ink (the minority)
 MIN_INK_FRACTION = 0.0005  # of the image area
 MAX_INK_FRACTION = 0.5
+STROKE_THRESHOLD = 32  # canvas level above which a pixel belongs to a stroke (faint edges of resized strokes are not)
+STROKE_WIDTH = 3  # pixels on the canvas: every stroke is redrawn at this width around its centre line
 PAPER_FRACTION = 0.4  # background darker than this share of the page's brightness is not paper (a table)  # more "ink" than paper is not a signature on paper
 
 
@@ -264,3 +269,22 @@ def to_network_input(canvas: np.ndarray, height: int, width: int) -> np.ndarray:
     if canvas.shape == (height, width):
         return canvas
     return cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def normalise_strokes(canvas: np.ndarray, width: int = STROKE_WIDTH) -> np.ndarray:
+    """A canvas whose strokes are redrawn at one width around their centre lines (uint8, ink 255 on 0).
+
+    The stroke's width and grey levels say how the signature was captured (pen,
+    pad, scanner, camera), not who wrote it: thin every stroke to its one-pixel
+    centre line (Zhang-Suen thinning) and draw that line again with a round
+    pen of `width` pixels. Works on stored canvases too, so references enrolled
+    before a model used it are re-derived without new images.
+    """
+    import cv2
+
+    strokes = np.where(canvas >= STROKE_THRESHOLD, 255, 0).astype(np.uint8)
+    if not strokes.any():
+        return strokes
+    centre_lines = cv2.ximgproc.thinning(strokes, thinningType=cv2.ximgproc.THINNING_ZHANGSUEN)
+    pen = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+    return cv2.dilate(centre_lines, pen)

@@ -15,6 +15,21 @@ Two layers, as in writer-independent feature learning for offline signatures:
   (or which weighted sum, `fusion`) decides; it was chosen on validation
   writers. Every result records both scores.
 
+One threshold must fit every writer, so the two scores can be normalised per
+writer (`comparison.normalisation: "cohort"`): at enrolment the writer model
+also scores a cohort of other writers' signatures shipped beside the model
+(`cohort.npz`, features only) and keeps their mean and spread; a questioned
+signature's scores are then read in cohort standard deviations (z-norm), so a
+writer whose model scores everybody high does not let everybody in. With
+`"cohort_and_references"` the writer's own references are scored too (each
+against a writer model of the others, leave-one-out) and a score is read on
+the scale from "like the cohort" (0) to "like the writer's own references"
+(1), so a steady writer and a varying one share one threshold.
+
+A model whose manifest names a `canvas.stroke_width` sees every canvas with
+its strokes redrawn at that width (`normalise_strokes`), so a pad's thin line
+and a scanned felt pen are the same input to the network.
+
 The raw score becomes a probability of "genuine" by Platt scaling fitted on
 validation writers, and a zone from thresholds calibrated on validation
 writers: score >= `genuine` -> genuine, score < `forged` -> forged, in between
@@ -41,12 +56,16 @@ import numpy as np
 from ..errors import BioauthError, ModelNotInstalled
 from ..manifests import llr_calibration
 from ..onnx_models import OnnxModel, load_model
-from .signature_preparation import CANVAS_HEIGHT, CANVAS_WIDTH, prepare_signature, to_network_input
+from .signature_preparation import CANVAS_HEIGHT, CANVAS_WIDTH, normalise_strokes, prepare_signature, to_network_input
 
 MODEL_NAME = "signature"
 MIN_REFERENCES = 3
 DISTANCE_OVER_SPREAD, WRITER_SVM, FUSION = "distance_over_spread", "writer_svm", "fusion"
 SVM_NEWTON_STEPS = 30
+COHORT = "cohort"  # comparison.normalisation: scores z-normalised by the writer model's scores of a cohort of other writers
+COHORT_AND_REFERENCES = "cohort_and_references"  # scores placed between the cohort's mean (0) and the references' own (1)
+WRITER_MODEL_FORMAT = 2  # 2: cohort statistics stored; a stored model of another format is rebuilt from the canvases
+MIN_COHORT_STD = 1e-3
 
 GENUINE, FORGED, UNCERTAIN = "genuine", "forged", "uncertain"
 
@@ -141,27 +160,39 @@ class WriterModel:
     features: np.ndarray  # (n_references, d) the references' features
     spread: float  # mean distance between the references: how much this writer varies
     svm: np.ndarray  # (d + 1,) weights then bias; positive on the subject's side
+    # (distance_over_spread, svm) of the cohort against this writer model: mean and standard deviation
+    cohort_mean: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    cohort_std: np.ndarray = field(default_factory=lambda: np.ones(2))
+    # (distance_over_spread, svm) of each reference against a model of the other references, averaged (leave-one-out)
+    reference_mean: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    format: int = WRITER_MODEL_FORMAT
 
     def encode(self) -> bytes:
         buf = io.BytesIO()
         np.savez_compressed(buf, model_sha256=np.array(self.model_sha256), features=self.features.astype(np.float32),
-                            spread=np.array(self.spread), svm=self.svm.astype(np.float64))
+                            spread=np.array(self.spread), svm=self.svm.astype(np.float64),
+                            cohort_mean=self.cohort_mean.astype(np.float64), cohort_std=self.cohort_std.astype(np.float64),
+                            reference_mean=self.reference_mean.astype(np.float64), format=np.array(self.format))
         return buf.getvalue()
 
     @classmethod
     def decode(cls, data: bytes) -> "WriterModel":
+        """A stored writer model; one of format 1 (no cohort statistics) decodes with format 1 and is rebuilt by the step."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                return cls(str(z["model_sha256"]), z["features"].astype(np.float64), float(z["spread"]), z["svm"])
+                fmt = int(z["format"]) if "format" in z.files else 1
+                cohort = (z["cohort_mean"], z["cohort_std"], z["reference_mean"]) if fmt >= 2 else (np.zeros(2), np.ones(2), np.zeros(2))
+                return cls(str(z["model_sha256"]), z["features"].astype(np.float64), float(z["spread"]), z["svm"], *cohort, format=fmt)
         except Exception as exc:  # corrupt or foreign bytes
             raise SignatureReferenceError(f"stored signature writer model cannot be read: {exc}") from exc
 
 
-def fit_linear_svm(positives: np.ndarray, negatives: np.ndarray, c: float) -> np.ndarray:
+def fit_linear_svm(positives: np.ndarray, negatives: np.ndarray, c: float, start: np.ndarray | None = None) -> np.ndarray:
     """Linear SVM (squared hinge, L2, balanced class weights) by primal Newton steps; returns [w..., b].
 
     Balanced: the few references weigh as much as the whole background. For a
-    few hundred vectors it converges exactly in a few steps, with numpy alone.
+    few hundred vectors it converges exactly in a few steps, with numpy alone;
+    from a nearby solution (`start`, e.g. the SVM of one more reference) in one or two.
     """
     x = np.vstack([positives, negatives]).astype(np.float64)
     x = np.hstack([x, np.ones((len(x), 1))])
@@ -169,7 +200,7 @@ def fit_linear_svm(positives: np.ndarray, negatives: np.ndarray, c: float) -> np
     cost = np.r_[np.full(len(positives), 0.5 / len(positives)), np.full(len(negatives), 0.5 / len(negatives))] * c * len(x)
     regulariser = np.eye(x.shape[1])
     regulariser[-1, -1] = 1e-6  # the bias is not shrunk
-    w = np.zeros(x.shape[1])
+    w = np.zeros(x.shape[1]) if start is None else np.asarray(start, dtype=np.float64).copy()
     active_before = None
     for _ in range(SVM_NEWTON_STEPS):
         active = y * (x @ w) < 1
@@ -187,9 +218,43 @@ def mean_pairwise_distance(features: np.ndarray) -> float:
     return float(np.mean(d)) if d else float("nan")
 
 
-def writer_model_from_features(features: np.ndarray, background: np.ndarray, svm_c: float, model_sha256: str = "") -> WriterModel:
+def writer_model_from_features(features: np.ndarray, background: np.ndarray, svm_c: float, model_sha256: str = "",
+                               cohort: np.ndarray | None = None) -> WriterModel:
+    """The writer model from the references' features; with a cohort, also the cohort's score statistics (z-norm)."""
     features = np.asarray(features, dtype=np.float64)
-    return WriterModel(model_sha256, features, mean_pairwise_distance(features), fit_linear_svm(features, background, svm_c))
+    writer = WriterModel(model_sha256, features, mean_pairwise_distance(features), fit_linear_svm(features, background, svm_c))
+    if cohort is None or len(cohort) < 2:
+        return writer
+    mean, std = cohort_statistics(writer, cohort)
+    return WriterModel(writer.model_sha256, writer.features, writer.spread, writer.svm, mean, std,
+                       reference_statistics(features, background, svm_c, writer.svm))
+
+
+def reference_statistics(features: np.ndarray, background: np.ndarray, svm_c: float, start: np.ndarray | None = None) -> np.ndarray:
+    """Mean (distance_over_spread, svm) of each reference scored by a writer model of the other references (leave-one-out)."""
+    if len(features) < 3:
+        return np.zeros(2)
+    rows = []
+    for i in range(len(features)):
+        others = np.delete(features, i, axis=0)
+        model = WriterModel("", others, mean_pairwise_distance(others), fit_linear_svm(others, background, svm_c, start))
+        rows.append(batch_writer_scores(features[i : i + 1], model)[0])
+    return np.mean(rows, axis=0)
+
+
+def batch_writer_scores(features: np.ndarray, writer: WriterModel) -> np.ndarray:
+    """(n, 2): distance_over_spread and SVM decision value of each of several features against one writer model."""
+    features = np.asarray(features, dtype=np.float64)
+    distances = np.sqrt(np.maximum(((features[:, None, :] - writer.features[None, :, :]) ** 2).sum(axis=2), 0.0))
+    over_spread = distances.mean(axis=1) / max(writer.spread, 1e-3)
+    svm = features @ writer.svm[:-1] + writer.svm[-1]
+    return np.c_[over_spread, svm]
+
+
+def cohort_statistics(writer: WriterModel, cohort: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of (distance_over_spread, svm) over the cohort: how this writer model scores strangers."""
+    scores = batch_writer_scores(cohort, writer)
+    return scores.mean(axis=0), np.maximum(scores.std(axis=0), MIN_COHORT_STD)
 
 
 def writer_scores(feature: np.ndarray, writer: WriterModel) -> tuple[np.ndarray, float, float]:
@@ -198,6 +263,22 @@ def writer_scores(feature: np.ndarray, writer: WriterModel) -> tuple[np.ndarray,
     over_spread = float(np.mean(distances) / max(writer.spread, 1e-3))
     svm = float(feature @ writer.svm[:-1] + writer.svm[-1])
     return distances, over_spread, svm
+
+
+def normalised_scores(over_spread: float, svm: float, writer: WriterModel, comparison: dict) -> tuple[float, float]:
+    """The two scores as the rule reads them: in cohort standard deviations when the manifest asks for it (z-norm)."""
+    normalisation = comparison.get("normalisation")
+    x = np.array([over_spread, svm])
+    if normalisation == COHORT:
+        z = (x - writer.cohort_mean) / writer.cohort_std
+        return float(z[0]), float(z[1])
+    if normalisation == COHORT_AND_REFERENCES:
+        # 0 = where the cohort scores, 1 = where the writer's own references score; at least one cohort deviation apart.
+        span = writer.reference_mean - writer.cohort_mean
+        span = np.where(np.abs(span) < writer.cohort_std, np.where(span < 0, -1.0, 1.0) * writer.cohort_std, span)
+        t = (x - writer.cohort_mean) / span
+        return float(1.0 - t[0]), float(t[1])  # distance stays "higher = farther"; svm "higher = more like the writer"
+    return over_spread, svm
 
 
 def raw_score(over_spread: float, svm: float, comparison: dict) -> float:
@@ -216,22 +297,35 @@ def raw_score(over_spread: float, svm: float, comparison: dict) -> float:
 # ---------------------------------------------------------------- the model
 
 
+def network_canvas(canvas: np.ndarray, manifest) -> np.ndarray:
+    """A stored or questioned canvas as the model was trained to see it: as is, its strokes redrawn at one width
+    (`canvas.stroke_width`), or both as two channels (`canvas.channels` = ["canvas", "strokes"])."""
+    spec = manifest.extra.get("canvas", {})
+    width = spec.get("stroke_width")
+    if not width:
+        return canvas
+    strokes = normalise_strokes(canvas, int(width))
+    return np.dstack([canvas, strokes]) if spec.get("channels") == ["canvas", "strokes"] else strokes
+
+
 def signature_features(model: OnnxModel, canvases: Sequence[np.ndarray]) -> np.ndarray:
     spec = model.manifest.input
-    return model.run_images([to_network_input(c, spec.height, spec.width) for c in canvases])[0].astype(np.float64)
+    return model.run_images([to_network_input(network_canvas(c, model.manifest), spec.height, spec.width)
+                             for c in canvases])[0].astype(np.float64)
 
 
 _background: dict[str, np.ndarray] = {}
+_cohort: dict[str, np.ndarray] = {}
 _writer_models: dict[tuple[str, str], WriterModel] = {}
 _WRITER_CACHE_SIZE = 1024
 _lock = threading.Lock()
 
 
-def background_features(model: OnnxModel) -> np.ndarray:
-    """Other writers' features, the SVM's negatives: shipped beside the model, checked against the manifest."""
-    spec = model.manifest.extra["comparison"]["background"]
+def _shipped_features(model: OnnxModel, key: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """Features shipped beside the model (a file named in the manifest's comparison), checked against its sha256."""
+    spec = model.manifest.extra["comparison"][key]
     with _lock:
-        cached = _background.get(model.manifest.sha256)
+        cached = cache.get(model.manifest.sha256)
     if cached is not None:
         return cached
     path = model.dir / spec["file"]
@@ -241,20 +335,34 @@ def background_features(model: OnnxModel) -> np.ndarray:
     with np.load(path, allow_pickle=False) as z:
         features = z["features"].astype(np.float64)
     with _lock:
-        _background[model.manifest.sha256] = features
+        cache[model.manifest.sha256] = features
     return features
+
+
+def background_features(model: OnnxModel) -> np.ndarray:
+    """Other writers' features, the SVM's negatives: shipped beside the model, checked against the manifest."""
+    return _shipped_features(model, "background", _background)
+
+
+def cohort_features(model: OnnxModel) -> np.ndarray | None:
+    """Other writers' features (not the background) that each writer model scores at enrolment, for z-norm; None if not used."""
+    if model.manifest.extra["comparison"].get("normalisation") not in (COHORT, COHORT_AND_REFERENCES):
+        return None
+    return _shipped_features(model, "cohort", _cohort)
 
 
 def build_writer_model(model: OnnxModel, references: Sequence[np.ndarray]) -> WriterModel:
     """The subject's writer model from their reference canvases (at enrolment, or after a model upgrade)."""
     refs = _check_references(list(references), minimum=MIN_REFERENCES)
     svm_c = float(model.manifest.extra["comparison"]["svm_c"])
-    return writer_model_from_features(signature_features(model, list(refs)), background_features(model), svm_c, model.manifest.sha256)
+    return writer_model_from_features(signature_features(model, list(refs)), background_features(model), svm_c, model.manifest.sha256,
+                                      cohort_features(model))
 
 
 def current_writer_model(model: OnnxModel, references: np.ndarray, stored: WriterModel | None) -> WriterModel:
-    """The stored writer model when it was made with this model, else one rebuilt from the canvases (cached)."""
-    if stored is not None and stored.model_sha256 == model.manifest.sha256 and len(stored.features) == len(references):
+    """The stored writer model when it was made with this model (and format), else one rebuilt from the canvases (cached)."""
+    if (stored is not None and stored.model_sha256 == model.manifest.sha256 and stored.format == WRITER_MODEL_FORMAT
+            and len(stored.features) == len(references)):
         return stored
     key = (model.manifest.sha256, hashlib.sha256(np.ascontiguousarray(references).tobytes()).hexdigest())
     with _lock:
@@ -297,7 +405,8 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
     comparison = manifest.extra["comparison"]
     writer = current_writer_model(model, refs, writer_model)
     distances, over_spread, svm = writer_scores(signature_features(model, [questioned])[0], writer)
-    score = calibrated_score(raw_score(over_spread, svm, comparison), manifest.calibration)
+    raw = raw_score(*normalised_scores(over_spread, svm, writer, comparison), comparison)
+    score = calibrated_score(raw, manifest.calibration)
     thresholds = {"genuine": manifest.thresholds["genuine"], "forged": manifest.thresholds["forged"]}
     calibration = llr_calibration(manifest)
     return SignatureResult(
@@ -307,7 +416,8 @@ def verify_signature(questioned_gray_or_rgb: np.ndarray, references: Sequence[np
         distances=[float(d) for d in distances],
         distance=over_spread,
         svm=svm,
-        rule=f"{comparison['rule']} against {len(refs)} references",
+        rule=f"{comparison['rule']} against {len(refs)} references"
+        + (f", normalised by {comparison['normalisation']}" if comparison.get("normalisation", "none") != "none" else ""),
         model_version=model.version,
         model_sha256=manifest.sha256,
         llr=None if calibration is None else calibration.llr(score),

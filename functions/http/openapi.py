@@ -249,9 +249,12 @@ def _step_schemas() -> dict:
                 "score": {"type": "number", "description": "calibrated, 0..1, higher is more likely genuine"},
                 "thresholds": {"type": "object", "properties": {"genuine": NUMBER, "forged": NUMBER}, "additionalProperties": NUMBER},
                 "distances": {**NUMBERS, "description": "feature distance to each reference, in reference order"},
-                "distance": {"type": "number", "description": "mean of `distances` over the references' own spread"},
-                "svm": {"type": "number", "description": "the writer model's decision value (> 0: the subject's side)"},
-                "rule": STRING,
+                "distance": {"type": "number", "description": "mean of `distances` over the references' own spread "
+                             "(before the per-writer normalisation the rule may apply)"},
+                "svm": {"type": "number", "description": "the writer model's decision value (> 0: the subject's side; "
+                        "before the per-writer normalisation)"},
+                "rule": {"type": "string", "description": "the manifest's rule, the number of references and, when the model "
+                         "normalises scores per writer, how (e.g. 'fusion against 5 references, normalised by cohort_and_references')"},
                 "model": _ref("SignatureModel"),
                 "llr": LLR,
                 "details": {"type": "object", "additionalProperties": True},

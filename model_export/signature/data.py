@@ -8,7 +8,7 @@ writers, rules, calibration and thresholds are chosen on validation writers,
 and figures are reported on test writers only.
 
 Canvases are made by the service's own preprocessing
-(functions/imaging/signature_preprocessing.py), so training and serving see
+(functions.biometrics.signature_preparation.py), so training and serving see
 the same input; they are cached once per version of that module.
 """
 
@@ -114,6 +114,45 @@ def build_cache(root: Path, out: Path) -> dict:
     np.savez_compressed(out, canvases=np.stack(canvases), sets=np.array([m[0] for m in meta]), writers=np.array([m[1] for m in meta]),
                         genuine=np.array([m[2] for m in meta]), paths=np.array([m[3] for m in meta]))
     return {"images": len(canvases), "unusable": unusable}
+
+
+def variant_cache(base_cache: Path, capture: str) -> Path:
+    return base_cache.with_name(base_cache.stem + f"-{capture}.npz")
+
+
+def build_variant_cache(root: Path, base: SignatureSet, capture: str, writers, out: Path) -> dict:
+    """Every image of `writers` rendered as `capture` (capture.py; seeded per image) and preprocessed by the service.
+
+    Aligned with `base`: images of other writers, and renderings the service
+    refuses, keep their scanned canvas and are marked invalid.
+    """
+    from .capture import CAPTURES
+
+    render = CAPTURES[capture]
+    canvases, valid = base.canvases.copy(), np.zeros(len(base.paths), bool)
+    wanted = set(writers)
+    for i, rel in enumerate(base.paths):
+        if base.writers[i] not in wanted:
+            continue
+        seed = int.from_bytes(hashlib.sha256(f"{capture}:{rel}".encode()).digest()[:8], "little")
+        try:
+            canvases[i] = prepare_signature(render(read_gray(root / rel), np.random.default_rng(seed)))
+            valid[i] = True
+        except SignatureImageError:
+            pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, canvases=canvases, valid=valid, paths=base.paths)
+    return {"capture": capture, "rendered": int(valid.sum()), "refused": int(sum(w in wanted for w in base.writers) - valid.sum())}
+
+
+def load_variant(root: Path, base: SignatureSet, base_cache: Path, capture: str, writers) -> tuple[np.ndarray, np.ndarray]:
+    """(canvases, valid) of a capture variant aligned with `base`, built on first use."""
+    path = variant_cache(base_cache, capture)
+    if not path.is_file():
+        print(json.dumps(build_variant_cache(root, base, capture, writers, path)), flush=True)
+    with np.load(path, allow_pickle=False) as z:
+        assert np.array_equal(z["paths"], base.paths), f"{path} is not aligned with the canvas cache"
+        return z["canvases"], z["valid"]
 
 
 def load_signatures(root: Path = DEFAULT_DATA, cache: Path | None = None) -> SignatureSet:

@@ -15,17 +15,21 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class SignatureFeatureNet(nn.Module):
-    """Canvas (1 x 64 x 128, ink bright, 0..1) -> L2-normalised 256-d feature.
+    """Canvas (channels x 64 x 128, ink bright, 0..1) -> L2-normalised 256-d feature.
+
+    One channel: the canvas (or its redrawn strokes); two: the canvas and its
+    strokes redrawn at one width, so the network has the pen's path from any
+    capture and the ink's width and darkness where the capture has them.
 
     A strided 5x5 stem and early pooling keep the cost low (most pixels are
     empty); average and max pooling of the last maps together keep both the
     overall shape and the strongest local stroke patterns.
     """
 
-    def __init__(self, embedding: int = EMBEDDING):
+    def __init__(self, embedding: int = EMBEDDING, in_channels: int = 1):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True),  # 32x64
+            nn.Conv2d(in_channels, 16, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True),  # 32x64
             nn.MaxPool2d(2),  # 16x32
             _block(16, 32), nn.MaxPool2d(2),  # 8x16
             _block(32, 64), _block(64, 64), nn.MaxPool2d(2),  # 4x8

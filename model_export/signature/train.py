@@ -3,10 +3,21 @@
 Loss: additive-margin softmax over classes that are a writer's genuine
 signatures (one class per training writer) and, as hard negatives, that
 writer's skilled forgeries (one more class per writer), so a forgery must
-land away from the writer it imitates. Augmentation: rotation, scale, slant
-and shift of each batch. AdamW with a one-cycle schedule. After each epoch
-the validation writers are scored with the service's distance rule; the epoch
-with the lowest mean per-writer EER (skilled + random) is kept as `best.pt`.
+land away from the writer it imitates. Synthetic forgeries add to those: a
+share of each batch's genuine signatures is bent by a smooth random warp
+(a hand imitating the shape, not the writer's own variation) and labelled as
+that writer's forgery class.
+
+Capture invariance: every canvas has its strokes redrawn at one width
+(`normalise_strokes`, as serving does for this model), and each training image
+is drawn, with `--capture-share`, as one of its renderings as a pen-pad
+signature, a phone photo or a faint scan (capture.py) instead of the scan.
+Augmentation: rotation, scale, slant and shift of each batch. AdamW with a
+one-cycle schedule. After each epoch the validation writers are scored with
+the service's distance rule, scans and pad renderings; the epoch with the
+lowest pooled skilled-forgery EER (one threshold for every writer, as the
+service runs; scans and pads averaged) plus pooled random EER is kept as
+`best.pt`.
 
 `--exclude-set NAME` leaves one set out of training (the cross-set runs).
 Torch uses 2 threads: the machine is shared.
@@ -24,20 +35,43 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from functions.biometrics.signature_preparation import to_network_input
+from functions.biometrics.signature_preparation import STROKE_WIDTH, normalise_strokes, to_network_input
 
 from ..common.paths import RUNS_DIR
 from ..common.provenance import not_shipped
-from .data import DEFAULT_DATA, SPLITS_FILE, load_signatures, load_splits, writers_of
+from .data import DEFAULT_DATA, SPLITS_FILE, default_cache, load_signatures, load_splits, load_variant, writers_of
 from .nets import INPUT_HEIGHT, INPUT_WIDTH, MarginClassifier, SignatureFeatureNet, count_parameters
 from .trials import make_trials, rule_scores, score_trials, summarise
 
 DISTANCE_RULE = {"rule": "distance_over_spread"}
 
 
-def to_tensor(canvases: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """Canvases at the network's input size (height, width), uint8 (N, 1, H, W)."""
-    return torch.from_numpy(np.stack([to_network_input(c, *size) for c in canvases])).unsqueeze(1)
+def network_view(canvas: np.ndarray, stroke_width: int, two_channels: bool) -> np.ndarray:
+    """What the network reads of a canvas: the canvas, its strokes redrawn at one width, or both as two channels (H, W, 2)."""
+    if not stroke_width:
+        return canvas
+    strokes = normalise_strokes(canvas, stroke_width)
+    return np.dstack([canvas, strokes]) if two_channels else strokes
+
+
+def to_tensor(canvases: np.ndarray, size: tuple[int, int], stroke_width: int = 0, two_channels: bool = False) -> torch.Tensor:
+    """Canvases as the network sees them, at its input size (height, width), uint8 (N, C, H, W)."""
+    views = np.stack([to_network_input(network_view(c, stroke_width, two_channels), *size) for c in canvases])
+    return torch.from_numpy(views).unsqueeze(1) if views.ndim == 3 else torch.from_numpy(views).permute(0, 3, 1, 2).contiguous()
+
+
+def smooth_warp(x: torch.Tensor, gen: torch.Generator, strength: float, tremor: float = 0.0) -> torch.Tensor:
+    """A smooth random displacement of each image (a coarse 3x6 field, upsampled): the shape bent as an imitation bends it;
+    with `tremor`, also a fine 12x24 field: the shaky line of slow, careful drawing."""
+    n, _, h, w = x.shape
+    field = (torch.rand(n, 2, 3, 6, generator=gen) * 2 - 1) * strength
+    field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True)
+    if tremor > 0:
+        fine = (torch.rand(n, 2, 12, 24, generator=gen) * 2 - 1) * tremor
+        field = field + F.interpolate(fine, size=(h, w), mode="bicubic", align_corners=True)
+    field = field.permute(0, 2, 3, 1)
+    identity = F.affine_grid(torch.eye(2, 3).unsqueeze(0).expand(n, 2, 3), [n, 1, h, w], align_corners=False)
+    return F.grid_sample(x, identity + field, align_corners=False, padding_mode="zeros")
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -75,12 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--input-size", default=f"{INPUT_HEIGHT}x{INPUT_WIDTH}", help="network input HxW (the 128x256 canvas is resized to it)")
     p.add_argument("--balance-sets", action="store_true", help="draw each epoch's images so every set weighs the same")
+    p.add_argument("--stroke-width", type=int, default=STROKE_WIDTH, help="redraw strokes at this width on the canvas (0: the canvas as is)")
+    p.add_argument("--two-channels", action="store_true", help="input = the canvas and its strokes redrawn at --stroke-width")
+    p.add_argument("--captures", default="pad,photo,faint", help="capture renderings drawn instead of the scan (comma-separated; empty: none)")
+    p.add_argument("--capture-share", type=float, default=0.5, help="share of training images drawn as one of the captures")
+    p.add_argument("--synthetic-forgeries", type=float, default=0.1, help="share of each batch's genuine signatures warped into a forgery")
+    p.add_argument("--warp", type=float, default=0.06, help="strength of the synthetic forgeries' warp (share of the image)")
+    p.add_argument("--tremor", type=float, default=0.0, help="strength of the synthetic forgeries' fine tremor (share of the image)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     not_shipped(args.run)
     args.run.mkdir(parents=True, exist_ok=True)
+    size = tuple(int(v) for v in args.input_size.lower().split("x"))
     log = open(args.run / "train.log", "a")
 
     def say(msg: str) -> None:
@@ -88,20 +130,31 @@ def main(argv: list[str] | None = None) -> int:
         log.write(msg + "\n")
         log.flush()
 
-    data = load_signatures(args.data, args.cache)
+    cache = args.cache or default_cache()
+    data = load_signatures(args.data, cache)
     splits = load_splits(args.splits)
     sets = [s for s in splits["sets"] if s != args.exclude_set]
-    train = data.of_writers(writers_of(splits, "train", sets))
-    val = data.of_writers(writers_of(splits, "val", sets))
+    train_idx = np.flatnonzero(np.isin(data.writers, writers_of(splits, "train", sets)))
+    val_idx = np.flatnonzero(np.isin(data.writers, writers_of(splits, "val", sets)))
+    train, val = data.take(train_idx), data.take(val_idx)
+    pad_canvases, _ = load_variant(args.data, data, cache, "pad", sorted(set(data.writers.tolist())))
+    captures = [c for c in args.captures.split(",") if c]
+    capture_tensors = []
+    for name in captures:
+        canvases, valid = load_variant(args.data, data, cache, name, writers_of(splits, "train", list(splits["sets"])))
+        say(f"capture {name}: {int(valid[train_idx].sum())} of {len(train_idx)} training images rendered")
+        capture_tensors.append(to_tensor(canvases[train_idx], size, args.stroke_width, args.two_channels))
     writer_ids = sorted(set(train.writers.tolist()))
     index = {w: i for i, w in enumerate(writer_ids)}
     labels = torch.tensor([index[w] + (0 if g else len(writer_ids)) for w, g in zip(train.writers, train.genuine)])
-    size = tuple(int(v) for v in args.input_size.lower().split("x"))
-    x_train, x_val = to_tensor(train.canvases, size), to_tensor(val.canvases, size)
+    x_train = to_tensor(train.canvases, size, args.stroke_width, args.two_channels)
+    x_val = to_tensor(val.canvases, size, args.stroke_width, args.two_channels)
+    x_val_pad = to_tensor(pad_canvases[val_idx], size, args.stroke_width, args.two_channels)
+    channels = int(x_train.shape[1])
     counts = {name: int(np.sum(train.sets == name)) for name in sets}
     set_weights = torch.tensor([1.0 / counts[name] for name in train.sets], dtype=torch.double)
     val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist())))
-    net = SignatureFeatureNet()
+    net = SignatureFeatureNet(in_channels=channels)
     head = MarginClassifier(net.project[2].num_features, 2 * len(writer_ids))
     opt = torch.optim.AdamW(list(net.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * math.ceil(len(labels) / args.batch)
@@ -119,7 +172,22 @@ def main(argv: list[str] | None = None) -> int:
             idx = order[i : i + args.batch]
             if len(idx) < 2:
                 continue
-            loss = head(net(augment(x_train[idx].float() / 255.0, gen)), labels[idx])
+            x = x_train[idx]
+            if capture_tensors:  # some images as a pad, photo or faint-scan capture instead of the scan
+                use = torch.rand(len(idx), generator=gen) < args.capture_share
+                which = torch.randint(len(capture_tensors), (len(idx),), generator=gen)
+                x = x.clone()
+                for k, tensors in enumerate(capture_tensors):
+                    pick = use & (which == k)
+                    x[pick] = tensors[idx[pick]]
+            x = augment(x.float() / 255.0, gen)
+            y = labels[idx].clone()
+            if args.synthetic_forgeries > 0:  # warped genuine signatures as forgeries of their writer
+                fake = (y < len(writer_ids)) & (torch.rand(len(idx), generator=gen) < args.synthetic_forgeries)
+                if fake.any():
+                    x[fake] = smooth_warp(x[fake], gen, args.warp, args.tremor)
+                    y[fake] += len(writer_ids)
+            loss = head(net(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -128,17 +196,24 @@ def main(argv: list[str] | None = None) -> int:
             seen += len(idx)
         scored = rule_scores(score_trials(val_trials, embed(net, x_val), None), DISTANCE_RULE)
         summary = summarise(scored, val_trials)["all"]
+        pad = summarise(rule_scores(score_trials(val_trials, embed(net, x_val_pad), None), DISTANCE_RULE), val_trials)["all"]
         row = {"epoch": epoch, "loss": total / seen, "val_skilled": summary["skilled"]["eer_writer_mean"],
                "val_random": summary["random"]["eer_writer_mean"], "val_skilled_pooled": summary["skilled"]["eer_pooled"],
+               "val_random_pooled": summary["random"]["eer_pooled"], "val_pad_skilled_pooled": pad["skilled"]["eer_pooled"],
+               "val_pad_random_pooled": pad["random"]["eer_pooled"],
                "epoch_seconds": round(time.time() - te, 1), "elapsed": round(time.time() - t0, 1)}
         history.append(row)
         say(json.dumps(row))
-        torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.run / f"epoch{epoch:02d}.pt")
-        key = row["val_skilled"] + row["val_random"]
+        checkpoint = {"net": net.state_dict(), "epoch": epoch, "input": list(size), "stroke_width": args.stroke_width, "channels": channels}
+        torch.save(checkpoint, args.run / f"epoch{epoch:02d}.pt")
+        key = (row["val_skilled_pooled"] + row["val_pad_skilled_pooled"]) / 2 + row["val_random_pooled"]
         if best is None or key < best[0]:
             best = (key, epoch)
-            torch.save({"net": net.state_dict(), "epoch": epoch, "input": list(size)}, args.run / "best.pt")
+            torch.save(checkpoint, args.run / "best.pt")
     (args.run / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
+                                                       "stroke_width": args.stroke_width, "channels": channels, "captures": captures,
+                                                       "capture_share": args.capture_share, "synthetic_forgeries": args.synthetic_forgeries,
+                                                       "warp": args.warp, "tremor": args.tremor,
                                                        "train_seconds": round(time.time() - t0, 1),
                                                        "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
     say(f"done: best epoch {best[1]} in {time.time() - t0:.0f} s")

@@ -34,6 +34,7 @@ from functions.biometrics.liveness import AntispoofResult, label_for
 from functions.biometrics.signature_verification import (
     SignatureResult,
     calibrated_score,
+    normalised_scores,
     raw_score,
     writer_model_from_features,
     writer_scores,
@@ -54,22 +55,24 @@ SEED = 2027
 # --- signatures ---------------------------------------------------------------------------------
 
 
-def signature_trials(sigs, manifest: ModelManifest, background: np.ndarray, part: str) -> dict[str, np.ndarray]:
-    """Every trial of one part's writers (5 references, as signature evaluation draws them), scored by the service's writer model."""
+def signature_trials(sigs, manifest: ModelManifest, background: np.ndarray, part: str, cohort: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every trial of one part's writers (5 references, as signature evaluation draws them), scored by the service's writer model
+    (with the shipped cohort when the manifest normalises by it)."""
     idx = np.flatnonzero((sigs.part == part) & (sigs.reason == ""))
     sets, writers, genuine, features = sigs.sets[idx], sigs.writers[idx], sigs.genuine[idx], sigs.features[idx]
     comparison = manifest.extra["comparison"]
     thresholds = {"genuine": manifest.thresholds["genuine"], "forged": manifest.thresholds["forged"]}
     rows = {"kind": [], "writer": [], "set": [], "score": [], "distance": [], "svm": []}
     for t in make_trials(sets, writers, genuine, sorted(set(writers.tolist()))):
-        writer = writer_model_from_features(features[t.refs], background, float(comparison["svm_c"]), manifest.sha256)
+        writer = writer_model_from_features(features[t.refs], background, float(comparison["svm_c"]), manifest.sha256, cohort)
         for kind in ("genuine", "skilled", "random"):
             for i in getattr(t, kind):
                 _, over_spread, svm = writer_scores(features[i], writer)
                 rows["kind"].append(kind)
                 rows["writer"].append(t.writer)
                 rows["set"].append(t.set)
-                rows["score"].append(calibrated_score(raw_score(over_spread, svm, comparison), manifest.calibration))
+                raw = raw_score(*normalised_scores(over_spread, svm, writer, comparison), comparison)
+                rows["score"].append(calibrated_score(raw, manifest.calibration))
                 rows["distance"].append(over_spread)
                 rows["svm"].append(svm)
     out = {k: np.asarray(v) for k, v in rows.items()}
@@ -247,7 +250,7 @@ def run(part: Part, kind: str, faces, manifests: dict[str, ModelManifest], llrs:
                      "probe_photos": int(len(set(f.probe.tolist()))), "signature_writers": int(len(set(part.signatures["writer"][sig_pool].tolist())))})
 
 
-def signature_parts(sigs, manifest: ModelManifest, background: np.ndarray) -> dict[str, dict]:
+def signature_parts(sigs, manifest: ModelManifest, background: np.ndarray, cohort: np.ndarray | None = None) -> dict[str, dict]:
     splits = load_splits()
     assert set(writers_of(splits, "val")) >= set(sigs.writers[sigs.part == "val"].tolist())
-    return {"val": signature_trials(sigs, manifest, background, "val"), "test": signature_trials(sigs, manifest, background, "test")}
+    return {part: signature_trials(sigs, manifest, background, part, cohort) for part in ("val", "test")}
