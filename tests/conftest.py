@@ -6,8 +6,6 @@ import base64
 import io
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -158,12 +156,6 @@ def principals(embedded_services) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def azurite_connection(tmp_path_factory):
     """Azurite's connection string: from AZURITE_CONNECTION_STRING (CI starts it), or started here from node_modules."""
@@ -176,22 +168,10 @@ def azurite_connection(tmp_path_factory):
         if os.environ.get("BIOAUTH_REQUIRE_AZURITE"):
             pytest.fail("BIOAUTH_REQUIRE_AZURITE is set but Azurite is neither running nor installed")
         pytest.skip("Azurite is not installed (npm ci) and AZURITE_CONNECTION_STRING is not set")
-    blob, queue, table = _free_port(), _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [exe, "--inMemoryPersistence", "--silent", "--disableTelemetry", "--loose", "--skipApiVersionCheck",
-         "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", queue), timeout=0.2).close()
-            socket.create_connection(("127.0.0.1", blob), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-    yield (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"
-           f"BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;")
+    from tests.helpers.servers import start_azurite
+
+    proc, conn = start_azurite(exe, tries=200)
+    yield conn
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -3,9 +3,6 @@ message is redelivered and the request completes once."""
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +15,7 @@ from functions.steps.table import STEPS
 from local_host import QueueOptions
 from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
 from tests.helpers.queue_lock import hold_lock
+from tests.helpers.servers import free_port, start_local_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,27 +53,6 @@ def test_a_step_failing_every_try_ends_in_poison_and_the_record_says_failed(embe
         host.stop()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(program: list[str], env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, *program, "--port", str(port), "--lease-seconds", "2", "--log-level", "WARNING"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise RuntimeError("local host exited at start")
-    raise TimeoutError("local host did not start")
-
-
 def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
     env = {**os.environ, "BIOAUTH_DATA_DIR": str(tmp_path / "data"), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
            "BIOAUTH_LOCAL_FUNCTION_KEY": FUNCTION_KEY, "KILL_MARKER": str(tmp_path / "killed")}
@@ -84,8 +61,8 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
 
     SqliteRecordStore(Settings.from_env(env).data_dir / "records.sqlite").upsert("subjects", {"id": "alice"})
 
-    port = _free_port()
-    dying = _start(["-m", "tests.helpers.host_killed_mid_step"], env, port)
+    port = free_port()
+    dying = start_local_host(["-m", "tests.helpers.host_killed_mid_step"], env, port)
     client = Client(f"http://127.0.0.1:{port}")
     r = client.post("/api/v1/verifications", json=_no_face_request())
     assert r.status_code == 202
@@ -97,8 +74,8 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
 
     queue = SqliteQueueStore(Settings.from_env(env).data_dir / "queue.sqlite")
     watched = ("face-crop", "decide", "review", "decide-poison")
-    port2 = _free_port()
-    survivor = _start([str(ROOT / "local_host.py")], env, port2)
+    port2 = free_port()
+    survivor = start_local_host([str(ROOT / "local_host.py")], env, port2)
     try:
         final = Client(f"http://127.0.0.1:{port2}").wait_terminal(location, timeout=60)
         # The killed worker may have died before deleting its face-crop message too: that copy returns after its
@@ -182,8 +159,8 @@ def test_kill_9_during_sync_traffic_ends_every_request_once(tmp_path):
     data_dir = Settings.from_env(env).data_dir
     records = SqliteRecordStore(data_dir / "records.sqlite")
     records.upsert("subjects", {"id": "alice"})
-    port = _free_port()
-    dying = _start(["-m", "tests.helpers.host_killed_mid_step"], env, port)  # SIGKILLs itself in its first decide step
+    port = free_port()
+    dying = start_local_host(["-m", "tests.helpers.host_killed_mid_step"], env, port)  # SIGKILLs itself in its first decide step
     base = f"http://127.0.0.1:{port}"
 
     def device(n: int) -> list[tuple[str, dict]]:
@@ -215,7 +192,7 @@ def test_kill_9_during_sync_traffic_ends_every_request_once(tmp_path):
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(device, n) for n in range(4)]
         assert dying.wait(timeout=60) == -signal.SIGKILL
-        survivor = _start([str(ROOT / "local_host.py")], env, port)
+        survivor = start_local_host([str(ROOT / "local_host.py")], env, port)
         try:
             answers = [a for f in futures for a in f.result(timeout=120)]
             queue = SqliteQueueStore(data_dir / "queue.sqlite")

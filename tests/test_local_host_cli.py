@@ -14,14 +14,9 @@ from pathlib import Path
 import requests
 
 from tests.conftest import FUNCTION_KEY
+from tests.helpers.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict:
@@ -67,7 +62,7 @@ def test_console_shows_the_hosts_lines_the_log_file_has_the_rest_and_a_stop_is_s
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature
 
-    port = _free_port()
+    port = free_port()
     log_file = tmp_path / "host.log"
     host = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), "--log-file", str(log_file)],
                             cwd=tmp_path, env=_env(tmp_path, BIOAUTH_LOCAL_FUNCTION_KEY=FUNCTION_KEY),
@@ -115,7 +110,7 @@ def test_worker_processes_share_the_port_and_the_queues_and_a_dead_one_is_starte
     from tests.fixtures.photos import capture
     from tests.fixtures.signatures import make_signature
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}/api"
     key = {"x-functions-key": FUNCTION_KEY}
     host = subprocess.Popen([sys.executable, str(ROOT / "local_host.py"), "--port", str(port), "--workers", "2",

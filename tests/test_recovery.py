@@ -18,6 +18,7 @@ import requests
 from functions.runtime import intake
 from functions.runtime.step_runner import TERMINAL, VERIFICATIONS
 from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
+from tests.helpers.servers import free_port, start_local_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,27 +141,6 @@ def test_an_outbox_whose_owner_lives_is_left_to_it(embedded_services):
 
 # --- kill -9 at admission -----------------------------------------------------------------------------------------------
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(program: list[str], env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, *program, "--port", str(port), "--lease-seconds", "2", "--log-level", "WARNING"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=1).ok:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            raise RuntimeError("local host exited at start")
-    raise TimeoutError("local host did not start")
-
-
 @pytest.mark.parametrize("kill_point", ["before_send", "after_send"])
 def test_kill_9_at_admission_leaves_no_request_stranded_or_made_twice(tmp_path, kill_point):
     """Four requests at once (async and sync, with and without a key) are inside admission when the host dies."""
@@ -176,8 +156,8 @@ def test_kill_9_at_admission_leaves_no_request_stranded_or_made_twice(tmp_path, 
     data_dir = Settings.from_env(env).data_dir
     records = SqliteRecordStore(data_dir / "records.sqlite")
     records.upsert("subjects", {"id": "alice"})
-    port = _free_port()
-    dying = _start(["-m", "tests.helpers.host_killed_at_admission"], env, port)
+    port = free_port()
+    dying = start_local_host(["-m", "tests.helpers.host_killed_at_admission"], env, port)
     base = f"http://127.0.0.1:{port}"
     kinds = [("async", True), ("async", False), ("sync", True), ("sync", False)]
 
@@ -205,7 +185,7 @@ def test_kill_9_at_admission_leaves_no_request_stranded_or_made_twice(tmp_path, 
         assert dying.wait(timeout=60) == -signal.SIGKILL
         stranded = records.query(VERIFICATIONS, "subject_id", "alice")
         assert len(stranded) == 4 and all(r["outbox"] == "pending" and r["status"] == "queued" for r in stranded)
-        survivor = _start([str(ROOT / "local_host.py")], env, port)
+        survivor = start_local_host([str(ROOT / "local_host.py")], env, port)
         try:
             answers = [f.result(timeout=120) for f in futures]
             deadline = time.time() + 30
