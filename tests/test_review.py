@@ -1,9 +1,7 @@
 """Review: the signed webhook, the image links, and the verdict that closes the case as a labelled pair."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -12,33 +10,7 @@ from functions.messages import StepMessage
 from functions.runtime.step_runner import VERIFICATIONS, run_step
 from functions.runtime.webhooks import DELIVERY_HEADER, delivery_id, verify
 from functions.steps.table import STEPS
-
-
-class Receiver:
-    """A reviewer system on localhost that records what it is sent."""
-
-    def __init__(self, status: int = 200):
-        self.calls: list[tuple[dict, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from tests.helpers.receivers import Receiver
 
 
 def _case_in_review(services) -> StepMessage:
