@@ -15,7 +15,7 @@ from functions.steps.table import STEPS
 from local_host import QueueOptions
 from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
 from tests.helpers.queue_lock import hold_lock
-from tests.helpers.servers import free_port, start_local_host
+from tests.helpers.servers import free_port, start_local_host, stop_local_host, wait_until_drained
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,12 +80,9 @@ def test_a_worker_killed_mid_step_is_redelivered_and_completes_once(tmp_path):
         final = Client(f"http://127.0.0.1:{port2}").wait_terminal(location, timeout=60)
         # The killed worker may have died before deleting its face-crop message too: that copy returns after its
         # 2 s lease, finds its result recorded and only passes the request on. Let the survivor drain it.
-        deadline = time.time() + 30
-        while any(queue.count(q) for q in watched) and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until_drained(queue, watched, timeout=30)
     finally:
-        survivor.send_signal(signal.SIGTERM)
-        survivor.wait(timeout=30)
+        stop_local_host(survivor)
     assert final["status"] == "rejected"
     assert final["decision"]["reasons"] == ["no_face"]
     # Each step's result is recorded once: the redelivered copies found it and only passed the request on.
@@ -196,12 +193,9 @@ def test_kill_9_during_sync_traffic_ends_every_request_once(tmp_path):
         try:
             answers = [a for f in futures for a in f.result(timeout=120)]
             queue = SqliteQueueStore(data_dir / "queue.sqlite")
-            deadline = time.time() + 20
-            while any(queue.count(q) for q in ("face-crop", "decide")) and time.time() < deadline:
-                time.sleep(0.2)
+            wait_until_drained(queue, ("face-crop", "decide"))
         finally:
-            survivor.send_signal(signal.SIGTERM)
-            survivor.wait(timeout=30)
+            stop_local_host(survivor)
 
     assert len(answers) == 12 and all(a["status"] == "rejected" for _, a in answers)
     stored = records.query(VERIFICATIONS, "subject_id", "alice")

@@ -18,7 +18,7 @@ import requests
 from functions.runtime import intake
 from functions.runtime.step_runner import TERMINAL, VERIFICATIONS
 from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
-from tests.helpers.servers import free_port, start_local_host
+from tests.helpers.servers import free_port, start_local_host, stop_local_host, wait_until_drained
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -193,12 +193,9 @@ def test_kill_9_at_admission_leaves_no_request_stranded_or_made_twice(tmp_path, 
                 assert time.time() < deadline, "a request was left undecided"
                 time.sleep(0.2)
             queue = SqliteQueueStore(data_dir / "queue.sqlite")
-            deadline = time.time() + 20
-            while any(queue.count(q) for q in ("face-crop", "decide")) and time.time() < deadline:
-                time.sleep(0.2)
+            wait_until_drained(queue, ("face-crop", "decide"))
         finally:
-            survivor.send_signal(signal.SIGTERM)
-            survivor.wait(timeout=30)
+            stop_local_host(survivor)
 
     stored = records.query(VERIFICATIONS, "subject_id", "alice")
     assert sorted(r["id"] for r in stored) == sorted(r["id"] for r in stranded)  # none lost, none made twice

@@ -5,6 +5,7 @@ Shared by the tests and the benchmarks, so a port is found, a host is awaited an
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -60,3 +61,16 @@ def start_azurite(exe: str | Path, tries: int = 300) -> tuple[subprocess.Popen, 
     conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;")
     return proc, conn
+
+
+def wait_until_drained(queue_store, queue_names: tuple[str, ...], timeout: float = 20.0) -> None:
+    """Give a host up to `timeout` seconds to empty the named queues; the caller asserts what is left."""
+    deadline = time.time() + timeout
+    while any(queue_store.count(q) for q in queue_names) and time.time() < deadline:
+        time.sleep(0.2)
+
+
+def stop_local_host(proc: subprocess.Popen) -> None:
+    """Stop a local host as a service manager would (SIGTERM) and wait for it to exit."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
