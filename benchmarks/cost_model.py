@@ -22,6 +22,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from report_files import write_report  # the script's own folder: benchmarks/
+
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "benchmarks" / "report"
 READ_ON = "2026-12-07"
@@ -253,11 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                               "telemetry_item_bytes": TELEMETRY_ITEM_BYTES, "log_envelope_bytes": LOG_ENVELOPE_BYTES,
                               "retention_days": RETENTION_DAYS, "queue_gets_per_message": POLL_GETS_PER_MESSAGE},
               "paths": model(profile, args.backend, args.review_share, args.wall_scale)}
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = f"cost-model-{report['date']}"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(report) + "\n")
-    print(markdown(report))
+    write_report(args.out, stem, report, markdown(report))
     return 0
 
 

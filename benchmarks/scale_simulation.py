@@ -34,6 +34,7 @@ REPORT = ROOT / "benchmarks" / "report"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from cost_model import lines_for, latest_profile  # noqa: E402 - the same reading of the profile as the cost model
+from report_files import write_report  # noqa: E402
 
 RATES = (10, 100, 1000)
 STEPS = ("face-crop", "antispoof", "face-match", "signature", "decide")
@@ -316,11 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                               "pickup_max_s": PICKUP_MAX_S, "http_concurrency": args.http_concurrency, "cpu_scale": CPU_SCALE,
                               "seed": args.seed, "seconds": args.seconds},
               "loads": loads, "breaks_first": {r: first[r]["component"] for r in first}, "simulation": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = f"scale-{report['date']}"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(report) + "\n")
-    print(markdown(report))
+    write_report(args.out, stem, report, markdown(report))
     return 0
 
 
