@@ -4,7 +4,7 @@ Every pipeline works in a run folder (model_export/runs/<model>/ by default):
 
     face       fetch -> calibrate -> evaluate -> ship
     antispoof  convert -> calibrate -> evaluate -> ship
-    signature  train -> export -> calibrate -> evaluate -> ship
+    signature  train -> [ensemble] -> export -> calibrate -> evaluate -> ship   (ensemble: two trained runs as one graph)
     quality    sweep -> bystanders -> choose -> evaluate -> ship   (capture-quality limits, several-faces rule)
     system     calibrate -> evaluate -> ship   (each check's LLR and the fused decision policy)
     reviews    export                  (reviewed cases as a data set for retraining)
@@ -42,6 +42,7 @@ PIPELINES: dict[str, dict[str, str]] = {
     },
     "signature": {
         "train": "model_export.signature.train:main",
+        "ensemble": "model_export.signature.ensemble:main",
         "export": "model_export.signature.evaluate:export_main",
         "calibrate": "model_export.signature.evaluate:calibrate_main",
         "evaluate": "model_export.signature.evaluate:main",

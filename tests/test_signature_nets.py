@@ -25,3 +25,24 @@ def test_margin_head_prefers_the_true_class():
     emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0, 0, 0]]), dim=1)
     with torch.no_grad():
         assert float(head(emb, torch.tensor([0]))) < float(head(emb, torch.tensor([1])))
+
+
+def test_ensemble_reads_each_members_channels_and_gives_one_unit_feature():
+    grey, both = nets.SignatureFeatureNet().eval(), nets.SignatureFeatureNet(in_channels=2).eval()
+    pair = nets.FeatureEnsemble([grey, both], [[0], [0, 1]]).eval()
+    x = torch.rand(2, 2, nets.INPUT_HEIGHT, nets.INPUT_WIDTH)
+    with torch.no_grad():
+        f = pair(x)
+        assert f.shape == (2, 2 * nets.EMBEDDING)
+        assert torch.allclose(f.norm(dim=1), torch.ones(2), atol=1e-5)
+        # member 1 sees channel 0 only: changing channel 1 moves only member 2's half
+        y = x.clone()
+        y[:, 1] = 0
+        g = pair(y)
+    first = slice(0, nets.EMBEDDING)
+    a, b = f[:, first] / f[:, first].norm(dim=1, keepdim=True), g[:, first] / g[:, first].norm(dim=1, keepdim=True)
+    assert torch.allclose(a, b, atol=1e-5) and not torch.allclose(f, g, atol=1e-3)
+    checkpoint = {"members": [{"net": grey.state_dict(), "in_channels": 1, "channels": [0]},
+                              {"net": both.state_dict(), "in_channels": 2, "channels": [0, 1]}]}
+    with torch.no_grad():
+        assert torch.allclose(nets.network_from_checkpoint(checkpoint).eval()(x), f, atol=1e-6)

@@ -55,7 +55,7 @@ from ..common.paths import RUNS_DIR
 from ..common.provenance import not_shipped
 from ..common.shipping import METRICS_FILE
 from .data import DEFAULT_DATA, SETS, SPLITS_FILE, default_cache, load_signatures, load_splits, load_variant, writers_of
-from .nets import INPUT_HEIGHT, INPUT_WIDTH, SignatureFeatureNet, count_parameters
+from .nets import INPUT_HEIGHT, INPUT_WIDTH, count_parameters, network_from_checkpoint
 from .trials import N_REFERENCES, eer, make_trials
 
 GENUINE_EDGE_FAR = 0.01  # skilled forgeries in the genuine zone, validation writers (scans and pads pooled)
@@ -93,8 +93,7 @@ def export(run: Path, out_dir: Path) -> float:
     """best.pt to out_dir/model.onnx with a parity check against PyTorch; returns the largest difference."""
     ckpt = checkpoint(run)
     channels = int(ckpt.get("channels", 1))
-    net = SignatureFeatureNet(in_channels=channels)
-    net.load_state_dict(ckpt["net"])
+    net = network_from_checkpoint(ckpt).eval()
     spec = input_spec(ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.onnx"
@@ -414,12 +413,18 @@ def write_report(result: dict, out: Path) -> None:
                      f"{pct(r['scan_random'])} | {pct(r['pad_random'])} |")
     lines += ["", "Validation writers with the shipped choices (deployed path):", ""]
     lines += figures_table({"this model": {k: {"all": v["all"]} for k, v in result["val"].items()}})
-    lines += ["", "## Training", "", "| epoch | loss | val skilled (pooled, scan) | val skilled (pooled, pad) | val random (pooled) | seconds |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for h in history["history"]:
-        lines.append(f"| {h['epoch']} | {h['loss']:.3f} | {pct(h['val_skilled_pooled'])} | {pct(h.get('val_pad_skilled_pooled', float('nan')))} | "
-                     f"{pct(h.get('val_random_pooled', float('nan')))} | {h['epoch_seconds']:.0f} |")
-    lines += ["", f"Kept: epoch {history['best_epoch']}; {history['train_seconds'] / 60:.1f} min on {history.get('threads', 1)} thread(s).", "",
+    lines += ["", "## Training", ""]
+    members = list(zip(history["members"], history["member_histories"])) if "members" in history else [("", history)]
+    for name, h_run in members:
+        if name:
+            lines += [f"Member `{Path(name).name}` (stroke width {h_run.get('stroke_width', 0)}, {h_run.get('channels', 1)} channel(s)):", ""]
+        lines += ["| epoch | loss | val skilled (pooled, scan) | val skilled (pooled, pad) | val random (pooled) | seconds |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for h in h_run["history"]:
+            lines.append(f"| {h['epoch']} | {h['loss']:.3f} | {pct(h['val_skilled_pooled'])} | {pct(h.get('val_pad_skilled_pooled', float('nan')))} | "
+                         f"{pct(h.get('val_random_pooled', float('nan')))} | {h['epoch_seconds']:.0f} |")
+        lines += ["", f"Kept: epoch {h_run['best_epoch']}; {h_run['train_seconds'] / 60:.1f} min on {h_run.get('threads', 1)} thread(s).", ""]
+    lines += ["",
               "## Figures", "", "- `report/det.png`: DET curves per set on test writers (grey: the model replaced; blue: this one;",
               "  solid: skilled forgeries on scans, dashed: skilled forgeries on pads, dotted: random forgeries on scans).",
               "- `report/writers.png`: each test writer's own skilled EER (scans), per set.", "",
@@ -467,7 +472,8 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
         extra={
             "comparison": comparison,
             "canvas": {"height": CANVAS_HEIGHT, "width": CANVAS_WIDTH, "ink": "bright on black", **canvas_views},
-            "training": {"architecture": "SignatureFeatureNet", "parameters": count_parameters(SignatureFeatureNet(in_channels=channels)),
+            "training": {"architecture": "FeatureEnsemble of SignatureFeatureNet" if "members" in ckpt else "SignatureFeatureNet",
+                         "parameters": count_parameters(network_from_checkpoint(ckpt)),
                          "loss": "additive-margin softmax over 2 classes per training writer (genuine; skilled and synthetic forgeries)",
                          "epochs": len(history["history"]), "best_epoch": history["best_epoch"], "train_seconds": history["train_seconds"],
                          "threads": history.get("threads", 1), "torch": torch.__version__, "onnx_parity_max_abs_diff": parity_diff,

@@ -59,3 +59,32 @@ class MarginClassifier(nn.Module):
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+class FeatureEnsemble(nn.Module):
+    """Several feature networks, each reading its own channels of one input; features concatenated, L2-normalised again.
+
+    Lets a network of grey canvases and one of canvas + redrawn strokes serve as one ONNX graph (one input, one feature).
+    """
+
+    def __init__(self, members: list[SignatureFeatureNet], channels: list[list[int]]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.channels = [list(c) for c in channels]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(torch.cat([m(x[:, c]) for m, c in zip(self.members, self.channels)], dim=1), dim=1)
+
+
+def network_from_checkpoint(checkpoint: dict) -> nn.Module:
+    """The network a training checkpoint (best.pt) holds: one SignatureFeatureNet, or an ensemble of them."""
+    if "members" in checkpoint:
+        members = []
+        for m in checkpoint["members"]:
+            net = SignatureFeatureNet(in_channels=int(m["in_channels"]))
+            net.load_state_dict(m["net"])
+            members.append(net)
+        return FeatureEnsemble(members, [m["channels"] for m in checkpoint["members"]])
+    net = SignatureFeatureNet(in_channels=int(checkpoint.get("channels", 1)))
+    net.load_state_dict(checkpoint["net"])
+    return net
