@@ -32,24 +32,25 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report_files import write_report  # noqa: E402 - after the path
+from tests.helpers.receivers import Receiver  # noqa: E402
+from tests.helpers.servers import start_azurite  # noqa: E402
+
 FUNCTION_KEY = "profile-function-key"
 WAIT_SECONDS = 20
 HELD_READ_DELAYS: tuple[float | None, ...] = (1.0, 5.0, None)
 TERMINAL = ("accepted", "rejected", "review", "failed")
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 # --- counting ---------------------------------------------------------------------------------------------
@@ -276,61 +277,11 @@ def count_secret_reads() -> None:
 
     load_local = services_module.load_local_secrets
 
-    def counted_local(data_dir):
+    def counted_local(data_dir, secrets_file=None):
         TALLY.add("keyvault.secret_get", n=len(keys.SECRET_NAMES))
-        return load_local(data_dir)
+        return load_local(data_dir, secrets_file)
 
     services_module.load_local_secrets = counted_local
-
-
-# --- a receiver for callbacks and the review webhook -------------------------------------------------------
-
-class Receiver:
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-# --- Azurite ------------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_azurite() -> tuple[subprocess.Popen, str]:
-    exe = ROOT / "node_modules/.bin/azurite"
-    blob, queue, table = free_port(), free_port(), free_port()
-    proc = subprocess.Popen([str(exe), "--inMemoryPersistence", "--silent", "--disableTelemetry", "--loose",
-                             "--skipApiVersionCheck", "--blobPort", str(blob), "--queuePort", str(queue),
-                             "--tablePort", str(table)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", queue), timeout=0.2).close()
-            socket.create_connection(("127.0.0.1", blob), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;")
-    return proc, conn
 
 
 # --- the process that holds the read -------------------------------------------------------------------------
@@ -448,10 +399,10 @@ def profile_backend(backend: str, repeats: int, work: Path) -> dict:
     azurite = None
     env = {"BIOAUTH_DATA_DIR": str(work / backend), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
            "BIOAUTH_LOCAL_FUNCTION_KEY": FUNCTION_KEY, "BIOAUTH_ALLOW_LOOPBACK_CALLBACKS": "true",
-           "BIOAUTH_REVIEW_WEBHOOK_URL": receiver.url + "/review", "BIOAUTH_SPOOF_ACTION": "review",
+           "BIOAUTH_REVIEW_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/review", "BIOAUTH_SPOOF_ACTION": "review",
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     if backend == "azurite":
-        azurite, conn = start_azurite()
+        azurite, conn = start_azurite(ROOT / "node_modules/.bin/azurite")
         env.update({"BIOAUTH_STORAGE": "azure", "AzureWebJobsStorage": conn})
     os.environ.update(env)
     settings_module.reset_settings()
@@ -487,7 +438,7 @@ def profile_backend(backend: str, repeats: int, work: Path) -> dict:
             b = {"subject_id": "profiled", "device_id": "kiosk-1", "face_image": b64(face, "JPEG"),
                  "signature_image": b64(make_signature(7, 1000 + i), "PNG")}
             if callback:
-                b["callback_url"] = receiver.url + "/callback"
+                b["callback_url"] = f"http://127.0.0.1:{receiver.port}/callback"
             return b
 
         # Which genuine captures the shipped models accept outright (the synthetic signatures and camera
@@ -569,7 +520,7 @@ def profile_backend(backend: str, repeats: int, work: Path) -> dict:
     finally:
         reader.close()
         host.stop()
-        receiver.server.shutdown()
+        receiver.close()
         set_services(None)
         if azurite:
             azurite.terminate()
@@ -661,11 +612,8 @@ def main(argv: list[str] | None = None) -> int:
             report["backends"].append(profile_backend(backend, args.repeats, Path(tmp)))
     for b in report["backends"]:
         b["per_verification"] = {name: per_verification(runs) for name, runs in b["kinds"].items()}
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = f"operation-profile-{today}" + (f"-{args.label}" if args.label else "")
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(report) + "\n")
-    print(markdown(report))
+    write_report(args.out, stem, report, markdown(report))
     return 0
 
 
