@@ -381,7 +381,9 @@ def settle(services, vid: str, needs: tuple[str, ...], timeout: float = 60.0) ->
             time.sleep(0.2)  # the poller's empty receive after the last hand-on belongs to this verification
             return record
         time.sleep(0.05)
-    raise TimeoutError(f"verification {vid} not settled: {record and record.get('status')}")
+    decision = (record or {}).get("decision") or {}
+    raise TimeoutError(f"verification {vid} not settled: {record and record.get('status')} {decision.get('reasons')}, "
+                       f"steps {sorted((record or {}).get('steps', {}))}, waiting for {list(needs)}")
 
 
 def profile_backend(backend: str, repeats: int, work: Path) -> dict:
@@ -393,13 +395,12 @@ def profile_backend(backend: str, repeats: int, work: Path) -> dict:
     from local_host import LocalHost
     from tests.fixtures.photos import astronaut, capture
     from tests.fixtures.signatures import make_signature
-    from tests.fixtures.spoof import make_print_attack
 
     receiver = Receiver()
     azurite = None
     env = {"BIOAUTH_DATA_DIR": str(work / backend), "BIOAUTH_STORAGE": "embedded", "BIOAUTH_RECORDS": "sqlite",
            "BIOAUTH_LOCAL_FUNCTION_KEY": FUNCTION_KEY, "BIOAUTH_ALLOW_LOOPBACK_CALLBACKS": "true",
-           "BIOAUTH_REVIEW_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/review", "BIOAUTH_SPOOF_ACTION": "review",
+           "BIOAUTH_REVIEW_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/review",
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     if backend == "azurite":
         azurite, conn = start_azurite(ROOT / "node_modules/.bin/azurite")
@@ -433,10 +434,10 @@ def profile_backend(backend: str, repeats: int, work: Path) -> dict:
 
         def body(i: int, review: bool, callback: bool) -> dict:
             face = capture(person, 1000 + i)
-            if review:  # a printed photo: a spoof verdict, which BIOAUTH_SPOOF_ACTION=review sends to a person
-                face = make_print_attack(face, seed=3)
+            # A review case: her face with another writer's signature, a conflict of evidence that a person decides.
+            writer = 8 if review else 7
             b = {"subject_id": "profiled", "device_id": "kiosk-1", "face_image": b64(face, "JPEG"),
-                 "signature_image": b64(make_signature(7, 1000 + i), "PNG")}
+                 "signature_image": b64(make_signature(writer, 1000 + i), "PNG")}
             if callback:
                 b["callback_url"] = f"http://127.0.0.1:{receiver.port}/callback"
             return b
