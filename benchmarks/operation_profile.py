@@ -200,6 +200,16 @@ class CountingAudit:
         TALLY.add("record.create.audit", _doc_size(dataclasses.asdict(event)))
         return self.inner.append(event)
 
+    def commit(self, events, writes=()):
+        """Record writes committed with their audit events (one transaction on SQLite; in order on Cosmos DB):
+        each counted as the write it is on the record store, each event as an audit create."""
+        for w in writes:
+            kind = "upsert" if w.upsert else "create" if w.etag is None else "replace"
+            TALLY.add(f"record.{kind}.{w.container}", _doc_size(w.doc))
+        for event in events:
+            TALLY.add("record.create.audit", _doc_size(dataclasses.asdict(event)))
+        return self.inner.commit(events, writes)
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
