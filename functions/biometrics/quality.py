@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
@@ -81,11 +81,7 @@ class QualityLimits:
 
     def with_min_eye_distance(self, px: float) -> "QualityLimits":
         """The same limits with an operator's stricter size floor (never a laxer one)."""
-        return self if px <= self.min_eye_distance_px else _replace(self, min_eye_distance_px=float(px))
-
-
-def _replace(limits: QualityLimits, **changes) -> QualityLimits:
-    return QualityLimits(**{**asdict(limits), **changes})
+        return self if px <= self.min_eye_distance_px else replace(self, min_eye_distance_px=float(px))
 
 
 @dataclass(frozen=True)
