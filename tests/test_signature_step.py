@@ -110,6 +110,22 @@ def test_splits_keep_every_writer_on_one_side():
         assert not (train & val or train & test or val & test), name
 
 
+def test_folds_deal_every_development_writer_once_and_never_a_test_writer():
+    from model_export.signature.data import N_FOLDS, development_writers, fold_writers
+
+    folds = [set(fold_writers(SPLITS, k)) for k in range(N_FOLDS)]
+    assert set().union(*folds) == set(development_writers(SPLITS))
+    assert sum(map(len, folds)) == len(development_writers(SPLITS))  # disjoint
+    test = {w for parts in SPLITS["sets"].values() for w in parts["test"]}
+    assert not test & set().union(*folds)
+    for name, parts in SPLITS["sets"].items():  # every fold holds about a quarter of every set
+        members = set(parts["train"]) | set(parts["val"])
+        sizes = [len(f & members) for f in folds]
+        assert max(sizes) - min(sizes) <= 1, name
+    with pytest.raises(ValueError):
+        fold_writers(SPLITS, N_FOLDS)
+
+
 def test_result_record_has_what_the_decision_needs(writer_a_refs, model):
     result = verify_signature(make_signature(11, 7), writer_a_refs, model=model)
     assert isinstance(result, SignatureResult)

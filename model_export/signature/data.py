@@ -3,9 +3,16 @@
 Every set is `<set>/<writer>/{genuine,forged}/*.png` under the data folder
 (writer ids never repeat across sets). Each set's writers are split once
 into train / validation / test (`splits.json`, committed beside this module,
-made by `make_splits` with its seed): the network learns from training
-writers, rules, calibration and thresholds are chosen on validation writers,
-and figures are reported on test writers only.
+made by `make_splits` with its seed); figures are reported on test writers
+only. Two protocols use the other writers (the development writers):
+
+- fixed split: the network learns from training writers; rules,
+  calibration and thresholds are chosen on validation writers;
+- folds (`fold_writers`): the development writers of each set are dealt
+  into N_FOLDS writer-disjoint folds; one network per fold learns from the
+  other folds and scores its own fold (out-of-fold scores of every
+  development writer choose the rules, calibration and thresholds), and the
+  final network learns from all development writers.
 
 Canvases are made by the service's own preprocessing
 (functions.biometrics.signature_preparation.py), so training and serving see
@@ -32,6 +39,8 @@ SPLITS_FILE = Path(__file__).with_name("splits.json")
 SETS = {"sign_data": "Latin (Dutch)", "bhsig_bengali": "Bengali", "bhsig_hindi": "Devanagari (Hindi)", "cedar": "Latin (English)"}
 SPLIT_SEED = 2026
 SPLIT_FRACTIONS = (0.6, 0.15, 0.25)  # train, validation, test writers of each set
+N_FOLDS = 4  # writer-disjoint folds of the development (train + validation) writers
+FOLD_SEED = 2027
 
 
 @dataclass
@@ -93,6 +102,26 @@ def load_splits(path: Path = SPLITS_FILE) -> dict:
 def writers_of(splits: dict, part: str, sets=None) -> list[str]:
     """The writers of one part ("train", "val" or "test") of the given sets (all sets by default)."""
     return [w for name, s in splits["sets"].items() if sets is None or name in sets for w in s[part]]
+
+
+def development_writers(splits: dict, sets=None) -> list[str]:
+    """Every writer that is not a test writer (train and validation of splits.json)."""
+    return writers_of(splits, "train", sets) + writers_of(splits, "val", sets)
+
+
+def fold_writers(splits: dict, fold: int, sets=None, n_folds: int = N_FOLDS, seed: int = FOLD_SEED) -> list[str]:
+    """The development writers of one fold: each set's development writers shuffled with the seed and dealt round-robin,
+    so every fold holds about 1/n_folds of every set."""
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must be in 0..{n_folds - 1}, got {fold}")
+    out: list[str] = []
+    for name in splits["sets"]:
+        if sets is not None and name not in sets:
+            continue
+        writers = sorted(development_writers(splits, [name]))
+        random.Random(f"{seed}:{name}").shuffle(writers)
+        out += writers[fold::n_folds]
+    return sorted(out)
 
 
 def default_cache() -> Path:

@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,7 +55,20 @@ from ..common.onnx_export import export_onnx, parity
 from ..common.paths import RUNS_DIR
 from ..common.provenance import not_shipped
 from ..common.shipping import METRICS_FILE
-from .data import DEFAULT_DATA, SETS, SPLITS_FILE, default_cache, load_signatures, load_splits, load_variant, writers_of
+from .data import (
+    DEFAULT_DATA,
+    FOLD_SEED,
+    N_FOLDS,
+    SETS,
+    SPLITS_FILE,
+    default_cache,
+    development_writers,
+    fold_writers,
+    load_signatures,
+    load_splits,
+    load_variant,
+    writers_of,
+)
 from .nets import INPUT_HEIGHT, INPUT_WIDTH, count_parameters, network_from_checkpoint
 from .trials import N_REFERENCES, eer, make_trials
 
@@ -207,13 +221,31 @@ def fit_zones(scores_by_capture: list[list[dict]], cal: dict) -> dict:
     return {"genuine": t_genuine, "forged": t_forged, "eer": float(t_eer)}
 
 
-def choose(features: dict[str, np.ndarray], trials, background: np.ndarray, cohort: np.ndarray) -> dict:
-    """Every choice of the writer-dependent decision, on validation writers: lowest pooled skilled EER, scans and pads averaged."""
+@dataclass
+class CalibrationGroup:
+    """Writers scored by one network: its features of every image, the writers' trials, and the background and cohort
+    made with that network from writers it was trained on. The fixed split has one group (validation writers);
+    folds have one per fold (that fold's writers, scored by the network that did not see them)."""
+
+    features: dict[str, np.ndarray]
+    trials: list
+    background: np.ndarray
+    cohort: np.ndarray
+
+
+def group_pairs(groups: list[CalibrationGroup], svm_c: float) -> dict[str, list[dict]]:
+    """Per capture: every group's per-writer score pairs, one list (writers in group order)."""
+    return {cap: [row for g in groups for row in score_pairs(g.trials, g.features[cap], g.features[cap], g.background, g.cohort, svm_c)]
+            for cap in ("scan", "pad")}
+
+
+def choose(groups: list[CalibrationGroup]) -> dict:
+    """Every choice of the writer-dependent decision, on writers no network scoring them was trained on:
+    lowest pooled skilled EER, scans and pads averaged."""
     search = []
     pairs_cache = {}
     for c in SVM_CS:
-        pairs = {cap: score_pairs(trials, features[ref], features[q], background, cohort, c) for cap, (ref, q) in
-                 {"scan": ("scan", "scan"), "pad": ("pad", "pad")}.items()}
+        pairs = group_pairs(groups, c)
         pairs_cache[c] = pairs
         for norm in NORMALISATIONS:
             suffix = "" if norm == "none" else ":" + norm
@@ -229,10 +261,28 @@ def choose(features: dict[str, np.ndarray], trials, background: np.ndarray, coho
                 search.append(row)
     best = min(search, key=lambda r: r["key"])
     comparison = {"rule": best["rule"], "fusion": best["fusion"], "normalisation": best["normalisation"], "svm_c": best["svm_c"]}
-    scores = [rule_scores(p, comparison) for p in pairs_cache[best["svm_c"]].values()]
+    by_capture = {cap: rule_scores(p, comparison) for cap, p in pairs_cache[best["svm_c"]].items()}
+    scores = list(by_capture.values())
     llr = fit_llr(scores)
     calibration = {"method": "platt", "a": llr["a"], "b": llr["b"], "llr": llr}
-    return {"comparison": comparison, "calibration": calibration, "thresholds": fit_zones(scores, calibration), "search": search}
+    thresholds = fit_zones(scores, calibration)
+    calibrated = {cap: [{k: np.array([calibrated_score(float(r), calibration) for r in row[k]]) for k in KINDS} for row in rows]
+                  for cap, rows in by_capture.items()}
+    trials = [t for g in groups for t in g.trials]
+    return {"comparison": comparison, "calibration": calibration, "thresholds": thresholds, "search": search,
+            "calibration_figures": figures(calibrated, trials, thresholds), "calibrated_scores": calibrated}
+
+
+def same_writer_llr(calibrated: dict[str, list[dict]], data: str) -> dict:
+    """The decision's signature LLR (same writer vs skilled forgery, of logit(score)), as `system calibrate` fits it,
+    on the calibration writers' scans and pads."""
+    from ..system.llr import describe
+    from ..system.llr import fit_llr as fit_evidence_llr
+
+    genuine = np.concatenate([pooled(rows, "genuine") for rows in calibrated.values()])
+    skilled = np.concatenate([pooled(rows, "skilled") for rows in calibrated.values()])
+    cal = fit_evidence_llr(genuine, skilled, "logit")
+    return describe(cal, "same writer", data, genuine, skilled)
 
 
 # ---------------------------------------------------------------- what users get (the service's path, any shipped model)
@@ -384,8 +434,13 @@ def write_report(result: dict, out: Path) -> None:
         "# Signature verification: evaluation report", "",
         f"Generated by `python -m model_export signature evaluate` on {datetime.now(timezone.utc):%Y-%m-%d} for model `{result['version']}`.", "",
         "## Protocol", "",
-        "- Writers split once per set (`model_export/signature/splits.json`, seed 2026): the network learns from training writers;",
-        "  every choice below is made on validation writers; every figure is on test writers, never used for any choice.",
+        *(["- Writers split once per set (`model_export/signature/splits.json`, seed 2026); the test writers are never used for any choice.",
+           f"  The other (development) writers are dealt into {N_FOLDS} writer-disjoint folds (seed {FOLD_SEED}): one network per fold learns",
+           "  from the other folds and scores its fold; every choice below is made on these out-of-fold scores of all development writers;",
+           "  the shipped network learns from every development writer, the same way (same epochs, last epoch kept)."]
+          if chosen.get("protocol") == "folds" else
+          ["- Writers split once per set (`model_export/signature/splits.json`, seed 2026): the network learns from training writers;",
+           "  every choice below is made on validation writers; every figure is on test writers, never used for any choice."]),
         f"- A trial: {N_REFERENCES} genuine references of a writer (seeded draw) and one questioned signature: another genuine signature",
         "  of theirs, one of their skilled forgeries, or a random forgery (a genuine signature of each other test writer of the same set).",
         "- Captures: `scan` = the sets' images as stored (sign_data raw scans; the others cleaned grey scans); `pad` = every image of the",
@@ -398,20 +453,22 @@ def write_report(result: dict, out: Path) -> None:
         "## Figures on test writers", "",
     ]
     lines += figures_table(result["test"])
-    lines += ["", "## Choices on validation writers", "",
+    who = "out-of-fold development writers" if chosen.get("protocol") == "folds" else "validation writers"
+    lines += ["", f"## Choices on {who}", "",
               f"Chosen: rule `{c['rule']}`, normalisation `{c['normalisation']}`, SVM C = {c['svm_c']:g}"
               + (f", fusion {c['fusion']['svm']:.3f} x svm - {c['fusion']['distance']:.3f} x distance" if c["rule"] == "fusion" else "")
-              + " (lowest pooled skilled EER on validation writers, scans and pads averaged).", "",
+              + f" (lowest pooled skilled EER on {who}, scans and pads averaged).", "",
               f"Calibration (logistic, equal priors; genuine half, skilled and random forgeries a quarter each): llr = {chosen['calibration']['a']:.4f} x raw + "
               f"{chosen['calibration']['b']:.4f}; calibrated score = sigmoid(llr).", "",
-              f"Zones on the calibrated score: genuine >= {t['genuine']:.4f} (at most {pct(GENUINE_EDGE_FAR)} of validation skilled and "
-              f"{pct(GENUINE_EDGE_RANDOM_FAR)} of random forgeries above), forged < {t['forged']:.4f} (at most {pct(FORGED_EDGE_FRR)} of validation "
+              f"Zones on the calibrated score: genuine >= {t['genuine']:.4f} (at most {pct(GENUINE_EDGE_FAR)} of {who}' skilled and "
+              f"{pct(GENUINE_EDGE_RANDOM_FAR)} of random forgeries above), forged < {t['forged']:.4f} (at most {pct(FORGED_EDGE_FRR)} of {who}' "
               f"genuine signatures below); single-cut EER point {t['eer']:.4f}.", "",
               "| SVM C | normalisation | rule | scan skilled | pad skilled | scan random | pad random |", "| ---: | --- | --- | ---: | ---: | ---: | ---: |"]
     for r in sorted(chosen["search"], key=lambda r: r["key"]):
         lines.append(f"| {r['svm_c']:g} | {r['normalisation']} | {r['rule']} | {pct(r['scan_skilled'])} | {pct(r['pad_skilled'])} | "
                      f"{pct(r['scan_random'])} | {pct(r['pad_random'])} |")
-    lines += ["", "Validation writers with the shipped choices (deployed path):", ""]
+    lines += ["", ("Out-of-fold development writers with the shipped choices (each scored by its fold's network):"
+                   if chosen.get("protocol") == "folds" else "Validation writers with the shipped choices (deployed path):"), ""]
     lines += figures_table({"this model": {k: {"all": v["all"]} for k, v in result["val"].items()}})
     lines += ["", "## Training", ""]
     members = list(zip(history["members"], history["member_histories"])) if "members" in history else [("", history)]
@@ -448,6 +505,7 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
     if channels == 2:
         canvas_views["channels"] = ["canvas", "strokes"]
     comparison: dict = {}
+    calibration_writers = (chosen or {}).get("calibration_writers", "validation writers")
     if chosen is not None:
         np.savez_compressed(out_dir / "background.npz", features=background.astype(np.float32))
         np.savez_compressed(out_dir / "cohort.npz", features=cohort.astype(np.float32))
@@ -456,8 +514,8 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
                                      **background_info["background"]},
                       "cohort": {"file": "cohort.npz", "sha256": sha256_file(out_dir / "cohort.npz"), "dim": int(cohort.shape[1]),
                                  **background_info["cohort"]},
-                      "min_references": 3,
-                      "chosen_by": "lowest pooled skilled-forgery EER on validation writers (scans and pad renderings averaged) among "
+                      "min_references": 3, "protocol": chosen.get("protocol", "fixed split"),
+                      "chosen_by": f"lowest pooled skilled-forgery EER on {calibration_writers} (scans and pad renderings averaged) among "
                                    "every SVM C, normalisation (none, cohort z-norm, cohort-and-references) and rule (distance_over_spread, writer_svm, fusion)"}
     manifest = ModelManifest(
         name="signature", version=version, file="model.onnx", sha256=sha256_file(out_dir / "model.onnx"), input=input_spec(ckpt),
@@ -465,7 +523,7 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
         thresholds=chosen["thresholds"] if chosen else {"genuine": 1.0, "forged": 0.0, "eer": 0.5},
         calibration=({**chosen["calibration"], "zones": {"genuine_edge_skilled_far": GENUINE_EDGE_FAR, "genuine_edge_random_far": GENUINE_EDGE_RANDOM_FAR,
                                                           "forged_edge_frr": FORGED_EDGE_FRR},
-                      "data": "validation writers of every set, scans and pad renderings, 5 references per trial; "
+                      "data": f"{calibration_writers} of every set, scans and pad renderings, 5 references per trial; "
                               "llr: logistic regression with equal priors (genuine 1/2, skilled 1/4, random 1/4); score = sigmoid(llr)"}
                      if chosen else {"method": "platt", "a": 1.0, "b": 0.0}),
         metrics={},
@@ -489,17 +547,27 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
     return manifest
 
 
-def build(data_root: Path, splits: dict, seed: int) -> dict:
-    """Seeds and the content hashes of the training and validation writers' images (the manifest's `build`)."""
+def build(data_root: Path, splits: dict, seed: int, folds: bool = False) -> dict:
+    """Seeds and the content hashes of the training and calibration writers' images (the manifest's `build`)."""
     from ..common.provenance import data_record
     from .data import SPLIT_SEED, list_files
     from .trials import TRIAL_SEED
 
     files = list_files(data_root)
-    data = {role: data_record(f"{who} writers' images of {', '.join(splits['sets'])} (splits.json), with their capture renderings", data_root,
-                              [path for _, writer, _, path in files if writer in set(writers_of(splits, part))])
-            for role, part, who in (("training", "train", "training"), ("calibration", "val", "validation"))}
-    return {"seeds": {"training": seed, "writer_splits": SPLIT_SEED, "trials": TRIAL_SEED}, "data": data,
+
+    def record(who: str, writers) -> dict:
+        wanted = set(writers)
+        return data_record(f"{who} images of {', '.join(splits['sets'])} (splits.json), with their capture renderings", data_root,
+                           [path for _, writer, _, path in files if writer in wanted])
+
+    seeds = {"training": seed, "writer_splits": SPLIT_SEED, "trials": TRIAL_SEED}
+    if folds:
+        data = {"training": record("development (train + validation) writers'", development_writers(splits)),
+                "calibration": record(f"the same writers', out of fold ({N_FOLDS} writer-disjoint folds)", development_writers(splits))}
+        seeds["folds"] = FOLD_SEED
+    else:
+        data = {"training": record("training writers'", writers_of(splits, "train")), "calibration": record("validation writers'", writers_of(splits, "val"))}
+    return {"seeds": seeds, "data": data,
             "randomness": "training: the torch seed and batch generator; capture renderings: each image's own seed from its capture and path"}
 
 
@@ -534,41 +602,90 @@ def export_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def calibrate_main(argv: list[str] | None = None) -> int:
-    """`python -m model_export signature calibrate --run RUN`: SVM C, normalisation, rule, fusion, calibration and zones on
-    validation writers, with the background and cohort, into the run's manifest.json, background.npz and cohort.npz."""
-    p = argparse.ArgumentParser(prog="python -m model_export signature calibrate", description=calibrate_main.__doc__)
-    common_args(p)
-    p.add_argument("--seed", type=int, default=1, help="the seed the run was trained with (recorded, not used)")
-    p.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d") + "-signet-captures")
-    args = p.parse_args(argv)
-    run = not_shipped(args.run)
+def network_features(run: Path, data, pad_canvases: np.ndarray) -> dict[str, np.ndarray]:
+    """Scan and pad features of every image with an exported run's network (provisional manifest: features only)."""
+    model = OnnxModel(run)
+    return {"scan": model_features(model, data.canvases), "pad": model_features(model, pad_canvases)}
+
+
+def background_and_cohort(features: dict[str, np.ndarray], data, writers) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The SVM background (genuine #1 scanned, #2 as a pad) and the cohort (#3, #4) of the given writers, and what they hold."""
+    bg_idx = first_genuine(data, writers, slice(0, BACKGROUND_PER_WRITER))
+    cohort_idx = first_genuine(data, writers, slice(BACKGROUND_PER_WRITER, BACKGROUND_PER_WRITER + COHORT_PER_WRITER))
+    info = {"background": {"signatures": len(bg_idx), "writers": len(set(data.writers[bg_idx].tolist())), "captures": "scan, pad alternately"},
+            "cohort": {"signatures": len(cohort_idx), "writers": len(set(data.writers[cohort_idx].tolist())), "captures": "scan, pad alternately",
+                       "disjoint_from_background": True}}
+    return mixed_capture(features["scan"], features["pad"], bg_idx), mixed_capture(features["scan"], features["pad"], cohort_idx), info
+
+
+def exported(run: Path) -> float:
     if not (run / "parity.json").is_file():
         raise SystemExit(f"{run / 'model.onnx'} is not exported: run `signature export --run {run}` first")
-    diff = float(json.loads((run / "parity.json").read_text())["max_abs_diff"])
+    return float(json.loads((run / "parity.json").read_text())["max_abs_diff"])
+
+
+def calibrate_main(argv: list[str] | None = None) -> int:
+    """`python -m model_export signature calibrate --run RUN [--folds F0 F1 F2 F3]`: SVM C, normalisation, rule, fusion,
+    calibration and zones, with the background and cohort, into the run's manifest.json, background.npz and cohort.npz.
+
+    Without --folds, the choices are made on the validation writers of splits.json (RUN trained on the training
+    writers). With --folds (runs trained with `--fold K`, RUN with `--final`), on the out-of-fold scores of every
+    development writer: each fold's writers scored by the network that did not see them, with a background and
+    cohort made by that network from its own training writers; RUN's background and cohort come from every
+    development writer. The decision's LLR (same writer vs skilled forgery) is fitted on the same scores."""
+    p = argparse.ArgumentParser(prog="python -m model_export signature calibrate", description=calibrate_main.__doc__)
+    common_args(p)
+    p.add_argument("--folds", type=Path, nargs="*", default=None, help="the fold runs (trained with --fold K), exported")
+    p.add_argument("--seed", type=int, default=1, help="the seed the run was trained with (recorded, not used)")
+    p.add_argument("--version", default=datetime.now(timezone.utc).strftime("%Y.%m.%d") + "-signet-folds")
+    args = p.parse_args(argv)
+    run = not_shipped(args.run)
+    diff = exported(run)
     t0 = time.time()
     inputs = Inputs(args)
     data = inputs.data
     write_candidate(run, run, args.version, diff, None, None, None, None, args.splits)
-    model = OnnxModel(run)
-    features = {"scan": model_features(model, data.canvases), "pad": model_features(model, inputs.pad_canvases)}
+    features = network_features(run, data, inputs.pad_canvases)
     print(f"features in {time.time() - t0:.0f} s", flush=True)
-    train_writers = writers_of(inputs.splits, "train")
-    bg_idx = first_genuine(data, train_writers, slice(0, BACKGROUND_PER_WRITER))
-    cohort_idx = first_genuine(data, train_writers, slice(BACKGROUND_PER_WRITER, BACKGROUND_PER_WRITER + COHORT_PER_WRITER))
-    background = mixed_capture(features["scan"], features["pad"], bg_idx)
-    cohort = mixed_capture(features["scan"], features["pad"], cohort_idx)
-    chosen = choose(features, inputs.trials["val"], background, cohort)
-    print("chosen", json.dumps({k: v for k, v in chosen.items() if k != "search"}), flush=True)
-    info = {"background": {"signatures": len(bg_idx), "writers": len(set(data.writers[bg_idx].tolist())), "captures": "scan, pad alternately"},
-            "cohort": {"signatures": len(cohort_idx), "writers": len(set(data.writers[cohort_idx].tolist())), "captures": "scan, pad alternately",
-                       "disjoint_from_background": True}}
+    if args.folds:
+        folds = []
+        for fold_run in args.folds:
+            fold = json.loads((fold_run / "history.json").read_text()).get("fold")
+            if fold is None:
+                raise SystemExit(f"{fold_run} was not trained with --fold")
+            write_candidate(fold_run, fold_run, f"fold-{fold}", exported(fold_run), None, None, None, None, args.splits)
+            held_out = fold_writers(inputs.splits, fold)
+            fold_features = network_features(fold_run, data, inputs.pad_canvases)
+            fold_background, fold_cohort, _ = background_and_cohort(fold_features, data, sorted(set(development_writers(inputs.splits)) - set(held_out)))
+            trials = make_trials(data.sets, data.writers, data.genuine, held_out)
+            folds.append((fold, CalibrationGroup(fold_features, trials, fold_background, fold_cohort)))
+            print(f"fold {fold}: {len(held_out)} writers scored, {time.time() - t0:.0f} s", flush=True)
+        if sorted(f for f, _ in folds) != list(range(N_FOLDS)):
+            raise SystemExit(f"expected one run for each of the {N_FOLDS} folds, got folds {sorted(f for f, _ in folds)}")
+        groups = [g for _, g in sorted(folds, key=lambda fg: fg[0])]
+        own_writers = development_writers(inputs.splits)
+        protocol = {"protocol": "folds", "folds": N_FOLDS, "fold_runs": [str(r) for r in args.folds],
+                    "calibration_writers": f"out-of-fold development writers ({len(own_writers)}, each scored by the fold network that never saw it)"}
+    else:
+        own_writers = writers_of(inputs.splits, "train")
+        background, cohort, _ = background_and_cohort(features, data, own_writers)
+        groups = [CalibrationGroup(features, inputs.trials["val"], background, cohort)]
+        protocol = {"protocol": "fixed split", "calibration_writers": f"validation writers ({len(inputs.trials['val'])}, never trained on)"}
+    chosen = choose(groups)
+    if args.folds:
+        chosen["calibration"]["llr"] = same_writer_llr(chosen["calibrated_scores"], protocol["calibration_writers"] +
+                                                       ", scans and pad renderings, 5 references per writer: genuine trials against skilled forgeries")
+    chosen.pop("calibrated_scores")
+    chosen.update(protocol)
+    print("chosen", json.dumps({k: v for k, v in chosen.items() if k not in ("search", "calibration_figures")}), flush=True)
+    background, cohort, info = background_and_cohort(features, data, own_writers)
     manifest = write_candidate(run, run, args.version, diff, chosen, background, cohort, info, args.splits)
     d = manifest.to_dict()
-    d["build"] = build(args.data, inputs.splits, args.seed)
+    d["build"] = build(args.data, inputs.splits, args.seed, folds=bool(args.folds))
     (run / "manifest.json").write_text(json.dumps(d, indent=2) + "\n")
     (run / "chosen.json").write_text(json.dumps(chosen, indent=1, default=float))
     print("thresholds:", manifest.thresholds)
+    print("\n".join(figures_table({"calibration writers": chosen["calibration_figures"]})))
     return 0
 
 
@@ -587,9 +704,13 @@ def main(argv: list[str] | None = None) -> int:
     data, pad_canvases, trials = inputs.data, inputs.pad_canvases, inputs.trials
     model = OnnxModel(run)
     version = model.version
-    val_figs, _ = measure(model, data, pad_canvases, trials["val"])
+    chosen = json.loads((run / "chosen.json").read_text())
+    if chosen.get("protocol") == "folds":  # the final network saw every development writer: their out-of-fold figures stand for it
+        val_figs = chosen["calibration_figures"]
+    else:
+        val_figs, _ = measure(model, data, pad_canvases, trials["val"])
     test_figs, test_scores = measure(model, data, pad_canvases, trials["test"])
-    result = {"version": version, "chosen": json.loads((run / "chosen.json").read_text()), "val": val_figs, "test": {},
+    result = {"version": version, "chosen": chosen, "val": val_figs, "test": {},
               "history": json.loads((run / "history.json").read_text()), "pad_renderings_refused": int((~inputs.pad_valid).sum())}
     curves = {}
     if args.before:

@@ -19,6 +19,12 @@ lowest pooled skilled-forgery EER (one threshold for every writer, as the
 service runs; scans and pads averaged) plus pooled random EER is kept as
 `best.pt`.
 
+Writers: by default the training writers of splits.json, validated on its
+validation writers. `--fold K` trains on the development writers outside
+fold K and validates on fold K; `--final` trains on every development writer
+(no validation). Both keep the last epoch, so that the out-of-fold scores of
+the fold networks speak for the final network trained the same way.
+
 `--exclude-set NAME` leaves one set out of training (the cross-set runs).
 Torch uses 2 threads: the machine is shared.
 """
@@ -39,7 +45,7 @@ from functions.biometrics.signature_preparation import STROKE_WIDTH, normalise_s
 
 from ..common.paths import RUNS_DIR
 from ..common.provenance import not_shipped
-from .data import DEFAULT_DATA, SPLITS_FILE, default_cache, load_signatures, load_splits, load_variant, writers_of
+from .data import DEFAULT_DATA, N_FOLDS, SPLITS_FILE, default_cache, development_writers, fold_writers, load_signatures, load_splits, load_variant, writers_of
 from .nets import INPUT_HEIGHT, INPUT_WIDTH, MarginClassifier, SignatureFeatureNet, count_parameters
 from .trials import make_trials, rule_scores, score_trials, summarise
 
@@ -102,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", type=Path, default=SPLITS_FILE)
     p.add_argument("--run", type=Path, default=RUNS_DIR / "signature", help="run folder for the checkpoints and history")
     p.add_argument("--exclude-set", default=None, help="leave this set out of training and validation")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--fold", type=int, default=None, help=f"train on the development writers outside this fold (0..{N_FOLDS - 1}), validate on it")
+    who.add_argument("--final", action="store_true", help="train on every development writer (train + validation), no validation")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -114,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--captures", default="pad,photo,faint", help="capture renderings drawn instead of the scan (comma-separated; empty: none)")
     p.add_argument("--capture-share", type=float, default=0.5, help="share of training images drawn as one of the captures")
     p.add_argument("--synthetic-forgeries", type=float, default=0.1, help="share of each batch's genuine signatures warped into a forgery")
-    p.add_argument("--warp", type=float, default=0.06, help="strength of the synthetic forgeries' warp (share of the image)")
+    p.add_argument("--warp", type=float, default=0.08, help="strength of the synthetic forgeries' warp (share of the image)")
     p.add_argument("--tremor", type=float, default=0.0, help="strength of the synthetic forgeries' fine tremor (share of the image)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -134,32 +143,40 @@ def main(argv: list[str] | None = None) -> int:
     data = load_signatures(args.data, cache)
     splits = load_splits(args.splits)
     sets = [s for s in splits["sets"] if s != args.exclude_set]
-    train_idx = np.flatnonzero(np.isin(data.writers, writers_of(splits, "train", sets)))
-    val_idx = np.flatnonzero(np.isin(data.writers, writers_of(splits, "val", sets)))
+    if args.fold is not None:
+        held_out = fold_writers(splits, args.fold, sets)
+        train_writers = sorted(set(development_writers(splits, sets)) - set(held_out))
+    elif args.final:
+        held_out, train_writers = [], development_writers(splits, sets)
+    else:
+        held_out, train_writers = writers_of(splits, "val", sets), writers_of(splits, "train", sets)
+    keep_last = args.fold is not None or args.final
+    train_idx = np.flatnonzero(np.isin(data.writers, train_writers))
+    val_idx = np.flatnonzero(np.isin(data.writers, held_out))
     train, val = data.take(train_idx), data.take(val_idx)
     pad_canvases, _ = load_variant(args.data, data, cache, "pad", sorted(set(data.writers.tolist())))
     captures = [c for c in args.captures.split(",") if c]
     capture_tensors = []
     for name in captures:
-        canvases, valid = load_variant(args.data, data, cache, name, writers_of(splits, "train", list(splits["sets"])))
+        canvases, valid = load_variant(args.data, data, cache, name, development_writers(splits))
         say(f"capture {name}: {int(valid[train_idx].sum())} of {len(train_idx)} training images rendered")
         capture_tensors.append(to_tensor(canvases[train_idx], size, args.stroke_width, args.two_channels))
     writer_ids = sorted(set(train.writers.tolist()))
     index = {w: i for i, w in enumerate(writer_ids)}
     labels = torch.tensor([index[w] + (0 if g else len(writer_ids)) for w, g in zip(train.writers, train.genuine)])
     x_train = to_tensor(train.canvases, size, args.stroke_width, args.two_channels)
-    x_val = to_tensor(val.canvases, size, args.stroke_width, args.two_channels)
-    x_val_pad = to_tensor(pad_canvases[val_idx], size, args.stroke_width, args.two_channels)
+    x_val = to_tensor(val.canvases, size, args.stroke_width, args.two_channels) if len(val_idx) else None
+    x_val_pad = to_tensor(pad_canvases[val_idx], size, args.stroke_width, args.two_channels) if len(val_idx) else None
     channels = int(x_train.shape[1])
     counts = {name: int(np.sum(train.sets == name)) for name in sets}
     set_weights = torch.tensor([1.0 / counts[name] for name in train.sets], dtype=torch.double)
-    val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist())))
+    val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist()))) if len(val_idx) else []
     net = SignatureFeatureNet(in_channels=channels)
     head = MarginClassifier(net.project[2].num_features, 2 * len(writer_ids))
     opt = torch.optim.AdamW(list(net.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * math.ceil(len(labels) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
-    say(f"train images {len(labels)} writers {len(writer_ids)} val images {len(x_val)} params {count_parameters(net)} sets {sets}")
+    say(f"train images {len(labels)} writers {len(writer_ids)} val images {len(val_idx)} params {count_parameters(net)} sets {sets}")
     history, best, t0 = [], None, time.time()
     for epoch in range(1, args.epochs + 1):
         net.train()
@@ -194,23 +211,28 @@ def main(argv: list[str] | None = None) -> int:
             sched.step()
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
-        scored = rule_scores(score_trials(val_trials, embed(net, x_val), None), DISTANCE_RULE)
-        summary = summarise(scored, val_trials)["all"]
-        pad = summarise(rule_scores(score_trials(val_trials, embed(net, x_val_pad), None), DISTANCE_RULE), val_trials)["all"]
-        row = {"epoch": epoch, "loss": total / seen, "val_skilled": summary["skilled"]["eer_writer_mean"],
-               "val_random": summary["random"]["eer_writer_mean"], "val_skilled_pooled": summary["skilled"]["eer_pooled"],
-               "val_random_pooled": summary["random"]["eer_pooled"], "val_pad_skilled_pooled": pad["skilled"]["eer_pooled"],
-               "val_pad_random_pooled": pad["random"]["eer_pooled"],
-               "epoch_seconds": round(time.time() - te, 1), "elapsed": round(time.time() - t0, 1)}
+        row = {"epoch": epoch, "loss": total / seen, "epoch_seconds": round(time.time() - te, 1)}
+        if val_trials:
+            scored = rule_scores(score_trials(val_trials, embed(net, x_val), None), DISTANCE_RULE)
+            summary = summarise(scored, val_trials)["all"]
+            pad = summarise(rule_scores(score_trials(val_trials, embed(net, x_val_pad), None), DISTANCE_RULE), val_trials)["all"]
+            row |= {"val_skilled": summary["skilled"]["eer_writer_mean"],
+                    "val_random": summary["random"]["eer_writer_mean"], "val_skilled_pooled": summary["skilled"]["eer_pooled"],
+                    "val_random_pooled": summary["random"]["eer_pooled"], "val_pad_skilled_pooled": pad["skilled"]["eer_pooled"],
+                    "val_pad_random_pooled": pad["random"]["eer_pooled"]}
+        row["elapsed"] = round(time.time() - t0, 1)
         history.append(row)
         say(json.dumps(row))
         checkpoint = {"net": net.state_dict(), "epoch": epoch, "input": list(size), "stroke_width": args.stroke_width, "channels": channels}
         torch.save(checkpoint, args.run / f"epoch{epoch:02d}.pt")
-        key = (row["val_skilled_pooled"] + row["val_pad_skilled_pooled"]) / 2 + row["val_random_pooled"]
+        key = -epoch if keep_last else (row["val_skilled_pooled"] + row["val_pad_skilled_pooled"]) / 2 + row["val_random_pooled"]
         if best is None or key < best[0]:
             best = (key, epoch)
             torch.save(checkpoint, args.run / "best.pt")
+    protocol = f"fold {args.fold} of {N_FOLDS}" if args.fold is not None else "final: every development writer" if args.final else "fixed split"
     (args.run / "history.json").write_text(json.dumps({"history": history, "best_epoch": best[1], "sets": sets, "threads": args.threads,
+                                                       "protocol": protocol, "fold": args.fold, "train_writers": len(writer_ids),
+                                                       "kept": "last epoch" if keep_last else "best validation epoch",
                                                        "stroke_width": args.stroke_width, "channels": channels, "captures": captures,
                                                        "capture_share": args.capture_share, "synthetic_forgeries": args.synthetic_forgeries,
                                                        "warp": args.warp, "tremor": args.tremor,

@@ -88,13 +88,20 @@ def load_inputs(data: Path, cache: Path, models_dir: Path):
     return faces, sigs, manifests, trials
 
 
-def fit_llrs(faces, trials, only: str | None = None) -> dict[str, dict]:
-    """Each check's LLR (or one of them) as its manifest would store it under calibration.llr."""
+def fit_llrs(faces, trials, manifests: dict, only: str | None = None) -> dict[str, dict]:
+    """Each check's LLR (or one of them) as its manifest would store it under calibration.llr.
+
+    A signature model trained on every development writer (`signature calibrate --folds`) brings its LLR, fitted on
+    out-of-fold scores: its validation writers were in its training, so their scores cannot calibrate it."""
     fits = {"face": lambda: L.fit_face_llr(faces, CALIBRATION_SUBJECTS), "liveness": lambda: L.fit_liveness_llr(faces),
             "signature": lambda: L.fit_signature_llr(trials["val"])}
     out = {}
     for check, fit in fits.items():
         if only and check != only:
+            continue
+        if check == "signature" and manifests["signature"].extra.get("comparison", {}).get("protocol") == "folds":
+            out[check] = manifests["signature"].calibration["llr"]
+            print("signature: the model's own out-of-fold LLR is kept (its validation writers were trained on)")
             continue
         _, out[check] = fit()
     return out
@@ -255,7 +262,7 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     previous = json.loads((run / LLR_FILE).read_text()) if (run / LLR_FILE).is_file() else {}
     described = {k: (previous[k]["llr"] if k in previous else m.calibration.get("llr")) for k, m in manifests.items()}
     if not args.keep_llr:
-        fitted = fit_llrs(faces, trials, args.only)
+        fitted = fit_llrs(faces, trials, manifests, args.only)
         described |= fitted
         print(json.dumps({k: {x: v[x] for x in ("a", "b", "of", "low", "high", "median_llr")} for k, v in fitted.items()}))
     if any(v is None for v in described.values()):
