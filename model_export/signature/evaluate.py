@@ -351,6 +351,10 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def pct_or_dash(row: dict, key: str) -> str:
+    return pct(row[key]) if key in row else "-"
+
+
 def plot_det(curves: dict[str, dict[str, list[dict]]], trials, out: Path) -> None:
     """DET per set: every model (colour) and capture (line), skilled forgeries; random forgeries dotted for scans."""
     import matplotlib
@@ -478,9 +482,20 @@ def write_report(result: dict, out: Path) -> None:
         lines += ["| epoch | loss | val skilled (pooled, scan) | val skilled (pooled, pad) | val random (pooled) | seconds |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: |"]
         for h in h_run["history"]:
-            lines.append(f"| {h['epoch']} | {h['loss']:.3f} | {pct(h['val_skilled_pooled'])} | {pct(h.get('val_pad_skilled_pooled', float('nan')))} | "
-                         f"{pct(h.get('val_random_pooled', float('nan')))} | {h['epoch_seconds']:.0f} |")
-        lines += ["", f"Kept: epoch {h_run['best_epoch']}; {h_run['train_seconds'] / 60:.1f} min on {h_run.get('threads', 1)} thread(s).", ""]
+            lines.append(f"| {h['epoch']} | {h['loss']:.3f} | {pct_or_dash(h, 'val_skilled_pooled')} | {pct_or_dash(h, 'val_pad_skilled_pooled')} | "
+                         f"{pct_or_dash(h, 'val_random_pooled')} | {h['epoch_seconds']:.0f} |")
+        lines += ["", f"Kept: epoch {h_run['best_epoch']}; {h_run['train_seconds'] / 60:.1f} min on {h_run.get('threads', 1)} thread(s)"
+                  + (" (no validation writers: every development writer is in training)." if "val_skilled_pooled" not in h_run["history"][-1] else "."), ""]
+    if result.get("fold_histories"):
+        lines += ["Fold networks, last epoch (kept), their held-out fold scored by the distance rule without normalisation:", "",
+                  "| fold | member | writers trained on | held-out skilled (pooled, scan) | held-out skilled (pooled, pad) | held-out random (pooled) |",
+                  "| ---: | --- | ---: | ---: | ---: | ---: |"]
+        for fold, members_of_fold in result["fold_histories"]:
+            for name, h_run in members_of_fold:
+                last = h_run["history"][-1]
+                lines.append(f"| {fold} | {name} | {h_run.get('train_writers', '')} | {pct_or_dash(last, 'val_skilled_pooled')} | "
+                             f"{pct_or_dash(last, 'val_pad_skilled_pooled')} | {pct_or_dash(last, 'val_random_pooled')} |")
+        lines.append("")
     lines += ["",
               "## Figures", "", "- `report/det.png`: DET curves per set on test writers (grey: the model replaced; blue: this one;",
               "  solid: skilled forgeries on scans, dashed: skilled forgeries on pads, dotted: random forgeries on scans).",
@@ -705,12 +720,17 @@ def main(argv: list[str] | None = None) -> int:
     model = OnnxModel(run)
     version = model.version
     chosen = json.loads((run / "chosen.json").read_text())
+    fold_histories = []
     if chosen.get("protocol") == "folds":  # the final network saw every development writer: their out-of-fold figures stand for it
         val_figs = chosen["calibration_figures"]
+        for fold_run in map(Path, chosen["fold_runs"]):
+            h = json.loads((fold_run / "history.json").read_text())
+            members = list(zip(h["members"], h["member_histories"])) if "members" in h else [(fold_run.name, h)]
+            fold_histories.append((h.get("fold"), [(Path(name).name, m) for name, m in members]))
     else:
         val_figs, _ = measure(model, data, pad_canvases, trials["val"])
     test_figs, test_scores = measure(model, data, pad_canvases, trials["test"])
-    result = {"version": version, "chosen": chosen, "val": val_figs, "test": {},
+    result = {"version": version, "chosen": chosen, "val": val_figs, "test": {}, "fold_histories": fold_histories,
               "history": json.loads((run / "history.json").read_text()), "pad_renderings_refused": int((~inputs.pad_valid).sum())}
     curves = {}
     if args.before:
