@@ -75,7 +75,8 @@ def write_calibration_llr(models_dir: Path, model_name: str, llr: dict) -> Path:
 
     folder = Path(models_dir) / model_name
     manifest = read_manifest(folder)
-    return write_manifest(folder, replace(manifest, calibration={**manifest.calibration, "llr": llr}))
+    others = {k: v for k, v in manifest.calibration.items() if k != "llr"}  # llr last, wherever the model's own ship put it
+    return write_manifest(folder, replace(manifest, calibration={**others, "llr": llr}))
 
 
 def shipping_parser(prog: str, model: str, doc: str | None) -> argparse.ArgumentParser:
