@@ -31,8 +31,8 @@ its strokes redrawn at that width (`normalise_strokes`), so a pad's thin line
 and a scanned felt pen are the same input to the network.
 
 The raw score becomes a probability of "genuine" by Platt scaling fitted on
-validation writers, and a zone from thresholds calibrated on validation
-writers: score >= `genuine` -> genuine, score < `forged` -> forged, in between
+writers the network never saw (out-of-fold development writers, or
+validation writers), and a zone from thresholds calibrated on the same writers: score >= `genuine` -> genuine, score < `forged` -> forged, in between
 -> uncertain (sent to human review). Beside the zone, the score as evidence:
 the log-likelihood ratio of "same writer" against a skilled forgery (manifest
 `calibration.llr`), which the decision sums with the other checks' evidence.
@@ -377,7 +377,7 @@ def current_writer_model(model: OnnxModel, references: np.ndarray, stored: Write
 
 
 def calibrated_score(raw: float, calibration: dict) -> float:
-    """Platt scaling fitted on validation writers: P(genuine) = sigmoid(a * raw + b)."""
+    """Platt scaling fitted on calibration writers the network never saw: P(genuine) = sigmoid(a * raw + b)."""
     z = float(calibration["a"]) * raw + float(calibration["b"])
     return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
 

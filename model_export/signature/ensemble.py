@@ -5,8 +5,8 @@ and its redrawn strokes (two channels); the ensemble reads the two-channel
 input, gives the first network channel 0 and the second both, and
 concatenates their features. The result is a run folder (best.pt,
 history.json) that `signature export | calibrate | evaluate --run RUN` export
-and measure like any other; its choices are made on validation writers as for
-a single network.
+and measure like any other; its choices are made on validation writers (or out of
+fold) as for a single network.
 """
 
 from __future__ import annotations

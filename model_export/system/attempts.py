@@ -17,7 +17,10 @@ AntispoofResult, FaceMatchResult, SignatureResult) with the manifests' bands,
 thresholds and LLR calibrations, so decide() reads exactly what it reads in
 service. Two parts: `calibration` (the face model's calibration subjects on
 NUAA train, liveness on NUAA train, signature validation writers: where every
-threshold is chosen) and `evaluation` (NUAA dev, session 3, of the other
+threshold is chosen; a signature model trained on every development writer has
+seen those writers, so its calibration attempts look easier than they are and
+the floor they put under the accept cut is too low to rely on; the policy
+records which of the odds rule and the floor set the cut) and `evaluation` (NUAA dev, session 3, of the other
 people; signature test writers: nothing is chosen here).
 """
 

@@ -15,7 +15,8 @@ One fit per model, each on the data its bands were chosen on:
   `python -m model_export system calibrate --only face`;
 - liveness (`fit_liveness_llr`): NUAA train, live frames against printed-photo attacks (model_export/antispoof);
 - signature (`fit_signature_llr`): validation writers' genuine trials against their skilled forgeries, with the
-  shipped model's writer model. Fit it again whenever a new signature model ships:
+  shipped model's writer model; a model trained on every development writer (`signature calibrate --folds`)
+  brings its own, fitted the same way on out-of-fold scores, and keeps it. Fit it again whenever a new signature model ships:
   `python -m model_export system calibrate --only signature`, then `system evaluate` and `system ship`.
 """
 
