@@ -21,6 +21,7 @@ from tests.conftest import FUNCTION_KEY, Client, png_b64, start_host
 from tests.helpers.servers import free_port, start_local_host, stop_local_host, wait_until_drained
 
 ROOT = Path(__file__).resolve().parent.parent
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def _no_face_request(subject="alice", device="kiosk-1"):
@@ -60,12 +61,16 @@ def test_a_keyed_retry_of_a_request_stranded_at_admission_sends_it_on_at_once(em
     try:
         client = Client(host.url)
         body, key = _no_face_request(), {"Idempotency-Key": uuid.uuid4().hex}
+        traced = {"X-Request-Id": "kiosk-1.req-7", "traceparent": TRACEPARENT}
         with monkeypatch.context() as m:
             _strand_next_request(m)
-            first = client.post("/api/v1/verifications", json=body, headers=key)
+            first = client.post("/api/v1/verifications", json=body, headers={**key, **traced})
         assert first.status_code == 500  # the device saw its request die
         (stranded,) = embedded_services.records.query(VERIFICATIONS, "subject_id", "alice")
         assert stranded["status"] == "queued" and stranded["outbox"] == "pending"
+        # The first message, when sent again, still names the device's request and joins its trace.
+        again = intake.first_message(stranded)
+        assert again.request_id == "kiosk-1.req-7" and again.trace["traceparent"].split("-")[1] == TRACEPARENT.split("-")[1]
         assert embedded_services.queues.count("face-crop") == 0
         assert _actions(embedded_services, stranded["id"]) == ["verification.created"]  # committed with the record
 
@@ -123,7 +128,7 @@ def test_a_sweep_that_finds_the_message_already_queued_does_not_send_it_twice(em
     record = {"id": vid, "subject_id": "alice", "device_id": "kiosk-1", "status": "queued", "steps": {}, "images": {},
               "outbox": "pending", "outbox_owner": f"{socket.gethostname()}:{_dead_pid()}", "outbox_until": time.time() + 60}
     embedded_services.records.create(VERIFICATIONS, record)
-    embedded_services.queues.send("face-crop", intake.first_message(record))
+    embedded_services.queues.send("face-crop", intake.first_message(record).to_json())
     assert intake.recover_stranded(embedded_services, "face-crop") == 0
     assert embedded_services.queues.count("face-crop") == 1
     assert "outbox" not in embedded_services.records.get(VERIFICATIONS, vid)

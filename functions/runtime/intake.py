@@ -138,18 +138,19 @@ def accept_verification(request: VerificationRequest, services: Services, mode: 
         BlobToPut("images", f"{folder}signature.{signature.extension}", signature.data, signature.content_type),
     ])
     images = {"face": stored[0], "signature": stored[1]}
+    trace, request_id = current_trace_context(), current_request_id()
+    carried = {**({"trace": trace} if trace else {}), **({"request_id": request_id} if request_id else {})}
     record = VerificationRecord(
         id=vid, subject_id=request.subject_id, device_id=request.device_id, callback_url=request.callback_url, mode=mode,
         status="queued", images=images, created_at=now_iso(), updated_at=now_iso(), request_fingerprint=fingerprint or None,
-        extra=outbox_fields(services.settings),
+        extra={**outbox_fields(services.settings), **carried},  # trace and request id kept for a redriven first message
     ).to_dict()
     try:
         record = services.audit.commit([created], [RecordWrite(VERIFICATIONS, record)])[0]
     except Conflict:
         services.blobs.delete_prefix("images", folder)
         raise
-    return record, StepMessage(verification_id=vid, subject_id=request.subject_id, images=images,
-                               trace=current_trace_context(), request_id=current_request_id())
+    return record, first_message(record)
 
 
 def idempotency_key(headers) -> str | None:
@@ -307,8 +308,11 @@ class HeldMessage:
             return False
 
 
-def first_message(record: dict) -> str:
-    return StepMessage(record["id"], record["subject_id"], record.get("images", {})).to_json()
+def first_message(record: dict) -> StepMessage:
+    """The message that starts a request's chain, carrying the device request's trace and X-Request-Id (kept in the
+    record), so a first message sent again by the recovery sweep still joins the request's trace and log lines."""
+    return StepMessage(record["id"], record["subject_id"], record.get("images", {}), trace=dict(record.get("trace") or {}),
+                       request_id=str(record.get("request_id") or ""))
 
 
 def _unstarted(doc: dict | None, owner: str, until: float) -> bool:
@@ -346,7 +350,7 @@ def redrive_stranded(services, record: dict, queue: str, *, found_by: str) -> bo
         if again is not None:
             mark_sent(services, again)
         return False
-    send_with_retry(services.queues, queue, first_message(again), wait_seconds=services.settings.enqueue_wait_seconds)
+    send_with_retry(services.queues, queue, first_message(again).to_json(), wait_seconds=services.settings.enqueue_wait_seconds)
     mark_sent(services, again)
     log.warning("verification %s: its first message was never sent (its process died); sent now (%s)", vid, found_by)
     services.audit.append(AuditEvent("verification.redriven", "bioauth", "service", subject_id=again["subject_id"],
