@@ -9,9 +9,11 @@ Protocol (data.py, trials.py):
 - each writer enrols N_REFERENCES genuine signatures and is questioned with
   their other genuine signatures, their skilled forgeries and other writers'
   genuine signatures (random forgeries);
-- two captures of the same writers: `scan` (the sets' images) and `pad`
-  (every image re-drawn as pen-tablet strokes, capture.pad_strokes), plus
-  `scan->pad` (references scanned, questioned on a pad);
+- captures of the same writers: `scan` (the sets' images), `pad` (every
+  image re-drawn as pen-tablet strokes, capture.pad_strokes) and `photo`
+  (every image as a phone photo of the page, capture.phone_photo), plus
+  `scan->pad` and `scan->photo` (references scanned, questioned on a pad or
+  photographed); choices use scans and pads only;
 - figures come from the service's own path: preprocessing, ONNX features
   (`signature_features`), writer model (`writer_model_from_features` with the
   shipped background and cohort), score (`normalised_scores`, `raw_score`),
@@ -78,7 +80,7 @@ FORGED_EDGE_FRR = 0.02  # genuine signatures in the forged zone, validation writ
 SVM_CS = (0.01, 0.1, 1.0)
 RULES = ("distance_over_spread", "writer_svm", "fusion")
 NORMALISATIONS = ("none", COHORT, COHORT_AND_REFERENCES)
-CAPTURES = ("scan", "pad", "scan->pad")  # references' capture -> questioned capture
+CAPTURES = ("scan", "pad", "scan->pad", "photo", "scan->photo")  # references' capture -> questioned capture
 KINDS = ("genuine", "skilled", "random")
 BACKGROUND_PER_WRITER = 2  # the SVM's negatives: genuine #1 (scan) and #2 (as a pad) of every training writer
 COHORT_PER_WRITER = 2  # z-norm cohort: genuine #3 (scan) and #4 (as a pad) of every training writer
@@ -296,6 +298,8 @@ def deployed_scores(model: OnnxModel, features: dict[str, np.ndarray], trials) -
     out = {}
     for cap in CAPTURES:
         ref_cap, q_cap = cap.split("->") if "->" in cap else (cap, cap)
+        if ref_cap not in features or q_cap not in features:
+            continue
         rows = []
         for t in trials:
             writer = writer_model_from_features(features[ref_cap][t.refs], background, float(comparison["svm_c"]), manifest.sha256, cohort)
@@ -331,14 +335,15 @@ def figures(scores: dict[str, list[dict]], trials, thresholds: dict) -> dict:
     return out
 
 
-def measure(model: OnnxModel, data, pad_canvases: np.ndarray, trials) -> tuple[dict, dict]:
-    """The deployed figures of a shipped model on the given trials (its own preprocessing, features, rule, calibration, zones)."""
+def measure(model: OnnxModel, data, renderings: dict[str, np.ndarray], trials) -> tuple[dict, dict]:
+    """The deployed figures of a shipped model on the given trials (its own preprocessing, features, rule, calibration, zones),
+    for the scans and each capture rendering given (canvases aligned with `data`, e.g. {"pad": ..., "photo": ...})."""
     idx = np.unique(np.concatenate([np.r_[t.refs, t.genuine, t.skilled, t.random] for t in trials])).astype(int)
-    features = {"scan": np.zeros((len(data.paths), 1)), "pad": np.zeros((len(data.paths), 1))}
-    scan_f = model_features(model, data.canvases[idx])
-    pad_f = model_features(model, pad_canvases[idx])
-    features = {"scan": np.zeros((len(data.paths), scan_f.shape[1])), "pad": np.zeros((len(data.paths), scan_f.shape[1]))}
-    features["scan"][idx], features["pad"][idx] = scan_f, pad_f
+    features = {}
+    for name, canvases in {"scan": data.canvases, **renderings}.items():
+        f = model_features(model, canvases[idx])
+        features[name] = np.zeros((len(data.paths), f.shape[1]))
+        features[name][idx] = f
     thresholds = {"genuine": model.manifest.thresholds["genuine"], "forged": model.manifest.thresholds["forged"]}
     scores = deployed_scores(model, features, trials)
     return figures(scores, trials, thresholds), scores
@@ -449,7 +454,9 @@ def write_report(result: dict, out: Path) -> None:
         "  of theirs, one of their skilled forgeries, or a random forgery (a genuine signature of each other test writer of the same set).",
         "- Captures: `scan` = the sets' images as stored (sign_data raw scans; the others cleaned grey scans); `pad` = every image of the",
         "  same writers redrawn as pen-tablet strokes (centre line at 1-2 px, even darkness, white page; `capture.pad_strokes`),",
-        "  references and questioned alike; `scan->pad` = references scanned, questioned signature from a pad.",
+        "  references and questioned alike; `photo` = every image as a phone photo of the page (perspective, blur, grey paper, a shadow,",
+        "  noise, JPEG; `capture.phone_photo`), never used for any choice; `scan->pad`, `scan->photo` = references scanned, questioned",
+        "  signature from a pad or a phone photo.",
         "- Scores from the service's own path: preprocessing, ONNX features, writer model (with the shipped background and cohort),",
         "  score, calibration and the three zones of the manifest. `before` is the model this one replaces, measured the same way.",
         "- Pooled EER: one threshold for every writer, as the service runs. Per-writer EER (each writer's own best threshold) is a side column.",
@@ -600,7 +607,9 @@ class Inputs:
         cache = args.cache or default_cache()
         self.data = load_signatures(args.data, cache)
         self.splits = load_splits(args.splits)
-        self.pad_canvases, self.pad_valid = load_variant(args.data, self.data, cache, "pad", sorted(set(self.data.writers.tolist())))
+        every_writer = sorted(set(self.data.writers.tolist()))
+        self.pad_canvases, self.pad_valid = load_variant(args.data, self.data, cache, "pad", every_writer)
+        self.photo_canvases, self.photo_valid = load_variant(args.data, self.data, cache, "photo", every_writer)
         self.trials = {part: make_trials(self.data.sets, self.data.writers, self.data.genuine, writers_of(self.splits, part))
                        for part in ("val", "test")}
 
@@ -728,14 +737,20 @@ def main(argv: list[str] | None = None) -> int:
             members = list(zip(h["members"], h["member_histories"])) if "members" in h else [(fold_run.name, h)]
             fold_histories.append((h.get("fold"), [(Path(name).name, m) for name, m in members]))
     else:
-        val_figs, _ = measure(model, data, pad_canvases, trials["val"])
-    test_figs, test_scores = measure(model, data, pad_canvases, trials["test"])
+        val_figs, _ = measure(model, data, {"pad": pad_canvases}, trials["val"])
+    test_writers = np.isin(data.writers, writers_of(inputs.splits, "test"))
+    if (~inputs.photo_valid[test_writers]).mean() > 0.01:
+        raise SystemExit("the photo renderings of the test writers are missing from the capture cache (made before they were "
+                         "measured): delete its -photo.npz and run again")
+    renderings = {"pad": pad_canvases, "photo": inputs.photo_canvases}
+    test_figs, test_scores = measure(model, data, renderings, trials["test"])
     result = {"version": version, "chosen": chosen, "val": val_figs, "test": {}, "fold_histories": fold_histories,
-              "history": json.loads((run / "history.json").read_text()), "pad_renderings_refused": int((~inputs.pad_valid).sum())}
+              "history": json.loads((run / "history.json").read_text()), "pad_renderings_refused": int((~inputs.pad_valid).sum()),
+              "photo_renderings_refused_test": int((~inputs.photo_valid[test_writers]).sum())}
     curves = {}
     if args.before:
         before = OnnxModel(args.before)
-        before_figs, before_scores = measure(before, data, pad_canvases, trials["test"])
+        before_figs, before_scores = measure(before, data, renderings, trials["test"])
         result["test"][f"before ({before.version})"] = before_figs
         curves["before"] = before_scores
     result["test"][f"after ({version})"] = test_figs
