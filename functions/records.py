@@ -28,19 +28,21 @@ class StepRecord:
     finished_at: str | None = None
     duration_ms: float | None = None
     attempt: int | None = None
+    runner: str | None = None  # "queue" (a queue trigger or poller) or "sync" (the synchronous API, in-process)
     extra: dict = field(default_factory=dict)
 
-    FIELDS = ("result", "next", "started_at", "finished_at", "duration_ms", "attempt")
+    FIELDS = ("result", "next", "started_at", "finished_at", "duration_ms", "attempt", "runner")
 
     def to_dict(self) -> dict:
         return {"result": self.result, "next": self.next, "started_at": self.started_at, "finished_at": self.finished_at,
-                "duration_ms": self.duration_ms, "attempt": self.attempt, **self.extra}
+                "duration_ms": self.duration_ms, "attempt": self.attempt, **({"runner": self.runner} if self.runner else {}),
+                **self.extra}
 
     @classmethod
     def from_dict(cls, d: dict) -> "StepRecord":
         return cls(result=d.get("result") or {}, next=d.get("next"), started_at=d.get("started_at"),
                    finished_at=d.get("finished_at"), duration_ms=d.get("duration_ms"), attempt=d.get("attempt"),
-                   extra=_extra(d, cls.FIELDS))
+                   runner=d.get("runner"), extra=_extra(d, cls.FIELDS))
 
 
 @dataclass

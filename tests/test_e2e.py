@@ -33,6 +33,10 @@ def test_a_photo_without_a_face_is_rejected_with_its_reason_async_and_sync(backe
     sync = client.post("/api/v1/verifications?mode=sync", json=body)
     assert sync.status_code == 200 and sync.json()["status"] == "rejected"
     assert_conforms(sync.json(), "Verification")
+    # The stored entries say where each step ran: a queue runner, or the synchronous API on its one and only try.
+    ran = {v["id"]: services.records.get("verifications", v["id"])["steps"]["face-crop"] for v in (final, sync.json())}
+    assert (ran[final["id"]]["runner"], ran[final["id"]]["attempt"]) == ("queue", 1)
+    assert (ran[sync.json()["id"]]["runner"], ran[sync.json()["id"]]["attempt"]) == ("sync", 1)
     health = client.get("/api/v1/health").json()
     assert health["storage"]["queues"] == ("sqlite" if services.queues.backend == "sqlite" else "azure-queue")
 

@@ -203,7 +203,7 @@ def test_kill_9_during_sync_traffic_ends_every_request_once(tmp_path):
     assert sorted(r["id"] for r in stored) == sorted(expected)  # one record per request: no duplicates, none lost
     assert {a["id"] for _, a in answers} == expected
     assert all(r["status"] == "rejected" and sorted(r["steps"]) == ["decide", "face-crop"] for r in stored)
-    assert any(r["steps"]["decide"]["attempt"] < 5 for r in stored)  # at least one was finished by the queue after the kill
+    assert any(r["steps"]["decide"]["runner"] == "queue" for r in stored)  # at least one was finished by the queue after the kill
     assert all(queue.count(q) == 0 for q in ("face-crop", "decide"))
 
 

@@ -178,20 +178,22 @@ def reset_image_work() -> None:
         _image_slots = None
 
 
-def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int, services: Services) -> str | None:
+def run_step(table: StepTable, step: str, message_text: str, dequeue_count: int, services: Services, *,
+             in_process: bool = False) -> str | None:
     """Run one step of the table for one message; returns the next step's name, or None when the chain stops here.
 
     Raises on transient errors so the queue retries; on the last allowed try
-    the record is marked failed first.
+    the record is marked failed first. `in_process` (the synchronous API): there is no queue to retry, so every
+    try is the last one, and the step's entry says it ran in-process (`runner`).
     """
     message = StepMessage.from_json(message_text)
     with bound(request_id=message.request_id, verification_id=message.verification_id), \
             step_span(step, message.verification_id, message.trace) as trace:
-        return _run_step(table, step, message, dequeue_count, services, trace)
+        return _run_step(table, step, message, dequeue_count, services, trace, in_process)
 
 
 def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: int, services: Services,
-              trace: StepTrace) -> str | None:
+              trace: StepTrace, in_process: bool = False) -> str | None:
     row = table[step]
     vid = message.verification_id
     stored = services.records.get(VERIFICATIONS, vid)
@@ -220,18 +222,18 @@ def _run_step(table: StepTable, step: str, message: StepMessage, dequeue_count: 
         next_step = row.branches[outcome.branch]
     except BioauthError as exc:
         if exc.transient:
-            return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
+            return _retry_or_fail(table, step, vid, exc, dequeue_count, services, in_process)
         log.warning("step %s: %s failed permanently: %s", step, vid, exc.code)
         trace.outcome = "failed"
         trace.set(error_code=exc.code)
         mark_failed(table, services, vid, step, exc.code, exc.message)
         return None
     except Exception as exc:  # noqa: BLE001 - the queue decides about retries
-        return _retry_or_fail(table, step, vid, exc, dequeue_count, services)
+        return _retry_or_fail(table, step, vid, exc, dequeue_count, services, in_process)
     duration_ms = (time.perf_counter() - t0) * 1000.0
 
     entry = StepRecord(result=outcome.result, next=next_step, started_at=started, finished_at=now_iso(),
-                       duration_ms=round(duration_ms, 2), attempt=dequeue_count)
+                       duration_ms=round(duration_ms, 2), attempt=dequeue_count, runner="sync" if in_process else "queue")
     wrote = False
 
     def mutate(doc: dict) -> dict | None:
@@ -292,11 +294,15 @@ def _traced_fields(result: dict) -> dict:
     return fields
 
 
-def _retry_or_fail(table: StepTable, step: str, vid: str, exc: Exception, dequeue_count: int, services: Services) -> None:
+def _retry_or_fail(table: StepTable, step: str, vid: str, exc: Exception, dequeue_count: int, services: Services,
+                   in_process: bool = False) -> None:
     limit = services.settings.max_dequeue_count
     # Only the exception type and our own messages are logged: never image bytes or templates.
     detail = exc.message if isinstance(exc, BioauthError) else type(exc).__name__
-    if dequeue_count >= limit:
+    if in_process:
+        log.error("step %s: %s failed in the synchronous chain (%s); giving up", step, vid, detail)
+        mark_failed(table, services, vid, step, STEP_ERROR, f"{type(exc).__name__} in the synchronous chain: {detail}")
+    elif dequeue_count >= limit:
         log.error("step %s: %s failed on try %d of %d (%s); giving up", step, vid, dequeue_count, limit, detail)
         mark_failed(table, services, vid, step, STEP_ERROR, f"{type(exc).__name__} on every one of {limit} tries: {detail}")
     else:
@@ -312,10 +318,9 @@ def run_chain(table: StepTable, message_text: str, services: Services) -> str | 
     so the record is marked failed and the chain stops.
     """
     current: str | None = table.first.name
-    last_try = services.settings.max_dequeue_count
     while current is not None and table[current].runs_in_sync_chain:
         try:
-            current = run_step(table, current, message_text, last_try, services)
+            current = run_step(table, current, message_text, 1, services, in_process=True)
         except Exception:  # noqa: BLE001 - already recorded as failed by run_step
             return None
     return current
