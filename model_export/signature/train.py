@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capture-share", type=float, default=0.5, help="share of training images drawn as one of the captures")
     p.add_argument("--synthetic-forgeries", type=float, default=0.1, help="share of each batch's genuine signatures warped into a forgery")
     p.add_argument("--warp", type=float, default=0.08, help="strength of the synthetic forgeries' warp (share of the image)")
+    p.add_argument("--mirror-writers", action="store_true",
+                   help="also train on every training writer mirrored left to right, as a writer of its own (twice the writers)")
     p.add_argument("--tremor", type=float, default=0.0, help="strength of the synthetic forgeries' fine tremor (share of the image)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -172,23 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     set_weights = torch.tensor([1.0 / counts[name] for name in train.sets], dtype=torch.double)
     val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist()))) if len(val_idx) else []
     net = SignatureFeatureNet(in_channels=channels)
-    head = MarginClassifier(net.project[2].num_features, 2 * len(writer_ids))
+    n_writers = len(writer_ids)
+    copies = 2 if args.mirror_writers else 1  # a mirrored copy of every training writer is a writer of its own
+    head = MarginClassifier(net.project[2].num_features, 2 * n_writers * copies)
     opt = torch.optim.AdamW(list(net.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=5e-4)
-    steps = args.epochs * math.ceil(len(labels) / args.batch)
+    steps = args.epochs * math.ceil(copies * len(labels) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
     say(f"train images {len(labels)} writers {len(writer_ids)} val images {len(val_idx)} params {count_parameters(net)} sets {sets}")
     history, best, t0 = [], None, time.time()
     for epoch in range(1, args.epochs + 1):
         net.train()
         if args.balance_sets:
-            order = torch.multinomial(set_weights, len(labels), replacement=True, generator=gen)
+            order = torch.multinomial(set_weights.repeat(copies), copies * len(labels), replacement=True, generator=gen)
         else:
-            order = torch.randperm(len(labels), generator=gen)
+            order = torch.randperm(copies * len(labels), generator=gen)
         total, seen, te = 0.0, 0, time.time()
         for i in range(0, len(order), args.batch):
-            idx = order[i : i + args.batch]
-            if len(idx) < 2:
+            drawn = order[i : i + args.batch]
+            if len(drawn) < 2:
                 continue
+            idx, mirrored = drawn % len(labels), drawn >= len(labels)
             x = x_train[idx]
             if capture_tensors:  # some images as a pad, photo or faint-scan capture instead of the scan
                 use = torch.rand(len(idx), generator=gen) < args.capture_share
@@ -197,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
                 for k, tensors in enumerate(capture_tensors):
                     pick = use & (which == k)
                     x[pick] = tensors[idx[pick]]
-            x = augment(x.float() / 255.0, gen)
-            y = labels[idx].clone()
+            x = x.float() / 255.0
+            x[mirrored] = torch.flip(x[mirrored], dims=[3])
+            x = augment(x, gen)
+            y = labels[idx].clone() + 2 * n_writers * mirrored.long()
             if args.synthetic_forgeries > 0:  # warped genuine signatures as forgeries of their writer
-                fake = (y < len(writer_ids)) & (torch.rand(len(idx), generator=gen) < args.synthetic_forgeries)
+                fake = (y % (2 * n_writers) < n_writers) & (torch.rand(len(idx), generator=gen) < args.synthetic_forgeries)
                 if fake.any():
                     x[fake] = smooth_warp(x[fake], gen, args.warp, args.tremor)
-                    y[fake] += len(writer_ids)
+                    y[fake] += n_writers
             loss = head(net(x), y)
             opt.zero_grad()
             loss.backward()
