@@ -559,6 +559,8 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
                          "threads": history.get("threads", 1), "torch": torch.__version__, "onnx_parity_max_abs_diff": parity_diff,
                          "captures": history.get("captures", []), "capture_share": history.get("capture_share", 0.0),
                          "synthetic_forgeries": history.get("synthetic_forgeries", 0.0),
+                         "mirror_writers": [bool(h.get("mirror_writers", h.get("args", {}).get("mirror_writers") == "True"))
+                                            for h in history.get("member_histories", [history])],
                          "sets": history["sets"], "splits_file": "model_export/signature/splits.json",
                          "splits_sha256": hashlib.sha256(splits_path.read_bytes()).hexdigest()},
             "license": LICENSE,

@@ -12,6 +12,9 @@ Capture invariance: every canvas has its strokes redrawn at one width
 (`normalise_strokes`, as serving does for this model), and each training image
 is drawn, with `--capture-share`, as one of its renderings as a pen-pad
 signature, a phone photo or a faint scan (capture.py) instead of the scan.
+With `--mirror-writers` every training writer is also drawn mirrored left to
+right, as a writer of its own with its own (mirrored) forgeries: twice the
+writers to tell apart, each mirrored writer as consistent as the real one.
 Augmentation: rotation, scale, slant and shift of each batch. AdamW with a
 one-cycle schedule. After each epoch the validation writers are scored with
 the service's distance rule, scans and pad renderings; the epoch with the
@@ -242,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "kept": "last epoch" if keep_last else "best validation epoch",
                                                        "stroke_width": args.stroke_width, "channels": channels, "captures": captures,
                                                        "capture_share": args.capture_share, "synthetic_forgeries": args.synthetic_forgeries,
-                                                       "warp": args.warp, "tremor": args.tremor,
+                                                       "warp": args.warp, "tremor": args.tremor, "mirror_writers": args.mirror_writers,
                                                        "train_seconds": round(time.time() - t0, 1),
                                                        "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
     say(f"done: best epoch {best[1]} in {time.time() - t0:.0f} s")
