@@ -107,9 +107,15 @@ def dark_ink_on_light(gray: np.ndarray) -> np.ndarray:
     return 255 - gray if brighter > darker else gray
 
 
-def paper_grain(flat: np.ndarray) -> float:
-    """Robust spread of the page's grey levels (1.4826 x the median absolute deviation), from one histogram."""
-    hist = np.bincount(flat.ravel(), minlength=256)
+def histogram_u8(values: np.ndarray) -> np.ndarray:
+    """256-bin histogram of uint8 values (int64 counts)."""
+    return np.bincount(np.asarray(values, dtype=np.uint8).ravel(), minlength=256)
+
+
+def paper_grain(flat: np.ndarray, hist: np.ndarray | None = None) -> float:
+    """Robust spread of the page's grey levels (1.4826 x the median absolute deviation), from one histogram
+    (`hist`, the image's own, when the caller has it already)."""
+    hist = histogram_u8(flat) if hist is None else hist
     cum = np.cumsum(hist)
     median = _level(cum, 50)
     deviation = np.abs(np.arange(256) - median)
@@ -124,7 +130,12 @@ def percentile_u8(values: np.ndarray, q: float) -> float:
     Gives the same value as numpy, without numpy's sort: the percentiles of a
     page-sized image were most of the preprocessing time.
     """
-    cum = np.cumsum(np.bincount(np.asarray(values, dtype=np.uint8).ravel(), minlength=256))
+    return percentile_of_histogram(histogram_u8(values), q)
+
+
+def percentile_of_histogram(hist: np.ndarray, q: float) -> float:
+    """np.percentile (linear interpolation) of the uint8 values a 256-bin histogram counts."""
+    cum = np.cumsum(hist)
     n = int(cum[-1])
     if n == 0:
         raise ValueError("percentile of an empty array")
@@ -183,9 +194,12 @@ def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
         mask &= paper
     if not mask.any():
         raise NoInk("no ink found in the signature image")
-    ink_level = percentile_u8(flat[mask], 50)
-    paper_level = percentile_u8(flat[~mask], 50) if (~mask).any() else ink_level
-    if paper_level - ink_level < max(MIN_INK_CONTRAST, INK_TO_NOISE * paper_grain(flat)):
+    # One histogram of the whole image and one of the ink give the paper's too (the ink is the small part).
+    whole, ink = histogram_u8(flat), histogram_u8(flat[mask])
+    ink_level = percentile_of_histogram(ink, 50)
+    rest = whole - ink  # every pixel that is not ink
+    paper_level = percentile_of_histogram(rest, 50) if rest.any() else ink_level
+    if paper_level - ink_level < max(MIN_INK_CONTRAST, INK_TO_NOISE * paper_grain(flat, whole)):
         raise NoInk(
             "no ink found in the signature image (too little contrast between strokes and paper)",
             details={"ink_contrast": round(paper_level - ink_level, 1)},
@@ -199,7 +213,8 @@ def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
     min_area = max(4.0, 2e-5 * h * w, 0.002 * float(areas.max()))
     keep = np.zeros(count, dtype=bool)
     keep[1:] = areas >= min_area
-    mask = keep[labels]
+    if not keep[1:].all():  # only specks to drop make a new mask
+        mask = keep[labels]
     fraction = float(mask.mean())
     if fraction < MIN_INK_FRACTION:
         raise NoInk("no ink found in the signature image (only specks)", details={"ink_fraction": round(fraction, 6)})
