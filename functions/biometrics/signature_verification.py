@@ -32,8 +32,9 @@ and a scanned felt pen are the same input to the network.
 
 The raw score becomes a probability of "genuine" by Platt scaling fitted on
 writers the network never saw (out-of-fold development writers, or
-validation writers), and a zone from thresholds calibrated on the same writers: score >= `genuine` -> genuine, score < `forged` -> forged, in between
--> uncertain (sent to human review). Beside the zone, the score as evidence:
+validation writers), and a zone from thresholds calibrated on the same
+writers: score >= `genuine` -> genuine, score < `forged` -> forged, in
+between -> uncertain (sent to human review). Beside the zone, the score as evidence:
 the log-likelihood ratio of "same writer" against a skilled forgery (manifest
 `calibration.llr`), which the decision sums with the other checks' evidence.
 
