@@ -543,10 +543,11 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
         name="signature", version=version, file="model.onnx", sha256=sha256_file(out_dir / "model.onnx"), input=input_spec(ckpt),
         outputs=("embedding",),
         thresholds=chosen["thresholds"] if chosen else {"genuine": 1.0, "forged": 0.0, "eer": 0.5},
-        calibration=({**chosen["calibration"], "zones": {"genuine_edge_skilled_far": GENUINE_EDGE_FAR, "genuine_edge_random_far": GENUINE_EDGE_RANDOM_FAR,
+        calibration=({**{k: v for k, v in chosen["calibration"].items() if k != "llr"}, "zones": {"genuine_edge_skilled_far": GENUINE_EDGE_FAR, "genuine_edge_random_far": GENUINE_EDGE_RANDOM_FAR,
                                                           "forged_edge_frr": FORGED_EDGE_FRR},
                       "data": f"{calibration_writers} of every set, scans and pad renderings, 5 references per trial; "
-                              "llr: logistic regression with equal priors (genuine 1/2, skilled 1/4, random 1/4); score = sigmoid(llr)"}
+                              "llr: logistic regression with equal priors (genuine 1/2, skilled 1/4, random 1/4); score = sigmoid(llr)",
+                      "llr": chosen["calibration"]["llr"]}  # last, where `system ship` writes it
                      if chosen else {"method": "platt", "a": 1.0, "b": 0.0}),
         metrics={},
         extra={
@@ -673,6 +674,9 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     write_candidate(run, run, args.version, diff, None, None, None, None, args.splits)
     features = network_features(run, data, inputs.pad_canvases)
     print(f"features in {time.time() - t0:.0f} s", flush=True)
+    # The shipped network's own background and cohort: from the writers it was trained on.
+    own_writers = development_writers(inputs.splits) if args.folds else writers_of(inputs.splits, "train")
+    background, cohort, info = background_and_cohort(features, data, own_writers)
     if args.folds:
         folds = []
         for fold_run in args.folds:
@@ -689,12 +693,9 @@ def calibrate_main(argv: list[str] | None = None) -> int:
         if sorted(f for f, _ in folds) != list(range(N_FOLDS)):
             raise SystemExit(f"expected one run for each of the {N_FOLDS} folds, got folds {sorted(f for f, _ in folds)}")
         groups = [g for _, g in sorted(folds, key=lambda fg: fg[0])]
-        own_writers = development_writers(inputs.splits)
         protocol = {"protocol": "folds", "folds": N_FOLDS, "fold_runs": [str(r) for r in args.folds],
                     "calibration_writers": f"out-of-fold development writers ({len(own_writers)}, each scored by the fold network that never saw it)"}
     else:
-        own_writers = writers_of(inputs.splits, "train")
-        background, cohort, _ = background_and_cohort(features, data, own_writers)
         groups = [CalibrationGroup(features, inputs.trials["val"], background, cohort)]
         protocol = {"protocol": "fixed split", "calibration_writers": f"validation writers ({len(inputs.trials['val'])}, never trained on)"}
     chosen = choose(groups)
@@ -704,7 +705,6 @@ def calibrate_main(argv: list[str] | None = None) -> int:
     chosen.pop("calibrated_scores")
     chosen.update(protocol)
     print("chosen", json.dumps({k: v for k, v in chosen.items() if k not in ("search", "calibration_figures")}), flush=True)
-    background, cohort, info = background_and_cohort(features, data, own_writers)
     manifest = write_candidate(run, run, args.version, diff, chosen, background, cohort, info, args.splits)
     d = manifest.to_dict()
     d["build"] = build(args.data, inputs.splits, args.seed, folds=bool(args.folds))
