@@ -100,16 +100,25 @@ def _level(cum: np.ndarray, q: float) -> int:
 
 def dark_ink_on_light(gray: np.ndarray) -> np.ndarray:
     """Invert a light-on-dark capture: ink is the minority of pixels, so it is the tail further from the median."""
-    cum = np.cumsum(np.bincount(gray.ravel(), minlength=256))
+    cum = np.cumsum(histogram_u8(gray))
     median = _level(cum, 50)
     darker = median - _level(cum, POLARITY_TAIL)
     brighter = _level(cum, 100 - POLARITY_TAIL) - median
     return 255 - gray if brighter > darker else gray
 
 
+EXACT_FLOAT_COUNT = 1 << 24  # OpenCV counts in float32, exact up to here
+
+
 def histogram_u8(values: np.ndarray) -> np.ndarray:
-    """256-bin histogram of uint8 values (int64 counts)."""
-    return np.bincount(np.asarray(values, dtype=np.uint8).ravel(), minlength=256)
+    """256-bin histogram of uint8 values (int64 counts); OpenCV's is several times faster than numpy's bincount."""
+    import cv2
+
+    values = np.ascontiguousarray(values, dtype=np.uint8)
+    if values.size >= EXACT_FLOAT_COUNT or values.size == 0:
+        return np.bincount(values.ravel(), minlength=256)
+    plane = values.reshape(1, -1) if values.ndim != 2 else values
+    return cv2.calcHist([plane], [0], None, [256], [0, 256]).ravel().astype(np.int64)
 
 
 def paper_grain(flat: np.ndarray, hist: np.ndarray | None = None) -> float:
@@ -181,7 +190,7 @@ def flatten_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not paper.all():
         edge = max(3, k // 3)
         paper = cv2.erode(paper.astype(np.uint8), np.ones((2 * edge + 1, 2 * edge + 1), np.uint8)) > 0
-    return np.clip(flat, 0, 255).astype(np.uint8), paper
+    return np.minimum(flat, 255, out=flat).astype(np.uint8), paper  # never below 0: both factors are positive
 
 
 def ink_mask(flat: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
@@ -249,16 +258,16 @@ def prepare_signature(image: np.ndarray) -> np.ndarray:
     flat, paper = flatten_background(gray)
     mask = ink_mask(flat, paper)
 
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    x0, y0, box_w, box_h = cv2.boundingRect(mask.view(np.uint8))
+    y1, x1 = y0 + box_h, x0 + box_w
     crop_flat = flat[y0:y1, x0:x1]
     crop_mask = mask[y0:y1, x0:x1]
 
     # Ink darkness, bright on black; paper is exactly zero.
     ink = (255.0 - crop_flat.astype(np.float32)) * crop_mask
     top = percentile_u8(255 - crop_flat[crop_mask], 95) if crop_mask.any() else 255.0
-    ink = np.clip(ink * (255.0 / max(top, 1.0)), 0, 255)
-    return place_on_canvas(ink.astype(np.uint8))
+    ink *= 255.0 / max(top, 1.0)
+    return place_on_canvas(np.minimum(ink, 255, out=ink).astype(np.uint8))  # ink is never below 0
 
 
 def place_on_canvas(ink: np.ndarray, height: int = CANVAS_HEIGHT, width: int = CANVAS_WIDTH) -> np.ndarray:
