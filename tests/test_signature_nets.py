@@ -46,3 +46,14 @@ def test_ensemble_reads_each_members_channels_and_gives_one_unit_feature():
                               {"net": both.state_dict(), "in_channels": 2, "channels": [0, 1]}]}
     with torch.no_grad():
         assert torch.allclose(nets.network_from_checkpoint(checkpoint).eval()(x), f, atol=1e-6)
+
+
+def test_writer_copies_are_the_image_mirrored_upside_down_and_turned():
+    train = pytest.importorskip("model_export.signature.train")
+    image = torch.arange(6.0).reshape(1, 1, 2, 3)
+    x = image.repeat(4, 1, 1, 1)
+    drawn = train.draw_copies(x.clone(), torch.tensor([0, 1, 2, 3]))
+    assert torch.equal(drawn[0], image[0])
+    assert torch.equal(drawn[1, 0, 0], torch.tensor([2.0, 1.0, 0.0]))  # mirrored left to right
+    assert torch.equal(drawn[2, 0, 0], torch.tensor([3.0, 4.0, 5.0]))  # upside down
+    assert torch.equal(drawn[3], torch.rot90(image[0], 2, dims=(1, 2)))  # half a turn

@@ -562,6 +562,8 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
                          "synthetic_forgeries": history.get("synthetic_forgeries", 0.0),
                          "mirror_writers": [bool(h.get("mirror_writers", h.get("args", {}).get("mirror_writers") == "True"))
                                             for h in history.get("member_histories", [history])],
+                         "writer_copies": [int(h.get("writer_copies", 2 if h.get("mirror_writers") else 1))
+                                           for h in history.get("member_histories", [history])],
                          "sets": history["sets"], "splits_file": "model_export/signature/splits.json",
                          "splits_sha256": hashlib.sha256(splits_path.read_bytes()).hexdigest()},
             "license": LICENSE,

@@ -15,6 +15,8 @@ signature, a phone photo or a faint scan (capture.py) instead of the scan.
 With `--mirror-writers` every training writer is also drawn mirrored left to
 right, as a writer of its own with its own (mirrored) forgeries: twice the
 writers to tell apart, each mirrored writer as consistent as the real one.
+`--writer-copies 4` adds the writer drawn upside down and turned half a turn
+(four writers from each).
 Augmentation: rotation, scale, slant and shift of each batch. AdamW with a
 one-cycle schedule. After each epoch the validation writers are scored with
 the service's distance rule, scans and pad renderings; the epoch with the
@@ -53,6 +55,18 @@ from .nets import INPUT_HEIGHT, INPUT_WIDTH, MarginClassifier, SignatureFeatureN
 from .trials import make_trials, rule_scores, score_trials, summarise
 
 DISTANCE_RULE = {"rule": "distance_over_spread"}
+
+
+COPY_FLIPS = ((), (3,), (2,), (2, 3))  # a writer as drawn, mirrored left to right, upside down, turned half a turn
+
+
+def draw_copies(x: torch.Tensor, copy: torch.Tensor) -> torch.Tensor:
+    """Each image drawn as its writer's copy: 0 as is, 1 mirrored, 2 upside down, 3 turned half a turn."""
+    for k, dims in enumerate(COPY_FLIPS[1:], start=1):
+        pick = copy == k
+        if pick.any():
+            x[pick] = torch.flip(x[pick], dims=list(dims))
+    return x
 
 
 def network_view(canvas: np.ndarray, stroke_width: int, two_channels: bool) -> np.ndarray:
@@ -129,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warp", type=float, default=0.08, help="strength of the synthetic forgeries' warp (share of the image)")
     p.add_argument("--mirror-writers", action="store_true",
                    help="also train on every training writer mirrored left to right, as a writer of its own (twice the writers)")
+    p.add_argument("--writer-copies", type=int, choices=(1, 2, 3, 4), default=None,
+                   help="writers drawn from each training writer: 2 adds it mirrored, 3 upside down, 4 turned half a turn (default: 2 with --mirror-writers, else 1)")
     p.add_argument("--tremor", type=float, default=0.0, help="strength of the synthetic forgeries' fine tremor (share of the image)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -178,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     val_trials = make_trials(val.sets, val.writers, val.genuine, sorted(set(val.writers.tolist()))) if len(val_idx) else []
     net = SignatureFeatureNet(in_channels=channels)
     n_writers = len(writer_ids)
-    copies = 2 if args.mirror_writers else 1  # a mirrored copy of every training writer is a writer of its own
+    copies = args.writer_copies or (2 if args.mirror_writers else 1)  # each transformed copy of a training writer is a writer of its own
     head = MarginClassifier(net.project[2].num_features, 2 * n_writers * copies)
     opt = torch.optim.AdamW(list(net.parameters()) + list(head.parameters()), lr=args.lr, weight_decay=5e-4)
     steps = args.epochs * math.ceil(copies * len(labels) / args.batch)
@@ -196,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             drawn = order[i : i + args.batch]
             if len(drawn) < 2:
                 continue
-            idx, mirrored = drawn % len(labels), drawn >= len(labels)
+            idx, copy = drawn % len(labels), drawn // len(labels)
             x = x_train[idx]
             if capture_tensors:  # some images as a pad, photo or faint-scan capture instead of the scan
                 use = torch.rand(len(idx), generator=gen) < args.capture_share
@@ -206,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                     pick = use & (which == k)
                     x[pick] = tensors[idx[pick]]
             x = x.float() / 255.0
-            x[mirrored] = torch.flip(x[mirrored], dims=[3])
+            x = draw_copies(x, copy)
             x = augment(x, gen)
-            y = labels[idx].clone() + 2 * n_writers * mirrored.long()
+            y = labels[idx].clone() + 2 * n_writers * copy
             if args.synthetic_forgeries > 0:  # warped genuine signatures as forgeries of their writer
                 fake = (y % (2 * n_writers) < n_writers) & (torch.rand(len(idx), generator=gen) < args.synthetic_forgeries)
                 if fake.any():
@@ -245,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "kept": "last epoch" if keep_last else "best validation epoch",
                                                        "stroke_width": args.stroke_width, "channels": channels, "captures": captures,
                                                        "capture_share": args.capture_share, "synthetic_forgeries": args.synthetic_forgeries,
-                                                       "warp": args.warp, "tremor": args.tremor, "mirror_writers": args.mirror_writers,
+                                                       "warp": args.warp, "tremor": args.tremor, "mirror_writers": args.mirror_writers, "writer_copies": copies,
                                                        "train_seconds": round(time.time() - t0, 1),
                                                        "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
     say(f"done: best epoch {best[1]} in {time.time() - t0:.0f} s")
