@@ -514,6 +514,11 @@ def write_report(result: dict, out: Path) -> None:
 # ---------------------------------------------------------------- main
 
 
+def mirrored(history: dict) -> bool:
+    """Whether a run drew its training writers mirrored too (older runs say so only in their arguments)."""
+    return bool(history.get("mirror_writers", history.get("args", {}).get("mirror_writers") == "True"))
+
+
 def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, chosen: dict | None, background: np.ndarray | None,
                     cohort: np.ndarray | None, background_info: dict | None, splits_path: Path) -> ModelManifest:
     """The model folder as the service reads it; without `chosen`, a provisional manifest that only serves features."""
@@ -560,9 +565,8 @@ def write_candidate(out_dir: Path, run: Path, version: str, parity_diff: float, 
                          "threads": history.get("threads", 1), "torch": torch.__version__, "onnx_parity_max_abs_diff": parity_diff,
                          "captures": history.get("captures", []), "capture_share": history.get("capture_share", 0.0),
                          "synthetic_forgeries": history.get("synthetic_forgeries", 0.0),
-                         "mirror_writers": [bool(h.get("mirror_writers", h.get("args", {}).get("mirror_writers") == "True"))
-                                            for h in history.get("member_histories", [history])],
-                         "writer_copies": [int(h.get("writer_copies", 2 if h.get("mirror_writers") else 1))
+                         "mirror_writers": [mirrored(h) for h in history.get("member_histories", [history])],
+                         "writer_copies": [int(h.get("writer_copies", 2 if mirrored(h) else 1))
                                            for h in history.get("member_histories", [history])],
                          "sets": history["sets"], "splits_file": "model_export/signature/splits.json",
                          "splits_sha256": hashlib.sha256(splits_path.read_bytes()).hexdigest()},
