@@ -13,6 +13,7 @@ from functions.biometrics.signature_preparation import (
     CANVAS_WIDTH,
     STROKE_WIDTH,
     BlankImage,
+    histogram_u8,
     ImageTooSmall,
     NoInk,
     normalise_strokes,
@@ -189,3 +190,12 @@ def test_pad_strokes_differ_from_the_scan_until_normalised():
     normalised_ratio = _ink_area(normalise_strokes(pad)) / _ink_area(normalise_strokes(scan))
     assert raw_ratio < 0.8  # a pad's line is thinner than a pen's on paper ...
     assert abs(normalised_ratio - 1) < abs(raw_ratio - 1) / 2  # ... and the redrawn strokes close most of that gap
+
+
+def test_histogram_counts_as_numpy_does_for_images_crops_and_pixel_lists():
+    image = np.random.default_rng(3).integers(0, 256, size=(301, 517), dtype=np.uint8)
+    crop = image[17:250:2, 30:400]  # a strided view, not contiguous
+    for values in (image, crop, image[image < 40], np.zeros(0, np.uint8)):
+        counts = histogram_u8(values)
+        assert counts.dtype == np.int64
+        assert np.array_equal(counts, np.bincount(values.ravel(), minlength=256))
